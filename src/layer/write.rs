@@ -1,0 +1,295 @@
+use super::entry::components;
+use super::{EntrySource, Layer, LayerEntry, LayerEntryKind, LayerError};
+use crate::oci::{media, Sha256Writer};
+use flate2::{Compression, GzBuilder};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+
+/// Settings that change the bytes of a layer (and so belong to its identity).
+#[derive(Clone, Copy, Debug)]
+pub struct LayerOptions {
+    /// mtime of every entry: `SOURCE_DATE_EPOCH`, else 0.
+    pub mtime: u64,
+    /// gzip level 0–9.
+    pub gzip_level: u32,
+}
+
+impl Default for LayerOptions {
+    fn default() -> Self {
+        LayerOptions {
+            mtime: 0,
+            gzip_level: 6,
+        }
+    }
+}
+
+/// Writes `entries` as one gzip-compressed tar layer into `dir` and returns its digests.
+///
+/// Entries are sorted by path components (a parent always precedes its children) and every
+/// missing parent directory is added as `0755 root:root`, so the same set of entries gives
+/// the same bytes whatever order it came in. File contents are streamed from disk.
+pub fn write_layer(
+    entries: Vec<LayerEntry>,
+    created_by: String,
+    options: LayerOptions,
+    dir: &Path,
+) -> Result<Layer, LayerError> {
+    let tree = normalize(entries)?;
+    let write_err = |source| LayerError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".layer-")
+        .suffix(".tar.gz")
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    let file = tmp.reopen().map_err(write_err)?;
+
+    let compressed = Sha256Writer::new(BufWriter::with_capacity(1 << 20, file));
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(compressed, Compression::new(options.gzip_level));
+    let mut tar = tar::Builder::new(Sha256Writer::new(gz));
+
+    for (_, entry) in &tree {
+        append(&mut tar, entry, options.mtime)?;
+    }
+
+    let uncompressed = tar.into_inner().map_err(write_err)?;
+    let (gz, diff_id, _) = uncompressed.finish();
+    let compressed = gz.finish().map_err(write_err)?;
+    let (mut buffered, digest, size) = compressed.finish();
+    buffered.flush().map_err(write_err)?;
+
+    let path = dir.join(format!("{}.tar.gz", digest.hex()));
+    tmp.persist(&path).map_err(|e| write_err(e.error))?;
+    Ok(Layer {
+        digest,
+        diff_id,
+        size,
+        path,
+        media_type: media::OCI_LAYER_GZIP,
+        created_by,
+    })
+}
+
+type Tree = BTreeMap<Vec<String>, LayerEntry>;
+
+fn normalize(entries: Vec<LayerEntry>) -> Result<Tree, LayerError> {
+    let mut tree: Tree = BTreeMap::new();
+    for entry in entries {
+        let key: Vec<String> = components(&entry.path)?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if let Some(existing) = tree.get(&key) {
+            // The same directory declared twice with the same metadata is harmless.
+            let same_dir = matches!(
+                (&existing.kind, &entry.kind),
+                (LayerEntryKind::Dir, LayerEntryKind::Dir)
+            ) && (existing.mode, existing.uid, existing.gid) == (entry.mode, entry.uid, entry.gid);
+            if !same_dir {
+                return Err(LayerError::Duplicate {
+                    path: entry.path.clone(),
+                    first: existing.describe_source(),
+                    second: entry.describe_source(),
+                });
+            }
+            continue;
+        }
+        tree.insert(key, entry);
+    }
+    let keys: Vec<Vec<String>> = tree.keys().cloned().collect();
+    for key in keys {
+        for depth in 1..key.len() {
+            let parent = key[..depth].to_vec();
+            match tree.get(&parent) {
+                Some(e) if !matches!(e.kind, LayerEntryKind::Dir) => {
+                    return Err(LayerError::NotADirectory {
+                        path: format!("/{}", parent.join("/")),
+                        child: format!("/{}", key.join("/")),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    let path = format!("/{}", parent.join("/"));
+                    tree.insert(parent, LayerEntry::dir(&path, 0o755, 0, 0));
+                }
+            }
+        }
+    }
+    Ok(tree)
+}
+
+fn header(entry: &LayerEntry, mtime: u64, kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(entry.mode);
+    h.set_uid(entry.uid);
+    h.set_gid(entry.gid);
+    h.set_mtime(mtime);
+    h.set_size(size);
+    h
+}
+
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    entry: &LayerEntry,
+    mtime: u64,
+) -> Result<(), LayerError> {
+    let rel = entry.path.trim_start_matches('/').trim_end_matches('/');
+    let write_err = |source| LayerError::Write {
+        path: entry.path.clone().into(),
+        source,
+    };
+    match &entry.kind {
+        LayerEntryKind::Dir => {
+            let mut h = header(entry, mtime, tar::EntryType::Directory, 0);
+            tar.append_data(&mut h, format!("{rel}/"), io::empty())
+                .map_err(write_err)
+        }
+        LayerEntryKind::Symlink(target) => {
+            let mut h = header(entry, mtime, tar::EntryType::Symlink, 0);
+            tar.append_link(&mut h, rel, target).map_err(write_err)
+        }
+        LayerEntryKind::File(EntrySource::Bytes(bytes)) => {
+            let mut h = header(entry, mtime, tar::EntryType::Regular, bytes.len() as u64);
+            tar.append_data(&mut h, rel, bytes.as_slice())
+                .map_err(write_err)
+        }
+        LayerEntryKind::File(EntrySource::Path(src)) => {
+            let read_err = |source| LayerError::Read {
+                path: src.clone(),
+                source,
+            };
+            let file = File::open(src).map_err(read_err)?;
+            let size = file.metadata().map_err(read_err)?.len();
+            let mut h = header(entry, mtime, tar::EntryType::Regular, size);
+            let mut counted = Counted {
+                inner: file.take(size),
+                count: 0,
+            };
+            tar.append_data(&mut h, rel, &mut counted)
+                .map_err(write_err)?;
+            if counted.count != size {
+                return Err(LayerError::Changed {
+                    path: src.clone(),
+                    expected: size,
+                    actual: counted.count,
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::Digest;
+    use flate2::read::GzDecoder;
+
+    fn sample(dir: &Path) -> Vec<LayerEntry> {
+        let bin = dir.join("hello");
+        std::fs::write(&bin, b"\x7fELF not really").unwrap();
+        vec![
+            LayerEntry::file("/app/hello", EntrySource::Path(bin), 0o755),
+            LayerEntry::file("/etc/motd", EntrySource::Bytes(b"hi\n".to_vec()), 0o644),
+            LayerEntry::dir("/tmp", 0o1777, 0, 0),
+        ]
+    }
+
+    #[test]
+    fn golden_digests() {
+        // Guards the whole byte format: tar headers, ordering, gzip backend and level.
+        // If this changes, every image digest imgpush produces changes with it.
+        let src = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let layer = write_layer(sample(src.path()), "t".into(), LayerOptions::default(), out.path()).unwrap();
+        assert_eq!(
+            layer.diff_id.to_string(),
+            "sha256:f91a4b1fb5109a31b0283cd09269150e507a2252092db6cff798dfda0364e1fc"
+        );
+        assert_eq!(
+            layer.digest.to_string(),
+            "sha256:73097c64af1574a7a6f77c30f1be9222271846a9c33d14fa37f7a26de5510a3b"
+        );
+    }
+
+    #[test]
+    fn order_and_directory_do_not_matter() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let mut entries_b = sample(b.path());
+        entries_b.reverse();
+        let la = write_layer(sample(a.path()), "t".into(), LayerOptions::default(), out.path()).unwrap();
+        let lb = write_layer(entries_b, "t".into(), LayerOptions::default(), out.path()).unwrap();
+        assert_eq!(la.digest, lb.digest);
+    }
+
+    #[test]
+    fn digests_describe_the_file_and_entries_are_normalized() {
+        let src = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let opts = LayerOptions { mtime: 1_700_000_000, gzip_level: 6 };
+        let layer = write_layer(sample(src.path()), "t".into(), opts, out.path()).unwrap();
+        let bytes = std::fs::read(&layer.path).unwrap();
+        assert_eq!(Digest::of(&bytes), layer.digest);
+        assert_eq!(bytes.len() as u64, layer.size);
+        let mut tar_bytes = Vec::new();
+        GzDecoder::new(bytes.as_slice()).read_to_end(&mut tar_bytes).unwrap();
+        assert_eq!(Digest::of(&tar_bytes), layer.diff_id);
+
+        let mut archive = tar::Archive::new(tar_bytes.as_slice());
+        let got: Vec<(String, u32, u64, u64, u64, String)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.mtime().unwrap(),
+                    h.gid().unwrap(),
+                    h.username().unwrap().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(names, ["app/", "app/hello", "etc/", "etc/motd", "tmp/"]);
+        assert!(got.iter().all(|g| g.2 == 0 && g.4 == 0 && g.3 == 1_700_000_000 && g.5.is_empty()));
+        assert_eq!(got[1].1, 0o755);
+        assert_eq!(got[3].1, 0o644);
+        assert_eq!(got[4].1, 0o1777);
+    }
+
+    #[test]
+    fn duplicates_and_bad_parents_are_errors() {
+        let out = tempfile::tempdir().unwrap();
+        let f = |p: &str| LayerEntry::file(p, EntrySource::Bytes(vec![]), 0o644);
+        let err = write_layer(vec![f("/a"), f("/a")], "t".into(), LayerOptions::default(), out.path());
+        assert!(matches!(err, Err(LayerError::Duplicate { .. })));
+        let err = write_layer(vec![f("/a"), f("/a/b")], "t".into(), LayerOptions::default(), out.path());
+        assert!(matches!(err, Err(LayerError::NotADirectory { .. })));
+    }
+}

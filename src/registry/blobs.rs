@@ -1,0 +1,369 @@
+//! Blob operations: existence checks, cross-repository mounts, streamed uploads
+//! (monolithic with a chunked fallback) and verified downloads.
+
+use super::{Client, RegistryError};
+use crate::oci::Digest;
+use crate::report::ProgressId;
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use reqwest::{Body, Method, StatusCode, Url};
+use sha2::{Digest as _, Sha256};
+use std::io::Read;
+use std::path::Path;
+use tokio_util::io::ReaderStream;
+
+/// A blob's bytes as they arrive; the stream ends with an error if the bytes do not hash
+/// to the expected digest, so a consumer can never mistake bad content for good.
+pub type BlobStream = BoxStream<'static, Result<Bytes, RegistryError>>;
+
+pub enum MountResult {
+    /// 201: the blob is now in the target repository.
+    Mounted,
+    /// 202: the registry could not mount and opened an upload session at this URL instead.
+    Upload(Url),
+}
+
+/// Where the bytes of an upload come from.
+pub enum UploadSource<'a> {
+    File(&'a Path),
+    Bytes(Bytes),
+    /// Used once: a failed attempt cannot be replayed.
+    Stream(std::sync::Mutex<Option<BlobStream>>),
+}
+
+impl Client {
+    /// `HEAD /v2/<repo>/blobs/<digest>`: the blob's size if the repository has it.
+    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        let op = format!("checking blob {digest} in {repo}");
+        let url = self.url(&format!("{repo}/blobs/{digest}")).await?;
+        let response = self.send(&op, Method::HEAD, url, &Ok).await?;
+        match response.status() {
+            s if s.is_success() => Ok(Some(
+                response
+                    .headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.status_error(&op, response).await),
+        }
+    }
+
+    /// Cross-repository mount: `POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<from>`.
+    pub async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<MountResult, RegistryError> {
+        let op = format!("mounting blob {digest} from {from} into {repo}");
+        let mut url = self.url(&format!("{repo}/blobs/uploads/")).await?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
+        let response = self
+            .send(&op, Method::POST, url, &|r| Ok(r.header(CONTENT_LENGTH, 0)))
+            .await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(MountResult::Mounted),
+            StatusCode::ACCEPTED => Ok(MountResult::Upload(self.resolve_location(&op, &response).await?)),
+            _ => Err(self.status_error(&op, response).await),
+        }
+    }
+
+    /// Opens an upload session: `POST /v2/<repo>/blobs/uploads/` → 202 + `Location`.
+    pub async fn start_upload(&self, repo: &str) -> Result<Url, RegistryError> {
+        let op = format!("starting an upload to {repo}");
+        let url = self.url(&format!("{repo}/blobs/uploads/")).await?;
+        let response = self
+            .send(&op, Method::POST, url, &|r| Ok(r.header(CONTENT_LENGTH, 0)))
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(&op, response).await);
+        }
+        self.resolve_location(&op, &response).await
+    }
+
+    /// Uploads a blob into `session` (or a new session). Monolithic `PUT ?digest=` streamed
+    /// from the source; if the registry refuses a body that large (413), or chunked uploads
+    /// are configured, falls back to `PATCH` chunks, always following the newest `Location`.
+    pub async fn upload_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        source: UploadSource<'_>,
+        session: Option<Url>,
+        progress: ProgressId,
+    ) -> Result<(), RegistryError> {
+        let session = match session {
+            Some(s) => s,
+            None => self.start_upload(repo).await?,
+        };
+        if let (Some(chunk), UploadSource::File(path)) = (self.config.chunk_size, &source) {
+            return self.upload_chunked(repo, digest, path, chunk, session, progress).await;
+        }
+        let op = format!("uploading blob {digest} to {repo}");
+        let url = with_digest(session, digest);
+        let response = self
+            .send(&op, Method::PUT, url, &|r| {
+                let body = self.body(&source, progress)?;
+                Ok(r.header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(body))
+            })
+            .await?;
+        match response.status() {
+            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => {
+                check_echoed_digest(self, &op, &response, digest)
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => match source {
+                UploadSource::File(path) => {
+                    self.reporter.detail(&format!(
+                        "{} refused a {size}-byte upload in one request; uploading in chunks",
+                        self.registry()
+                    ));
+                    let session = self.start_upload(repo).await?;
+                    self.upload_chunked(repo, digest, path, 16 << 20, session, progress).await
+                }
+                _ => Err(self.status_error(&op, response).await),
+            },
+            _ => Err(self.status_error(&op, response).await),
+        }
+    }
+
+    fn body(&self, source: &UploadSource<'_>, progress: ProgressId) -> Result<Body, RegistryError> {
+        let reporter = self.reporter.clone();
+        Ok(match source {
+            UploadSource::Bytes(b) => Body::from(b.clone()),
+            UploadSource::File(path) => {
+                let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10)
+                    .inspect(move |chunk| {
+                        if let Ok(c) = chunk {
+                            reporter.blob_progress(progress, c.len() as u64);
+                        }
+                    });
+                Body::wrap_stream(stream)
+            }
+            UploadSource::Stream(cell) => {
+                let stream = cell.lock().expect("not poisoned").take().ok_or_else(|| {
+                    self.protocol(
+                        "streaming a blob between registries",
+                        "the registry asked to resend a streamed body, which cannot be replayed".into(),
+                    )
+                })?;
+                Body::wrap_stream(stream.inspect(move |chunk| {
+                    if let Ok(c) = chunk {
+                        reporter.blob_progress(progress, c.len() as u64);
+                    }
+                }))
+            }
+        })
+    }
+
+    async fn upload_chunked(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        path: &Path,
+        chunk_size: u64,
+        mut location: Url,
+        progress: ProgressId,
+    ) -> Result<(), RegistryError> {
+        let op = format!("uploading blob {digest} to {repo} in chunks");
+        let io = |source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut offset: u64 = 0;
+        let mut buf = vec![0u8; chunk_size as usize];
+        loop {
+            let n = read_full(&mut file, &mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            let chunk = Bytes::copy_from_slice(&buf[..n]);
+            let range = format!("{}-{}", offset, offset + n as u64 - 1);
+            let response = self
+                .send(&op, Method::PATCH, location.clone(), &|r| {
+                    Ok(r.header(CONTENT_TYPE, "application/octet-stream")
+                        .header(CONTENT_RANGE, range.clone())
+                        .header(CONTENT_LENGTH, n)
+                        .body(chunk.clone()))
+                })
+                .await?;
+            if response.status() != StatusCode::ACCEPTED {
+                return Err(self.status_error(&op, response).await);
+            }
+            // Each Location is single-use on distribution: always continue at the newest.
+            location = self.resolve_location(&op, &response).await?;
+            offset += n as u64;
+            self.reporter.blob_progress(progress, n as u64);
+        }
+        let response = self
+            .send(&op, Method::PUT, with_digest(location, digest), &|r| {
+                Ok(r.header(CONTENT_LENGTH, 0))
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(self.status_error(&op, response).await);
+        }
+        check_echoed_digest(self, &op, &response, digest)
+    }
+
+    /// `GET /v2/<repo>/blobs/<digest>` as a stream that is verified against `digest` (and
+    /// `size` when known) as it flows; memory use is one network chunk.
+    pub async fn get_blob(&self, repo: &str, digest: &Digest, size: Option<u64>) -> Result<BlobStream, RegistryError> {
+        let op = format!("downloading blob {digest} from {repo}");
+        let url = self.url(&format!("{repo}/blobs/{digest}")).await?;
+        let response = self.send(&op, Method::GET, url, &Ok).await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&op, response).await);
+        }
+        let registry = self.registry().to_string();
+        let stream = response.bytes_stream().map(move |r| {
+            r.map_err(|source| RegistryError::Transport {
+                op: op.clone(),
+                registry: registry.clone(),
+                source,
+            })
+        });
+        Ok(verify_stream(stream.boxed(), digest.clone(), size, format!("blob {digest} from {repo}")))
+    }
+
+    /// A small blob (a config) read whole and verified.
+    pub async fn get_blob_bytes(&self, repo: &str, digest: &Digest) -> Result<Bytes, RegistryError> {
+        let mut stream = self.get_blob(repo, digest, None).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+fn with_digest(mut url: Url, digest: &Digest) -> Url {
+    url.query_pairs_mut().append_pair("digest", digest.as_str());
+    url
+}
+
+fn check_echoed_digest(
+    client: &Client,
+    op: &str,
+    response: &reqwest::Response,
+    digest: &Digest,
+) -> Result<(), RegistryError> {
+    match response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(echoed) if echoed != digest.as_str() => Err(client.protocol(
+            op,
+            format!("the registry stored digest {echoed}, not {digest}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Hashes a byte stream as it passes; yields a `DigestMismatch` error instead of a clean
+/// end if the content is not what `expected` names (tampering or truncation).
+pub(crate) fn verify_stream(
+    inner: BlobStream,
+    expected: Digest,
+    size: Option<u64>,
+    what: String,
+) -> BlobStream {
+    struct State {
+        inner: BlobStream,
+        hasher: Option<Sha256>,
+        count: u64,
+    }
+    let state = State {
+        inner,
+        hasher: Some(Sha256::new()),
+        count: 0,
+    };
+    futures_util::stream::unfold(state, move |mut st| {
+        let expected = expected.clone();
+        let what = what.clone();
+        async move {
+            let hasher = st.hasher.as_mut()?;
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    hasher.update(&chunk);
+                    st.count += chunk.len() as u64;
+                    if size.is_some_and(|s| st.count > s) {
+                        st.hasher = None;
+                        let err = RegistryError::DigestMismatch {
+                            what,
+                            expected,
+                            actual: format!("more than the {} bytes its descriptor gives", size.unwrap_or(0)),
+                        };
+                        return Some((Err(err), st));
+                    }
+                    Some((Ok(chunk), st))
+                }
+                Some(Err(e)) => {
+                    st.hasher = None;
+                    Some((Err(e), st))
+                }
+                None => {
+                    let actual = Digest::from_hasher(st.hasher.take()?);
+                    let size_ok = size.is_none_or(|s| s == st.count);
+                    if actual == expected && size_ok {
+                        None
+                    } else {
+                        let err = RegistryError::DigestMismatch {
+                            what,
+                            expected,
+                            actual: format!("{actual} ({} bytes)", st.count),
+                        };
+                        Some((Err(err), st))
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_of(parts: &[&'static [u8]]) -> BlobStream {
+        futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+    }
+
+    #[tokio::test]
+    async fn verify_stream_accepts_good_and_rejects_bad_content() {
+        let good = Digest::of(b"hello world");
+        let items: Vec<_> = verify_stream(stream_of(&[b"hello ", b"world"]), good.clone(), Some(11), "t".into())
+            .collect()
+            .await;
+        assert!(items.iter().all(|i| i.is_ok()));
+        let items: Vec<_> = verify_stream(stream_of(&[b"hello ", b"w0rld"]), good.clone(), None, "t".into())
+            .collect()
+            .await;
+        assert!(matches!(items.last(), Some(Err(RegistryError::DigestMismatch { .. }))));
+        let items: Vec<_> = verify_stream(stream_of(&[b"hello "]), good, Some(11), "t".into())
+            .collect()
+            .await;
+        assert!(matches!(items.last(), Some(Err(RegistryError::DigestMismatch { .. }))));
+    }
+}

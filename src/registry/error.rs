@@ -1,0 +1,119 @@
+use crate::oci::Digest;
+use std::path::PathBuf;
+
+/// What went wrong talking to a registry. Each variant names the operation and the
+/// registry; URLs never carry credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry} at {url}")]
+    Unreachable {
+        registry: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{op}: the connection to {registry} failed")]
+    Transport {
+        op: String,
+        registry: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{op}: registry {registry} answered 401 Unauthorized{}", detail_suffix(.detail))]
+    Unauthorized {
+        op: String,
+        registry: String,
+        detail: Option<String>,
+        had_credentials: bool,
+    },
+    #[error("{op}: registry {registry} answered {status}{}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(), detail_suffix(.message))]
+    Status {
+        op: String,
+        registry: String,
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+    },
+    #[error("{what}: content does not match its digest (expected {expected}, got {actual}); refusing to use it")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: String,
+    },
+    #[error("{op}: unexpected answer from {registry}: {message}")]
+    Protocol {
+        op: String,
+        registry: String,
+        message: String,
+    },
+    #[error("reading {path} to upload it")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+impl RegistryError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Unreachable { registry, source, .. } => {
+                let tls = {
+                    let text = format!("{source:?}").to_ascii_lowercase();
+                    text.contains("certificate") || text.contains("tls")
+                };
+                Some(if tls {
+                    format!("the TLS connection to {registry} failed; if it uses a private CA or a self-signed certificate, pass --insecure-registry {registry}")
+                } else {
+                    format!("check that the registry is running and that `{registry}` is the right address; a registry that speaks plain HTTP and is not on loopback needs --insecure-registry {registry}")
+                })
+            }
+            RegistryError::Unauthorized {
+                registry,
+                had_credentials: false,
+                ..
+            } => Some(format!(
+                "log in first: `docker login {registry}` (imgpush reads $DOCKER_CONFIG/config.json, default ~/.docker/config.json)"
+            )),
+            RegistryError::Unauthorized { registry, .. } => Some(format!(
+                "the stored credentials for {registry} were rejected or lack access; log in again with `docker login {registry}`"
+            )),
+            RegistryError::Status { status: 403, registry, .. } => Some(format!(
+                "the account used for {registry} lacks permission for this repository"
+            )),
+            RegistryError::Status { code: Some(code), .. } if code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN" => {
+                Some("check the repository name and tag".to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The registry's JSON error body (`{"errors":[{"code":…,"message":…}]}`), when present.
+pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(b) if !b.errors.is_empty() => (b.errors[0].code.clone(), b.errors[0].message.clone()),
+        _ => {
+            let text = String::from_utf8_lossy(body).trim().chars().take(200).collect::<String>();
+            (None, (!text.is_empty()).then_some(text))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Manifest GET (with every OCI and Docker Accept type, verified against its digest) and PUT.
+
+use super::{Client, RegistryError};
+use crate::oci::{media, Digest, Target};
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+
+/// A manifest or index as the registry stored it: exact bytes, their digest, media type.
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
+    pub bytes: Bytes,
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+impl Client {
+    /// Fetches a manifest by tag or digest. By digest, the bytes must hash to it; by tag,
+    /// they must hash to the `Docker-Content-Digest` the registry announces (when it does).
+    pub async fn get_manifest(&self, repo: &str, target: &Target) -> Result<FetchedManifest, RegistryError> {
+        let op = format!("fetching manifest {repo}:{target}");
+        let url = self.url(&format!("{repo}/manifests/{target}")).await?;
+        let response = self
+            .send(&op, Method::GET, url, &|r| Ok(r.header(ACCEPT, media::MANIFEST_ACCEPT)))
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&op, response).await);
+        }
+        let header_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let echoed = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = response.bytes().await.map_err(self.transport(&op))?;
+        let actual = Digest::of(&bytes);
+        let expected = match target {
+            Target::Digest(d) => Some(d.clone()),
+            Target::Tag(_) => echoed.as_deref().and_then(|e| e.parse().ok()),
+        };
+        if let Some(expected) = expected {
+            if expected != actual {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("manifest {repo}:{target}"),
+                    expected,
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        // The body's own mediaType is authoritative; registries sometimes answer with a
+        // generic Content-Type.
+        let body_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string));
+        let media_type = body_type
+            .or(header_type)
+            .ok_or_else(|| self.protocol(&op, "the manifest has no media type".into()))?;
+        Ok(FetchedManifest {
+            bytes,
+            digest: actual,
+            media_type,
+        })
+    }
+
+    /// `HEAD` a manifest: its digest if the reference exists.
+    pub async fn manifest_digest(&self, repo: &str, target: &Target) -> Result<Option<Digest>, RegistryError> {
+        let op = format!("checking manifest {repo}:{target}");
+        let url = self.url(&format!("{repo}/manifests/{target}")).await?;
+        let response = self
+            .send(&op, Method::HEAD, url, &|r| Ok(r.header(ACCEPT, media::MANIFEST_ACCEPT)))
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(response
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.status_error(&op, response).await),
+        }
+    }
+
+    /// `PUT /v2/<repo>/manifests/<reference>`; the registry's echoed digest must be ours.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: &Bytes,
+        media_type: &str,
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::of(bytes);
+        let op = format!("pushing manifest {digest} as {repo}:{reference}");
+        let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
+        let response = self
+            .send(&op, Method::PUT, url, &|r| {
+                Ok(r.header(CONTENT_TYPE, media_type).body(bytes.clone()))
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&op, response).await);
+        }
+        if let Some(echoed) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            if echoed != digest.as_str() {
+                return Err(self.protocol(&op, format!("the registry stored digest {echoed}, not {digest}")));
+            }
+        }
+        Ok(digest)
+    }
+}
