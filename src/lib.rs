@@ -1,12 +1,22 @@
 //! imgpush: multi-arch container images from host-built artifacts, no daemon, no emulation.
 //!
 //! The pipeline, one module per stage:
-//! `config` (flags + imgpush.toml → [`config::Plan`]) → `build` (plan → artifacts per
-//! platform) → `layer` (files → tar.gz + digests) → `image` (base + layers → configs,
-//! manifests, index) → `publish` (registry, OCI layout). `base` loads base images,
-//! `registry` speaks the distribution API, `report` carries progress events to the UI.
+//! [`config`] (flags + imgpush.toml → [`config::Plan`]) → [`build`] (plan → artifacts per
+//! platform) → [`layer`] (files → tar.gz + digests, one pass) → [`image`] (base + layers →
+//! configs, manifests, index) → [`publish`] (registry, OCI layout). [`base`] loads base
+//! images, [`registry`] speaks the distribution API, [`report`] carries progress events to
+//! whatever UI the binary draws. [`pipeline`] runs the stages in order.
 
+pub mod base;
+pub mod build;
+pub mod config;
+mod error;
+pub mod image;
 pub mod layer;
 pub mod oci;
+pub mod pipeline;
+pub mod publish;
 pub mod registry;
 pub mod report;
+
+pub use error::Error;

@@ -145,3 +145,9 @@ mod tests {
         assert_eq!(digest, Digest::of(b"hello"));
     }
 }
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}

@@ -3,7 +3,7 @@
 
 mod digest;
 mod platform;
-mod reference;
+pub mod reference;
 
 pub use digest::{Digest, DigestError, Sha256Writer};
 pub use platform::{Platform, PlatformError, KNOWN_ARCHITECTURES};

@@ -347,7 +347,7 @@ mod tests {
     use super::*;
 
     fn stream_of(parts: &[&'static [u8]]) -> BlobStream {
-        futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+        futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()).boxed()
     }
 
     #[tokio::test]

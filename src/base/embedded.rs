@@ -1,0 +1,136 @@
+//! Builds a generated base (the embedded `static`) as an OCI layout in a work directory,
+//! with no network. The result is loaded like any other layout base.
+
+use super::spec::{parse_mode, GeneratedSpec};
+use super::BaseError;
+use crate::image::{descriptor, Document};
+use crate::layer::{write_layer, EntrySource, LayerEntry, LayerOptions};
+use crate::oci::{annotation, canonical_json, media, rfc3339, Platform};
+use base64::Engine as _;
+use oci_spec::image::{ImageIndexBuilder, ImageManifestBuilder};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The Mozilla root store from the pinned webpki-root-certs crate, as a PEM bundle.
+pub fn ca_bundle_pem() -> Vec<u8> {
+    let mut out = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out.into_bytes()
+}
+
+/// Writes the generated base `name` as an OCI layout under `work` (tag `latest`) and
+/// returns the layout directory.
+pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf, BaseError> {
+    let bad = |message: String| BaseError::Spec {
+        name: name.to_string(),
+        message,
+    };
+    let dir = work.join(format!("base-{name}"));
+    let blobs = dir.join("blobs").join("sha256");
+    let io = |source| BaseError::Io {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&blobs).map_err(io)?;
+
+    let mut entries = Vec::new();
+    for f in &spec.files {
+        let mode = parse_mode(&f.mode).ok_or_else(|| bad(format!("bad mode `{}` for {}", f.mode, f.path)))?;
+        let bytes = match (&f.content, f.source.as_deref()) {
+            (Some(c), None) => c.clone().into_bytes(),
+            (None, Some("webpki-root-certs")) => ca_bundle_pem(),
+            _ => return Err(bad(format!("{}: give either content or source = \"webpki-root-certs\"", f.path))),
+        };
+        entries.push(LayerEntry::file(&f.path, EntrySource::Bytes(bytes), mode));
+    }
+    for d in &spec.dirs {
+        let mode = parse_mode(&d.mode).ok_or_else(|| bad(format!("bad mode `{}` for {}", d.mode, d.path)))?;
+        entries.push(LayerEntry::dir(&d.path, mode, d.uid, d.gid));
+    }
+    // Fixed mtime 0: the embedded base must not change with SOURCE_DATE_EPOCH.
+    let layer = write_layer(
+        entries,
+        format!("imgpush embedded base `{name}`"),
+        LayerOptions::default(),
+        &blobs,
+    )
+    .map_err(|source| BaseError::Generate {
+        name: name.to_string(),
+        source,
+    })?;
+    std::fs::rename(&layer.path, blobs.join(layer.digest.hex())).map_err(io)?;
+
+    let created = rfc3339(0);
+    let mut manifests = Vec::new();
+    for p in &spec.platforms {
+        let platform: Platform = p.parse().map_err(|e| bad(format!("{e}")))?;
+        let mut config = json!({
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "created": created,
+            "config": {
+                "Env": spec.env,
+            },
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+            "history": [{"created": created, "created_by": layer.created_by}],
+        });
+        if let Some(v) = &platform.variant {
+            config["variant"] = json!(v);
+        }
+        if let Some(u) = &spec.user {
+            config["config"]["User"] = json!(u);
+        }
+        if let Some(w) = &spec.workdir {
+            config["config"]["WorkingDir"] = json!(w);
+        }
+        let config = Document::new(canonical_json(&config), media::OCI_CONFIG);
+        write_blob(&blobs, &config).map_err(io)?;
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(media::OCI_MANIFEST)
+            .config(config.descriptor())
+            .layers(vec![descriptor(layer.media_type, &layer.digest, layer.size)])
+            .build()
+            .expect("all required manifest fields are set");
+        let manifest = Document::new(canonical_json(&manifest), media::OCI_MANIFEST);
+        write_blob(&blobs, &manifest).map_err(io)?;
+        let mut entry = manifest.descriptor();
+        entry.set_platform(Some(platform.to_oci(None)));
+        manifests.push(entry);
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(media::OCI_INDEX)
+        .manifests(manifests)
+        .build()
+        .expect("all required index fields are set");
+    let index = Document::new(canonical_json(&index), media::OCI_INDEX);
+    write_blob(&blobs, &index).map_err(io)?;
+
+    let mut top = index.descriptor();
+    top.set_annotations(Some(HashMap::from([(
+        annotation::REF_NAME.to_string(),
+        "latest".to_string(),
+    )])));
+    let layout_index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .manifests(vec![top])
+        .build()
+        .expect("all required index fields are set");
+    std::fs::write(dir.join("index.json"), canonical_json(&layout_index)).map_err(io)?;
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
+    Ok(dir)
+}
+
+fn write_blob(blobs: &Path, doc: &Document) -> std::io::Result<()> {
+    std::fs::write(blobs.join(doc.digest.hex()), &doc.bytes)
+}

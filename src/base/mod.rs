@@ -1,0 +1,367 @@
+//! Loads base images: from a registry, from an OCI layout directory, or from the specs in
+//! `base-images/` (the embedded `static` is generated in-process). Only manifests and
+//! configs are fetched here; layers stay where they are until publishing moves them.
+
+pub mod embedded;
+mod layout;
+pub mod spec;
+
+use crate::config::BaseSpec;
+use crate::image::{BaseImage, BasePlatform};
+use crate::oci::{media, Digest, Platform, Reference, Repository, Target};
+use crate::registry::{Client, RegistryError};
+use bytes::Bytes;
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a base image's blobs live.
+#[derive(Clone, Debug)]
+pub enum BlobStore {
+    Registry { client: Arc<Client>, repo: Repository },
+    /// An OCI layout directory (`blobs/sha256/<hex>`).
+    Layout(PathBuf),
+}
+
+impl BlobStore {
+    pub fn describe(&self) -> String {
+        match self {
+            BlobStore::Registry { repo, .. } => repo.to_string(),
+            BlobStore::Layout(dir) => format!("oci-layout:{}", dir.display()),
+        }
+    }
+
+    async fn read_manifest(&self, digest: &Digest) -> Result<Bytes, BaseError> {
+        match self {
+            BlobStore::Registry { client, repo } => Ok(client
+                .get_manifest(&repo.path, &Target::Digest(digest.clone()))
+                .await
+                .map_err(|source| self.registry_err(source))?
+                .bytes),
+            BlobStore::Layout(dir) => layout::read_blob(dir, digest),
+        }
+    }
+
+    async fn read_config(&self, digest: &Digest) -> Result<Bytes, BaseError> {
+        match self {
+            BlobStore::Registry { client, repo } => client
+                .get_blob_bytes(&repo.path, digest)
+                .await
+                .map_err(|source| self.registry_err(source)),
+            BlobStore::Layout(dir) => layout::read_blob(dir, digest),
+        }
+    }
+
+    fn registry_err(&self, source: RegistryError) -> BaseError {
+        BaseError::Registry {
+            base: self.describe(),
+            source,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    #[error("loading base image {base}")]
+    Registry {
+        base: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("base image {base} has no {missing}; it has: {available}")]
+    MissingPlatforms {
+        base: String,
+        missing: String,
+        available: String,
+    },
+    #[error("unknown base image name `{name}` (known: {known})")]
+    UnknownName { name: String, known: String },
+    #[error("base image spec `{name}`: {message}")]
+    Spec { name: String, message: String },
+    #[error("building the embedded base `{name}`")]
+    Generate {
+        name: String,
+        #[source]
+        source: crate::layer::LayerError,
+    },
+    #[error("OCI layout {path}: {message}")]
+    Layout { path: PathBuf, message: String },
+    #[error("base image {base}: {message}")]
+    Malformed { base: String, message: String },
+    #[error("{path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BaseError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BaseError::Registry { source, .. } => source.hint(),
+            BaseError::MissingPlatforms { .. } => Some(
+                "request only platforms the base has (--platform), or choose a base that has them (--base)".into(),
+            ),
+            BaseError::UnknownName { name, .. } => Some(format!(
+                "names come from base-images/; for an image on Docker Hub write docker.io/library/{name}:TAG"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// One platform entry of the base before its manifest is fetched.
+#[derive(Clone, Debug)]
+struct Entry {
+    platform: Platform,
+    index_platform: Option<oci_spec::image::Platform>,
+    descriptor: Descriptor,
+}
+
+/// A base whose top-level document is loaded: its platforms are known, nothing else fetched.
+pub struct OpenedBase {
+    pub name: Option<String>,
+    pub digest: Digest,
+    pub store: BlobStore,
+    entries: Vec<Entry>,
+    /// Set when the base is a single manifest rather than an index.
+    single: Option<(ImageManifest, serde_json::Value)>,
+}
+
+/// What the pipeline needs to open a base: a client for a registry host.
+pub trait ClientFor {
+    fn client_for(&self, registry: &str) -> Arc<Client>;
+}
+
+/// Opens the base named by `spec`: fetches its index (or single manifest and config).
+pub async fn open(spec: &BaseSpec, clients: &dyn ClientFor, work: &Path) -> Result<OpenedBase, BaseError> {
+    match spec {
+        BaseSpec::Registry(reference) => open_registry(reference, clients).await,
+        BaseSpec::Layout { dir, tag, digest } => {
+            let (desc, doc) = layout::resolve(dir, tag.as_deref(), digest.as_ref())?;
+            let store = BlobStore::Layout(dir.clone());
+            let digest = Digest::try_from(desc.digest()).map_err(|e| BaseError::Layout {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+            open_document(None, digest, &desc.media_type().to_string(), doc, store).await
+        }
+        BaseSpec::Named(name) => {
+            let spec = spec::find(name).ok_or_else(|| BaseError::UnknownName {
+                name: name.clone(),
+                known: spec::names().join(", "),
+            })?;
+            if let Some(reference) = &spec.reference {
+                let reference: Reference = reference.parse().map_err(|e| BaseError::Spec {
+                    name: name.clone(),
+                    message: format!("{e}"),
+                })?;
+                return open_registry(&reference, clients).await;
+            }
+            let generated = spec.generated.as_ref().ok_or_else(|| BaseError::Spec {
+                name: name.clone(),
+                message: "neither `reference` nor `[generated]` is set".into(),
+            })?;
+            let dir = embedded::generate(name, generated, work)?;
+            let (desc, doc) = layout::resolve(&dir, Some("latest"), None)?;
+            let digest = Digest::try_from(desc.digest()).expect("we wrote this digest");
+            open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await
+        }
+    }
+}
+
+async fn open_registry(reference: &Reference, clients: &dyn ClientFor) -> Result<OpenedBase, BaseError> {
+    let client = clients.client_for(&reference.repository.registry);
+    let store = BlobStore::Registry {
+        client: client.clone(),
+        repo: reference.repository.clone(),
+    };
+    let fetched = client
+        .get_manifest(&reference.repository.path, &reference.target())
+        .await
+        .map_err(|source| BaseError::Registry {
+            base: reference.to_string(),
+            source,
+        })?;
+    open_document(
+        Some(reference.to_string()),
+        fetched.digest,
+        &fetched.media_type,
+        fetched.bytes,
+        store,
+    )
+    .await
+}
+
+async fn open_document(
+    name: Option<String>,
+    digest: Digest,
+    media_type: &str,
+    bytes: Bytes,
+    store: BlobStore,
+) -> Result<OpenedBase, BaseError> {
+    let base = name.clone().unwrap_or_else(|| store.describe());
+    let malformed = |message: String| BaseError::Malformed {
+        base: base.clone(),
+        message,
+    };
+    if media::is_index(media_type) {
+        let index: ImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| malformed(format!("the index is not valid: {e}")))?;
+        let entries = index
+            .manifests()
+            .iter()
+            .filter_map(|d| {
+                let p = d.platform().as_ref()?;
+                // Skip attestation manifests (buildkit marks them unknown/unknown).
+                if p.os().to_string() == "unknown" || p.architecture().to_string() == "unknown" {
+                    return None;
+                }
+                Some(Entry {
+                    platform: Platform::from_oci(p),
+                    index_platform: Some(p.clone()),
+                    descriptor: d.clone(),
+                })
+            })
+            .collect();
+        Ok(OpenedBase {
+            name,
+            digest,
+            store,
+            entries,
+            single: None,
+        })
+    } else if media::is_manifest(media_type) {
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
+        let config_digest = Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
+        let config_bytes = store.read_config(&config_digest).await?;
+        let config: serde_json::Value = serde_json::from_slice(&config_bytes)
+            .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
+        let field = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let platform = Platform::from_parts(
+            &field("os").unwrap_or_else(|| "linux".into()),
+            &field("architecture").ok_or_else(|| malformed("the config has no architecture".into()))?,
+            field("variant").as_deref(),
+        );
+        let descriptor = Descriptor::new(media_type.into(), bytes.len() as u64, oci_spec::image::Digest::from(&digest));
+        Ok(OpenedBase {
+            name,
+            digest,
+            store,
+            entries: vec![Entry {
+                platform,
+                index_platform: None,
+                descriptor,
+            }],
+            single: Some((manifest, config)),
+        })
+    } else {
+        Err(malformed(format!("unsupported media type `{media_type}` (expected an image index, manifest list or manifest)")))
+    }
+}
+
+impl OpenedBase {
+    pub fn platforms(&self) -> Vec<Platform> {
+        let mut out: Vec<Platform> = Vec::new();
+        for e in &self.entries {
+            if !out.contains(&e.platform) {
+                out.push(e.platform.clone());
+            }
+        }
+        out
+    }
+
+    pub fn describe(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.store.describe())
+    }
+
+    /// Loads manifest and config for each of `platforms`; any platform the base lacks is
+    /// an error listing what the base has — never a silent drop.
+    pub async fn select(&self, platforms: &[Platform]) -> Result<BaseImage, BaseError> {
+        let missing: Vec<String> = platforms
+            .iter()
+            .filter(|p| !self.entries.iter().any(|e| &e.platform == *p))
+            .map(Platform::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(BaseError::MissingPlatforms {
+                base: self.describe(),
+                missing: missing.join(", "),
+                available: self.platforms().iter().map(Platform::to_string).collect::<Vec<_>>().join(", "),
+            });
+        }
+        let loads = platforms.iter().map(|p| self.load_platform(p));
+        let selected = futures_util::future::try_join_all(loads).await?;
+        Ok(BaseImage {
+            name: self.name.clone(),
+            digest: self.digest.clone(),
+            platforms: selected,
+        })
+    }
+
+    async fn load_platform(&self, platform: &Platform) -> Result<BasePlatform, BaseError> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| &e.platform == platform)
+            .expect("checked by select");
+        let malformed = |message: String| BaseError::Malformed {
+            base: format!("{} ({platform})", self.describe()),
+            message,
+        };
+        let manifest_digest = Digest::try_from(entry.descriptor.digest()).map_err(|e| malformed(e.to_string()))?;
+        let (manifest, config) = match &self.single {
+            Some((m, c)) => (m.clone(), c.clone()),
+            None => {
+                let mt = entry.descriptor.media_type().to_string();
+                if !media::is_manifest(&mt) {
+                    return Err(malformed(format!("the index entry is `{mt}`, not an image manifest")));
+                }
+                let bytes = self.store.read_manifest(&manifest_digest).await?;
+                let manifest: ImageManifest = serde_json::from_slice(&bytes)
+                    .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
+                let config_digest = Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
+                let config = self.store.read_config(&config_digest).await?;
+                let config = serde_json::from_slice(&config)
+                    .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
+                (manifest, config)
+            }
+        };
+        for layer in manifest.layers() {
+            Digest::try_from(layer.digest()).map_err(|e| malformed(format!("layer digest: {e}")))?;
+        }
+        Ok(BasePlatform {
+            platform: platform.clone(),
+            index_platform: entry.index_platform.clone(),
+            manifest_digest,
+            manifest,
+            config,
+        })
+    }
+}
+
+/// Path of a blob inside an OCI layout directory.
+pub fn layout_blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+    layout::blob_path(dir, digest)
+}
+
+/// Replaces a name from `base-images/` that stands for a registry reference with that
+/// reference, so the pipeline knows up front which registries it will talk to.
+pub fn resolve_alias(spec: &BaseSpec) -> Result<BaseSpec, BaseError> {
+    let BaseSpec::Named(name) = spec else {
+        return Ok(spec.clone());
+    };
+    let file = spec::find(name).ok_or_else(|| BaseError::UnknownName {
+        name: name.clone(),
+        known: spec::names().join(", "),
+    })?;
+    match file.reference {
+        Some(r) => Ok(BaseSpec::Registry(r.parse().map_err(|e: crate::oci::ReferenceError| BaseError::Spec {
+            name: name.clone(),
+            message: e.to_string(),
+        })?)),
+        None => Ok(spec.clone()),
+    }
+}

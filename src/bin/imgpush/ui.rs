@@ -1,0 +1,152 @@
+//! Progress on stderr: bars on a terminal, plain lines otherwise. stdout is for results only.
+
+use imgpush::config::Verbosity;
+use imgpush::oci::Digest;
+use imgpush::report::{BlobOutcome, ProgressId, Reporter};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub struct StderrReporter {
+    verbosity: Verbosity,
+    bars: Option<MultiProgress>,
+    next: AtomicU64,
+    active: Mutex<HashMap<u64, (String, u64, Option<ProgressBar>)>>,
+}
+
+impl StderrReporter {
+    pub fn new(verbosity: Verbosity) -> Self {
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        StderrReporter {
+            verbosity,
+            bars,
+            next: AtomicU64::new(1),
+            active: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bars {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(m) = &self.bars {
+            let _ = m.clear();
+        }
+    }
+}
+
+fn short(d: &Digest) -> &str {
+    &d.hex()[..12]
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+impl Reporter for StderrReporter {
+    fn step(&self, message: &str) {
+        self.line(&format!("imgpush: {message}"));
+    }
+
+    fn detail(&self, message: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.line(&format!("  {message}"));
+        }
+    }
+
+    fn trace(&self, message: &str) {
+        if self.verbosity >= Verbosity::Trace {
+            self.line(&format!("    {message}"));
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.line(&format!("warning: {message}"));
+    }
+
+    fn blob_started(&self, digest: &Digest, size: u64, label: &str) -> ProgressId {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let bar = self.bars.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new(size));
+            bar.set_style(
+                ProgressStyle::with_template("  {prefix} {bar:30} {bytes}/{total_bytes} {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(short(digest).to_string());
+            bar.set_message(label.to_string());
+            bar
+        });
+        self.active
+            .lock()
+            .unwrap()
+            .insert(id, (format!("{} {} ({})", short(digest), human(size), label), size, bar));
+        ProgressId(id)
+    }
+
+    fn blob_progress(&self, id: ProgressId, bytes: u64) {
+        if let Some((_, _, Some(bar))) = self.active.lock().unwrap().get(&id.0) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn blob_done(&self, id: ProgressId, outcome: BlobOutcome) {
+        let Some((text, _, bar)) = self.active.lock().unwrap().remove(&id.0) else {
+            return;
+        };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let how = match outcome {
+            BlobOutcome::Uploaded => "uploaded",
+            BlobOutcome::Existing => "already present",
+            BlobOutcome::Mounted => "mounted",
+            BlobOutcome::Copied => "copied from the base registry",
+            BlobOutcome::Written => "written",
+        };
+        if self.verbosity >= Verbosity::Verbose {
+            self.line(&format!("  {text}: {how}"));
+        }
+    }
+}
+
+/// `error: …`, each cause on its own line, then the hint.
+pub fn print_error(e: &anyhow::Error) {
+    let mut out = format!("error: {e}");
+    let mut hint = None;
+    for cause in e.chain() {
+        if let Some(lib) = cause.downcast_ref::<imgpush::Error>() {
+            hint = hint.or_else(|| lib.hint());
+        }
+    }
+    let mut previous = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        // `#[error(transparent)]` layers repeat their inner message; print it once.
+        if text != previous {
+            out.push_str(&format!("\n  caused by: {text}"));
+        }
+        previous = text;
+    }
+    if let Some(h) = hint {
+        out.push_str(&format!("\n  hint: {h}"));
+    }
+    eprintln!("{out}");
+}

@@ -1,0 +1,50 @@
+use crate::base::BaseError;
+use crate::build::BuildError;
+use crate::config::ConfigError;
+use crate::image::ImageError;
+use crate::layer::LayerError;
+use crate::publish::PublishError;
+use crate::registry::auth::CredentialError;
+
+/// Any failure of a run, by stage. Each stage's error names what it was working on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("reading registry credentials")]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Base(#[from] BaseError),
+    #[error("building the layer for {platform}")]
+    Layer {
+        platform: String,
+        #[source]
+        source: LayerError,
+    },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("creating a work directory in {path}")]
+    WorkDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config(e) => e.hint(),
+            Error::Build(e) => e.hint(),
+            Error::Base(e) => e.hint(),
+            Error::Publish(e) => e.hint(),
+            Error::Credentials(_) => Some("fix or remove the file; imgpush reads the `auths` section of docker's config.json".into()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+use super::config::compose_config;
+use super::{descriptor, BaseImage, Document, ImageError, ImageSet, ImageSettings, LayerRef, PlatformImage};
+use crate::layer::Layer;
+use crate::oci::{annotation, canonical_json, media, Platform};
+use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifestBuilder};
+use std::collections::HashMap;
+
+/// What to compose: the base, and for each of its selected platforms the layers to add.
+pub struct ComposeInput<'a> {
+    pub base: &'a BaseImage,
+    /// Layers per platform, in the order they are stacked on the base.
+    pub layers: &'a [(Platform, Vec<Layer>)],
+    pub settings: &'a ImageSettings,
+}
+
+/// Builds every platform's config and manifest and the index over them. The index lists
+/// platforms in the order of `input.layers`.
+pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
+    let mut images = Vec::new();
+    let mut index_entries = Vec::new();
+    for (platform, layers) in input.layers {
+        let base = input
+            .base
+            .platforms
+            .iter()
+            .find(|b| &b.platform == platform)
+            .ok_or_else(|| ImageError::BaseManifest {
+                platform: platform.clone(),
+                message: "this platform was not loaded from the base".into(),
+            })?;
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        let history: Vec<String> = layers.iter().map(|l| l.created_by.clone()).collect();
+        let config = compose_config(&base.config, &diff_ids, &history, input.settings)
+            .ok_or_else(|| ImageError::BaseConfig {
+                platform: platform.clone(),
+            })?;
+        let config = Document::new(canonical_json(&config), media::OCI_CONFIG);
+
+        let mut layer_refs: Vec<LayerRef> = base
+            .manifest
+            .layers()
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.set_media_type(media::oci_layer_type(&d.media_type().to_string()).into());
+                LayerRef::Base(d)
+            })
+            .collect();
+        layer_refs.extend(layers.iter().cloned().map(LayerRef::Ours));
+        let descriptors: Vec<Descriptor> = layer_refs
+            .iter()
+            .map(|l| match l {
+                LayerRef::Base(d) => d.clone(),
+                LayerRef::Ours(l) => descriptor(l.media_type, &l.digest, l.size),
+            })
+            .collect();
+
+        let mut annotations = base_annotations(input.base.name.as_deref(), &base.manifest_digest.to_string());
+        annotations.extend(input.settings.annotations.clone().into_iter());
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(media::OCI_MANIFEST)
+            .config(config.descriptor())
+            .layers(descriptors)
+            .annotations(annotations)
+            .build()
+            .expect("all required manifest fields are set");
+        let manifest = Document::new(canonical_json(&manifest), media::OCI_MANIFEST);
+
+        let mut entry = manifest.descriptor();
+        entry.set_platform(Some(platform.to_oci(base.index_platform.as_ref())));
+        index_entries.push(entry);
+        images.push(PlatformImage {
+            platform: platform.clone(),
+            config,
+            manifest,
+            layers: layer_refs,
+        });
+    }
+
+    let mut annotations = base_annotations(input.base.name.as_deref(), &input.base.digest.to_string());
+    annotations.extend(input.settings.annotations.clone().into_iter());
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(media::OCI_INDEX)
+        .manifests(index_entries)
+        .annotations(annotations)
+        .build()
+        .expect("all required index fields are set");
+    let index = Document::new(canonical_json(&index), media::OCI_INDEX);
+    Ok(ImageSet { index, images })
+}
+
+fn base_annotations(name: Option<&str>, digest: &str) -> HashMap<String, String> {
+    let mut a = HashMap::new();
+    if let Some(name) = name {
+        a.insert(annotation::BASE_NAME.to_string(), name.to_string());
+    }
+    a.insert(annotation::BASE_DIGEST.to_string(), digest.to_string());
+    a
+}

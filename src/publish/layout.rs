@@ -1,0 +1,164 @@
+use super::{PublishContext, PublishError, Published, Sink};
+use crate::base::BlobStore;
+use crate::image::{BlobOrigin, BlobRef, Document};
+use crate::oci::{annotation, canonical_json, Digest};
+use crate::report::BlobOutcome;
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes an OCI image layout: `oci-layout`, `index.json` (one entry per tag, named with
+/// `org.opencontainers.image.ref.name`) and every blob, the base's included, so the
+/// directory is self-contained. Entries for other tags already in the layout are kept.
+pub struct LayoutSink {
+    pub dir: PathBuf,
+}
+
+impl Sink for LayoutSink {
+    fn describe(&self) -> String {
+        format!("oci-layout:{}", self.dir.display())
+    }
+
+    fn publish<'a>(&'a self, cx: &'a PublishContext<'a>) -> BoxFuture<'a, Result<Published, PublishError>> {
+        Box::pin(self.write(cx))
+    }
+}
+
+impl LayoutSink {
+    fn io(&self) -> impl Fn(std::io::Error) -> PublishError + '_ {
+        |source| PublishError::LayoutIo {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.dir.join("blobs").join("sha256")
+    }
+
+    async fn write(&self, cx: &PublishContext<'_>) -> Result<Published, PublishError> {
+        cx.reporter.step(&format!("writing OCI layout {}", self.dir.display()));
+        std::fs::create_dir_all(self.blobs_dir()).map_err(self.io())?;
+        std::fs::write(self.dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(self.io())?;
+        futures_util::stream::iter(cx.set.blobs())
+            .map(|blob| self.write_blob(cx, blob))
+            .buffer_unordered(cx.jobs)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for image in &cx.set.images {
+            self.write_document(&image.manifest)?;
+        }
+        self.write_document(&cx.set.index)?;
+        self.update_index_json(&cx.set.index, cx.tags)?;
+        Ok(Published {
+            reference: format!("oci-layout:{}@{}", self.dir.display(), cx.set.index.digest),
+            repository: format!("oci-layout:{}", self.dir.display()),
+        })
+    }
+
+    fn write_document(&self, doc: &Document) -> Result<(), PublishError> {
+        let path = self.blobs_dir().join(doc.digest.hex());
+        if !path.exists() {
+            write_atomic(&path, &doc.bytes).map_err(self.io())?;
+        }
+        Ok(())
+    }
+
+    async fn write_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
+        let dest = self.blobs_dir().join(blob.digest.hex());
+        let progress = cx.reporter.blob_started(&blob.digest, blob.size, &super::blob_label(&blob));
+        // Blobs are only ever renamed into place complete, so a present file of the right
+        // size is the blob.
+        if std::fs::metadata(&dest).map(|m| m.len() == blob.size).unwrap_or(false) {
+            cx.reporter.blob_done(progress, BlobOutcome::Existing);
+            return Ok(());
+        }
+        match (&blob.origin, cx.base) {
+            (BlobOrigin::Inline(bytes), _) => write_atomic(&dest, bytes).map_err(self.io())?,
+            (BlobOrigin::File(src), _) => copy_verified(src, &dest, &blob.digest).map_err(|m| self.layout_err(m))?,
+            (BlobOrigin::Base, BlobStore::Layout(dir)) => {
+                copy_verified(&crate::base::layout_blob_path(dir, &blob.digest), &dest, &blob.digest)
+                    .map_err(|m| self.layout_err(m))?
+            }
+            (BlobOrigin::Base, BlobStore::Registry { client, repo }) => {
+                let fetch_err = |source| PublishError::LayoutFetch {
+                    digest: blob.digest.clone(),
+                    dir: self.dir.clone(),
+                    source,
+                };
+                let mut stream = client.get_blob(&repo.path, &blob.digest, Some(blob.size)).await.map_err(fetch_err)?;
+                let tmp = tempfile::NamedTempFile::new_in(self.blobs_dir()).map_err(self.io())?;
+                let mut file = std::io::BufWriter::new(tmp.reopen().map_err(self.io())?);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(fetch_err)?;
+                    file.write_all(&chunk).map_err(self.io())?;
+                    cx.reporter.blob_progress(progress, chunk.len() as u64);
+                }
+                file.flush().map_err(self.io())?;
+                tmp.persist(&dest).map_err(|e| self.io()(e.error))?;
+            }
+        }
+        cx.reporter.blob_done(progress, BlobOutcome::Written);
+        Ok(())
+    }
+
+    fn layout_err(&self, message: String) -> PublishError {
+        PublishError::Layout {
+            dir: self.dir.clone(),
+            message,
+        }
+    }
+
+    fn update_index_json(&self, index: &Document, tags: &[String]) -> Result<(), PublishError> {
+        let path = self.dir.join("index.json");
+        let mut entries: Vec<Descriptor> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
+                .map_err(|e| self.layout_err(format!("the existing index.json is not valid ({e}); remove it or choose another directory")))?
+                .manifests()
+                .clone(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(self.io()(e)),
+        };
+        let name_of = |d: &Descriptor| d.annotations().as_ref().and_then(|a| a.get(annotation::REF_NAME)).cloned();
+        entries.retain(|d| name_of(d).is_none_or(|n| !tags.contains(&n)));
+        for tag in tags {
+            let mut d = index.descriptor();
+            d.set_annotations(Some(HashMap::from([(annotation::REF_NAME.to_string(), tag.clone())])));
+            entries.push(d);
+        }
+        let out = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(crate::oci::media::OCI_INDEX)
+            .manifests(entries)
+            .build()
+            .expect("all required index fields are set");
+        write_atomic(&path, &canonical_json(&out)).map_err(self.io())
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("blob paths have a parent");
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Copies a blob file, checking on the way that it still hashes to its digest.
+fn copy_verified(src: &Path, dest: &Path, digest: &Digest) -> Result<(), String> {
+    let dir = dest.parent().expect("blob paths have a parent");
+    let mut input = std::fs::File::open(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
+    let mut out = crate::oci::Sha256Writer::new(std::io::BufWriter::new(tmp.reopen().map_err(|e| e.to_string())?));
+    std::io::copy(&mut input, &mut out).map_err(|e| format!("copying {}: {e}", src.display()))?;
+    let (mut w, actual, _) = out.finish();
+    w.flush().map_err(|e| e.to_string())?;
+    if &actual != digest {
+        return Err(format!("{} does not hash to {digest} (got {actual})", src.display()));
+    }
+    tmp.persist(dest).map_err(|e| e.error.to_string())?;
+    Ok(())
+}

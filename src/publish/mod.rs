@@ -1,0 +1,99 @@
+//! Sends a composed [`ImageSet`] somewhere: a registry or an OCI layout directory. Knows
+//! nothing of how artifacts were built. Order is always blobs → platform manifests →
+//! index → tags, so nothing is tagged before everything it reaches exists.
+
+mod layout;
+mod registry;
+
+pub use layout::LayoutSink;
+pub use registry::RegistrySink;
+
+use crate::base::BlobStore;
+use crate::image::ImageSet;
+use crate::oci::Digest;
+use crate::registry::RegistryError;
+use crate::report::Reporter;
+use futures_util::future::BoxFuture;
+use std::path::PathBuf;
+
+/// Where a published image can be found afterwards.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// `REGISTRY/REPO@sha256:…` or `oci-layout:DIR@sha256:…`.
+    pub reference: String,
+    /// `REGISTRY/REPO` or `oci-layout:DIR`.
+    pub repository: String,
+}
+
+pub struct PublishContext<'a> {
+    pub set: &'a ImageSet,
+    /// Where the base image's blobs live.
+    pub base: &'a BlobStore,
+    pub tags: &'a [String],
+    pub reporter: &'a dyn Reporter,
+    /// Concurrent blob transfers.
+    pub jobs: usize,
+}
+
+pub trait Sink: Send + Sync {
+    fn describe(&self) -> String;
+    fn publish<'a>(&'a self, cx: &'a PublishContext<'a>) -> BoxFuture<'a, Result<Published, PublishError>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("pushing blob {digest} ({what}) to {repo}")]
+    Blob {
+        digest: Digest,
+        what: String,
+        repo: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("pushing the {what} manifest to {repo}")]
+    Manifest {
+        what: String,
+        repo: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("the base blob {digest} is missing from {repo}, which its manifest references")]
+    BaseBlobMissing { digest: Digest, repo: String },
+    #[error("writing the OCI layout {dir}")]
+    LayoutIo {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the OCI layout {dir}: {message}")]
+    Layout { dir: PathBuf, message: String },
+    #[error("copying base blob {digest} into the OCI layout {dir}")]
+    LayoutFetch {
+        digest: Digest,
+        dir: PathBuf,
+        #[source]
+        source: RegistryError,
+    },
+}
+
+impl PublishError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PublishError::Blob { source, .. }
+            | PublishError::Manifest { source, .. }
+            | PublishError::LayoutFetch { source, .. } => source.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// A short name for a blob in messages: which platforms use it and what it is.
+fn blob_label(blob: &crate::image::BlobRef) -> String {
+    let kind = match blob.origin {
+        crate::image::BlobOrigin::Base => "base layer",
+        crate::image::BlobOrigin::File(_) => "layer",
+        crate::image::BlobOrigin::Inline(_) => "config",
+    };
+    let platforms: Vec<String> = blob.used_by.iter().map(|p| p.to_string()).collect();
+    format!("{kind} of {}", platforms.join(", "))
+}
