@@ -1,0 +1,375 @@
+//! Shared by the integration tests: a real distribution registry on 127.0.0.1, fixture
+//! builders (static hello binaries, the busybox base layout) and independent checkers.
+//! A missing tool fails the test naming the Debian package to install; nothing is skipped.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Panics unless `tool` is on PATH, naming the package that provides it.
+pub fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is not installed; install it with `apt-get install -y {package}` (or run `bash .ci/run`, which installs every test dependency)"
+    );
+}
+
+fn fixtures_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds `out` with `make` unless it exists; builds into a sibling temp path and renames,
+/// so concurrent test processes never see a half-made fixture.
+fn build_once(out: &Path, make: impl FnOnce(&Path)) -> PathBuf {
+    if !out.exists() {
+        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_file(&tmp);
+        make(&tmp);
+        if std::fs::rename(&tmp, out).is_err() {
+            assert!(out.exists(), "could not place fixture {}", out.display());
+        }
+    }
+    out.to_path_buf()
+}
+
+pub struct HelloBinaries {
+    pub amd64: PathBuf,
+    pub arm64: PathBuf,
+}
+
+/// Small static test binaries printing their CPU: `gcc -static` and `aarch64-linux-gnu-gcc -static`.
+pub fn hello() -> &'static HelloBinaries {
+    static ONCE: OnceLock<HelloBinaries> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let src = repo_root().join("fixtures/hello/hello.c");
+        let compile = |cc: &str, package: &str, name: &str| {
+            require(cc, package);
+            build_once(&fixtures_dir().join(name), |tmp| {
+                let status = Command::new(cc)
+                    .args(["-static", "-O2", "-o"])
+                    .arg(tmp)
+                    .arg(&src)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "{cc} failed to build the test binary");
+            })
+        };
+        HelloBinaries {
+            amd64: compile("gcc", "gcc libc6-dev", "hello-amd64"),
+            arm64: compile("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", "hello-arm64"),
+        }
+    })
+}
+
+/// The busybox base as an OCI layout (tags: latest = index, amd64, arm64), made by
+/// `fixtures/busybox-base/make-base.py` from Debian's busybox-static packages.
+pub fn busybox_layout() -> &'static PathBuf {
+    static ONCE: OnceLock<PathBuf> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        require("python3", "python3");
+        require("dpkg-deb", "dpkg");
+        require("apt-get", "apt");
+        let debs = fixtures_dir().join("debs");
+        std::fs::create_dir_all(&debs).unwrap();
+        build_once(&fixtures_dir().join("busybox-layout"), |tmp| {
+            let out = Command::new("python3")
+                .arg(repo_root().join("fixtures/busybox-base/make-base.py"))
+                .arg(tmp)
+                .arg(&debs)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "make-base.py failed (it needs `dpkg --add-architecture arm64 && apt-get update`):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+    })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A CNCF distribution registry (`docker-registry`) on a free loopback port with throwaway
+/// storage; killed on drop.
+pub struct Registry {
+    pub host: String,
+    child: Child,
+    dir: tempfile::TempDir,
+    pub credentials: Option<(String, String)>,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Registry::start_inner(None)
+    }
+
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        Registry::start_inner(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+        require("docker-registry", "docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((user, password)) = &credentials {
+            require("htpasswd", "apache2-utils");
+            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap();
+            assert!(out.status.success());
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, out.stdout).unwrap();
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: imgpush-test\n    path: {}\n", path.display()));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry");
+        let registry = Registry {
+            host,
+            child,
+            dir,
+            credentials,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&registry.host).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start:\n{}", registry.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Access-log lines of requests, as `METHOD path` (query strings dropped).
+    pub fn requests(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                let start = l.find("\"GET ").or(l.find("\"HEAD ")).or(l.find("\"PUT ")).or(l.find("\"POST ")).or(l.find("\"PATCH "))?;
+                let rest = &l[start + 1..];
+                let mut parts = rest.split(' ');
+                let method = parts.next()?;
+                let path = parts.next()?.split('?').next()?;
+                Some(format!("{method} {path}"))
+            })
+            .collect()
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Copies the busybox base layout into this registry as `repo:latest` with skopeo.
+    pub fn seed_busybox(&self, repo: &str, extra: &[&str]) -> String {
+        let reference = format!("{}/{repo}:latest", self.host);
+        let mut args = vec!["copy", "--all", "--dest-tls-verify=false"];
+        args.extend_from_slice(extra);
+        let src = format!("oci:{}:latest", busybox_layout().display());
+        let dest = format!("docker://{reference}");
+        let mut args: Vec<String> = args.into_iter().map(str::to_string).collect();
+        if let Some((u, p)) = &self.credentials {
+            args.push(format!("--dest-creds={u}:{p}"));
+        }
+        args.push(src);
+        args.push(dest);
+        skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        reference
+    }
+
+    /// Tags of a repository (empty if the repository does not exist).
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        require("curl", "curl");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", &format!("http://{}/v2/{repo}/tags/list", self.host)]);
+        if let Some((u, p)) = &self.credentials {
+            cmd.args(["-u", &format!("{u}:{p}")]);
+        }
+        let out = cmd.output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v.get("tags")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn docker_config(&self, dir: &Path, password: Option<&str>) -> PathBuf {
+        use base64::Engine as _;
+        let (u, p) = self.credentials.clone().expect("registry has credentials");
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", password.unwrap_or(&p)));
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::json!({"auths": {self.host.clone(): {"auth": auth}}}).to_string(),
+        )
+        .unwrap();
+        dir.to_path_buf()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs skopeo and returns stdout, failing the test with its stderr if it fails.
+pub fn skopeo(args: &[&str]) -> Vec<u8> {
+    require("skopeo", "skopeo");
+    let out = Command::new("skopeo").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn skopeo_raw(reference: &str, creds: Option<&(String, String)>) -> Vec<u8> {
+    let mut args = vec!["inspect".to_string(), "--raw".to_string()];
+    if reference.starts_with("docker://") {
+        args.push("--tls-verify=false".into());
+    }
+    if let Some((u, p)) = creds {
+        args.push(format!("--creds={u}:{p}"));
+    }
+    args.push(reference.to_string());
+    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// An `imgpush` command in a fresh working directory with an empty docker config, so
+/// nothing on the host leaks into a test.
+pub struct Imgpush {
+    pub cwd: tempfile::TempDir,
+    pub docker_config: tempfile::TempDir,
+}
+
+impl Imgpush {
+    pub fn new() -> Imgpush {
+        Imgpush {
+            cwd: tempfile::tempdir().unwrap(),
+            docker_config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_imgpush"));
+        c.current_dir(self.cwd.path())
+            .env("DOCKER_CONFIG", self.docker_config.path())
+            .env_remove("IMGPUSH_REPO")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Asserts success and returns the single stdout line.
+pub fn success_line(o: &Output) -> String {
+    assert!(o.status.success(), "imgpush failed:\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
+    let out = stdout(o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout must be exactly one line, got: {out:?}");
+    lines[0].to_string()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Copies one platform of `src` (a skopeo source reference) into an OCI layout and unpacks
+/// it with umoci; returns the bundle directory (rootfs + runtime config.json).
+pub fn unpack_platform(src: &str, arch: &str, work: &Path, creds: Option<&(String, String)>) -> PathBuf {
+    require("umoci", "umoci");
+    let layout = work.join(format!("layout-{arch}"));
+    let mut args = vec!["copy".to_string(), format!("--override-arch={arch}")];
+    if src.starts_with("docker://") {
+        args.push("--src-tls-verify=false".into());
+    }
+    if let Some((u, p)) = creds {
+        args.push(format!("--src-creds={u}:{p}"));
+    }
+    args.push(src.to_string());
+    args.push(format!("oci:{}:{arch}", layout.display()));
+    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bundle = work.join(format!("bundle-{arch}"));
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{arch}", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci unpack failed: {}", String::from_utf8_lossy(&out.stderr));
+    bundle
+}
+
+/// Runs an unpacked amd64 bundle with runc (no terminal) and returns its stdout.
+pub fn runc_run(bundle: &Path) -> String {
+    require("runc", "runc");
+    let config_path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["process"]["terminal"] = Value::Bool(false);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let state = bundle.join("runc-state");
+    let id = format!("imgpush-test-{}-{}", std::process::id(), free_port());
+    let out = Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "-b"])
+        .arg(bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new("runc").arg("--root").arg(&state).args(["delete", "-f", &id]).output();
+    assert!(out.status.success(), "runc run failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Runs an arm64 binary under qemu-user (verification only, never used to build).
+pub fn qemu_arm64(binary: &Path) -> String {
+    require("qemu-aarch64-static", "qemu-user-static");
+    let out = Command::new("qemu-aarch64-static").arg(binary).output().unwrap();
+    assert!(out.status.success(), "qemu-aarch64-static failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
