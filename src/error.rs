@@ -27,6 +27,12 @@ pub enum Error {
     Image(#[from] ImageError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("checking the target registry {registry}")]
+    Registry {
+        registry: String,
+        #[source]
+        source: crate::registry::RegistryError,
+    },
     #[error("creating a work directory in {path}")]
     WorkDir {
         path: std::path::PathBuf,
@@ -43,6 +49,7 @@ impl Error {
             Error::Build(e) => e.hint(),
             Error::Base(e) => e.hint(),
             Error::Publish(e) => e.hint(),
+            Error::Registry { source, .. } => source.hint(),
             Error::Credentials(_) => Some("fix or remove the file; imgpush reads the `auths` section of docker's config.json".into()),
             _ => None,
         }

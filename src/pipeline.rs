@@ -98,9 +98,15 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
 
     let base_spec = base::resolve_alias(&plan.base)?;
     let clients = Clients::new(plan, &base_spec, reporter.clone());
-    // Create every client now so that credential problems surface before any work.
+    // Create every client now so that credential problems surface before any work, and
+    // reach the target registry before layering anything.
     if let Some(repo) = &plan.repo {
-        clients.get(&repo.registry)?;
+        let client = clients.get(&repo.registry)?;
+        reporter.step(&format!("checking registry {}", repo.registry));
+        client.base_url().await.map_err(|source| Error::Registry {
+            registry: repo.registry.clone(),
+            source,
+        })?;
     }
     if let BaseSpec::Registry(r) = &base_spec {
         clients.get(&r.repository.registry)?;
