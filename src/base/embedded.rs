@@ -134,3 +134,22 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
 fn write_blob(blobs: &Path, doc: &Document) -> std::io::Result<()> {
     std::fs::write(blobs.join(doc.digest.hex()), &doc.bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_base_digest_is_stable() {
+        let spec = crate::base::spec::find("static").unwrap().generated.unwrap();
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let read = |dir: &Path| std::fs::read(generate("static", &spec, dir).unwrap().join("index.json")).unwrap();
+        let (ia, ib) = (read(a.path()), read(b.path()));
+        assert_eq!(ia, ib);
+        let index: serde_json::Value = serde_json::from_slice(&ia).unwrap();
+        // Changes only when base-images/static.toml, the pinned webpki-root-certs or the
+        // layer format changes — each of which changes every image built on `static`.
+        assert_eq!(index["manifests"][0]["digest"], "sha256:ce2fa74060d656b0359c799c611e0729998d05cce348c744724b2a350de029a1");
+    }
+}
