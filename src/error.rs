@@ -31,7 +31,7 @@ pub enum Error {
     Registry {
         registry: String,
         #[source]
-        source: crate::registry::RegistryError,
+        source: Box<crate::registry::RegistryError>,
     },
     #[error("creating a work directory in {path}")]
     WorkDir {
@@ -50,7 +50,10 @@ impl Error {
             Error::Base(e) => e.hint(),
             Error::Publish(e) => e.hint(),
             Error::Registry { source, .. } => source.hint(),
-            Error::Credentials(_) => Some("fix or remove the file; imgpush reads the `auths` section of docker's config.json".into()),
+            Error::Credentials(_) => Some(
+                "fix or remove the file; imgpush reads the `auths` section of docker's config.json"
+                    .into(),
+            ),
             _ => None,
         }
     }

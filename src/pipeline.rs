@@ -4,8 +4,8 @@ use crate::base::{self, ClientFor};
 use crate::build;
 use crate::config::{BaseSpec, Plan, PlatformRequest};
 use crate::error::Error;
-use crate::image::{compose, ComposeInput};
-use crate::layer::{write_layer, LayerOptions};
+use crate::image::{ComposeInput, compose};
+use crate::layer::{LayerOptions, write_layer};
 use crate::oci::{Digest, Platform};
 use crate::publish::{LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::registry::{Client, ClientConfig};
@@ -50,12 +50,18 @@ impl Clients {
         let mut scopes: HashMap<String, Vec<String>> = HashMap::new();
         // Push scope first: some registries only read the first scope.
         if let Some(repo) = &plan.repo {
-            scopes.entry(repo.registry.clone()).or_default().push(format!("repository:{}:pull,push", repo.path));
+            scopes
+                .entry(repo.registry.clone())
+                .or_default()
+                .push(format!("repository:{}:pull,push", repo.path));
         }
         if let BaseSpec::Registry(r) = base {
             let scope = format!("repository:{}:pull", r.repository.path);
             let list = scopes.entry(r.repository.registry.clone()).or_default();
-            if !list.iter().any(|s| s.starts_with(&format!("repository:{}:", r.repository.path))) {
+            if !list
+                .iter()
+                .any(|s| s.starts_with(&format!("repository:{}:", r.repository.path)))
+            {
                 list.push(scope);
             }
         }
@@ -88,7 +94,8 @@ impl Clients {
 impl ClientFor for Clients {
     fn client_for(&self, registry: &str) -> Arc<Client> {
         // Credentials were looked up (and errors reported) before the base is opened.
-        self.get(registry).expect("clients are created before the base is opened")
+        self.get(registry)
+            .expect("clients are created before the base is opened")
     }
 }
 
@@ -105,7 +112,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         reporter.step(&format!("checking registry {}", repo.registry));
         client.base_url().await.map_err(|source| Error::Registry {
             registry: repo.registry.clone(),
-            source,
+            source: Box::new(source),
         })?;
     }
     if let BaseSpec::Registry(r) = &base_spec {
@@ -125,7 +132,9 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     let opened = base::open(&base_spec, &clients, work.path()).await?;
     let mut platforms: Vec<Platform> = match &plan.platforms {
         PlatformRequest::List(list) => list.clone(),
-        PlatformRequest::FromArtifacts | PlatformRequest::All => artifacts.iter().map(|a| a.platform.clone()).collect(),
+        PlatformRequest::FromArtifacts | PlatformRequest::All => {
+            artifacts.iter().map(|a| a.platform.clone()).collect()
+        }
     };
     // Index order must not depend on flag order.
     platforms.sort();
@@ -143,9 +152,22 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
             mtime: plan.image.created,
             ..LayerOptions::default()
         };
-        reporter.step(&format!("layering {platform}: {}", artifact.files.iter().map(|f| f.dest.as_str()).collect::<Vec<_>>().join(", ")));
+        reporter.step(&format!(
+            "layering {platform}: {}",
+            artifact
+                .files
+                .iter()
+                .map(|f| f.dest.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         handles.push(tokio::task::spawn_blocking(move || {
-            let layer = write_layer(artifact.layer_entries(), artifact.description(), options, &dir);
+            let layer = write_layer(
+                artifact.layer_entries(),
+                artifact.description(),
+                options,
+                &dir,
+            );
             (artifact.platform, layer)
         }));
     }
@@ -156,7 +178,10 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
             platform: platform.to_string(),
             source,
         })?;
-        reporter.detail(&format!("{platform}: layer {} ({} bytes, diff_id {})", layer.digest, layer.size, layer.diff_id));
+        reporter.detail(&format!(
+            "{platform}: layer {} ({} bytes, diff_id {})",
+            layer.digest, layer.size, layer.diff_id
+        ));
         layers.push((platform, vec![layer]));
     }
 
@@ -187,7 +212,10 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     for sink in &sinks {
         published.push(sink.publish(&cx).await?);
     }
-    let first = published.first().expect("config always chooses at least one output").clone();
+    let first = published
+        .first()
+        .expect("config always chooses at least one output")
+        .clone();
     Ok(BuildOutput {
         repository: first.repository,
         reference: first.reference,

@@ -2,8 +2,8 @@
 //! prints; a terminal UI, plain stderr lines or a test recorder implement [`Reporter`].
 
 use crate::oci::Digest;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Identifies one blob transfer between `blob_started` and `blob_done`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -10,7 +10,14 @@ struct Case {
     args: Vec<String>,
     /// Every fragment must appear in stderr.
     expect: Vec<&'static str>,
-    setup: Option<Box<dyn Fn(&std::path::Path)>>,
+    setup: Setup,
+}
+
+/// What the working directory holds before the run.
+enum Setup {
+    Nothing,
+    ConfigFile(&'static str),
+    ConfigIsADirectory,
 }
 
 fn case(name: &'static str, args: &[&str], expect: &[&'static str]) -> Case {
@@ -18,7 +25,7 @@ fn case(name: &'static str, args: &[&str], expect: &[&'static str]) -> Case {
         name,
         args: args.iter().map(|s| s.to_string()).collect(),
         expect: expect.to_vec(),
-        setup: None,
+        setup: Setup::Nothing,
     }
 }
 
@@ -40,40 +47,240 @@ fn bad_inputs_fail_clearly_and_push_nothing() {
     let r = repo.as_str();
     let b = base.as_str();
     let mut cases = vec![
-        case("missing artifact", &["build", "--repo", r, "--base", b, "--artifact", "linux/amd64=./nope"], &["nope", "no such file"]),
-        case("directory artifact", &["build", "--repo", r, "--base", b, "--artifact", "linux/amd64=."], &["is a directory"]),
-        case("two artifacts one platform", &["build", "--repo", r, "--base", b, "--artifact", &amd, "--artifact", &format!("linux/amd64={}", hello.arm64.display())], &["two artifacts for linux/amd64"]),
-        case("artifact not requested", &["build", "--repo", r, "--base", b, "--platform", "linux/amd64", "--artifact", &amd, "--artifact", &arm, "--dest", "/app/hello"], &["linux/arm64/v8", "not among the requested platforms"]),
-        case("requested without artifact", &["build", "--repo", r, "--base", b, "--platform", "linux/amd64,linux/arm64", "--artifact", &amd], &["no artifact for linux/arm64/v8"]),
-        case("wrong architecture", &["build", "--repo", r, "--base", b, "--artifact", &format!("linux/arm64={}", hello.amd64.display())], &["ELF binary for amd64", "linux/arm64/v8", "exec format error"]),
-        case("platform amd65", &["build", "--repo", r, "--base", b, "--artifact", &format!("linux/amd65={}", hello.amd64.display())], &["unknown architecture `amd65`"]),
-        case("platform without os", &["build", "--repo", r, "--base", b, "--platform", "arm64", "--artifact", &arm], &["`arm64` is not a platform", "OS/ARCH"]),
-        case("upper-case repository", &["build", "--repo", &format!("{}/App/Bad", registry.host), "--base", b, "--artifact", &amd], &["lower-case"]),
-        case("malformed base reference", &["build", "--repo", r, "--base", &format!("{}/base/busybox:bad tag", registry.host), "--artifact", &amd], &["invalid tag"]),
-        case("unknown base name", &["build", "--repo", r, "--base", "nosuchbase", "--artifact", &amd], &["unknown base image name `nosuchbase`", "static"]),
-        case("base lacks platform", &["build", "--repo", r, "--base", b, "--artifact", &riscv], &["has no linux/riscv64", "it has: linux/amd64, linux/arm64/v8"]),
-        case("registry unreachable", &["build", "--repo", &dead, "--artifact", &amd], &["cannot reach registry", "hint:"]),
-        case("env without =", &["build", "--repo", r, "--base", b, "--artifact", &amd, "--env", "FOO"], &["--env `FOO`", "K=V"]),
-        case("missing base tag", &["build", "--repo", r, "--base", &format!("{}/base/busybox:nope", registry.host), "--artifact", &amd], &["MANIFEST_UNKNOWN", "base/busybox:nope"]),
+        case(
+            "missing artifact",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--artifact",
+                "linux/amd64=./nope",
+            ],
+            &["nope", "no such file"],
+        ),
+        case(
+            "directory artifact",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--artifact",
+                "linux/amd64=.",
+            ],
+            &["is a directory"],
+        ),
+        case(
+            "two artifacts one platform",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--artifact",
+                &amd,
+                "--artifact",
+                &format!("linux/amd64={}", hello.arm64.display()),
+            ],
+            &["two artifacts for linux/amd64"],
+        ),
+        case(
+            "artifact not requested",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--platform",
+                "linux/amd64",
+                "--artifact",
+                &amd,
+                "--artifact",
+                &arm,
+                "--dest",
+                "/app/hello",
+            ],
+            &["linux/arm64/v8", "not among the requested platforms"],
+        ),
+        case(
+            "requested without artifact",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--artifact",
+                &amd,
+            ],
+            &["no artifact for linux/arm64/v8"],
+        ),
+        case(
+            "wrong architecture",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--artifact",
+                &format!("linux/arm64={}", hello.amd64.display()),
+            ],
+            &[
+                "ELF binary for amd64",
+                "linux/arm64/v8",
+                "exec format error",
+            ],
+        ),
+        case(
+            "platform amd65",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--artifact",
+                &format!("linux/amd65={}", hello.amd64.display()),
+            ],
+            &["unknown architecture `amd65`"],
+        ),
+        case(
+            "platform without os",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--platform",
+                "arm64",
+                "--artifact",
+                &arm,
+            ],
+            &["`arm64` is not a platform", "OS/ARCH"],
+        ),
+        case(
+            "upper-case repository",
+            &[
+                "build",
+                "--repo",
+                &format!("{}/App/Bad", registry.host),
+                "--base",
+                b,
+                "--artifact",
+                &amd,
+            ],
+            &["lower-case"],
+        ),
+        case(
+            "malformed base reference",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                &format!("{}/base/busybox:bad tag", registry.host),
+                "--artifact",
+                &amd,
+            ],
+            &["invalid tag"],
+        ),
+        case(
+            "unknown base name",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                "nosuchbase",
+                "--artifact",
+                &amd,
+            ],
+            &["unknown base image name `nosuchbase`", "static"],
+        ),
+        case(
+            "base lacks platform",
+            &["build", "--repo", r, "--base", b, "--artifact", &riscv],
+            &[
+                "has no linux/riscv64",
+                "it has: linux/amd64, linux/arm64/v8",
+            ],
+        ),
+        case(
+            "registry unreachable",
+            &["build", "--repo", &dead, "--artifact", &amd],
+            &["cannot reach registry", "hint:"],
+        ),
+        case(
+            "env without =",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--artifact",
+                &amd,
+                "--env",
+                "FOO",
+            ],
+            &["--env `FOO`", "K=V"],
+        ),
+        case(
+            "missing base tag",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                &format!("{}/base/busybox:nope", registry.host),
+                "--artifact",
+                &amd,
+            ],
+            &["MANIFEST_UNKNOWN", "base/busybox:nope"],
+        ),
     ];
     cases.push(Case {
-        setup: Some(Box::new(|dir| std::fs::write(dir.join("imgpush.toml"), "platform = \"linux/amd64\"\n").unwrap())),
-        ..case("unknown key in imgpush.toml", &["build", "--repo", r, "--base", b, "--artifact", &amd], &["imgpush.toml", "unknown field `platform`"])
+        setup: Setup::ConfigFile("platform = \"linux/amd64\"\n"),
+        ..case(
+            "unknown key in imgpush.toml",
+            &["build", "--repo", r, "--base", b, "--artifact", &amd],
+            &["imgpush.toml", "unknown field `platform`"],
+        )
     });
     cases.push(Case {
-        setup: Some(Box::new(|dir| std::fs::write(dir.join("imgpush.toml"), "repo = [unclosed\n").unwrap())),
-        ..case("malformed imgpush.toml", &["build", "--repo", r, "--base", b, "--artifact", &amd], &["imgpush.toml is not valid"])
+        setup: Setup::ConfigFile("repo = [unclosed\n"),
+        ..case(
+            "malformed imgpush.toml",
+            &["build", "--repo", r, "--base", b, "--artifact", &amd],
+            &["imgpush.toml is not valid"],
+        )
     });
     cases.push(Case {
-        setup: Some(Box::new(|dir| std::fs::create_dir(dir.join("imgpush.toml")).unwrap())),
-        ..case("unreadable imgpush.toml", &["build", "--repo", r, "--base", b, "--artifact", &amd], &["cannot read", "imgpush.toml"])
+        setup: Setup::ConfigIsADirectory,
+        ..case(
+            "unreadable imgpush.toml",
+            &["build", "--repo", r, "--base", b, "--artifact", &amd],
+            &["cannot read", "imgpush.toml"],
+        )
     });
 
     let mut failures = Vec::new();
     for c in &cases {
         let imgpush = Imgpush::new();
-        if let Some(setup) = &c.setup {
-            setup(imgpush.cwd.path());
+        let config = imgpush.cwd.path().join("imgpush.toml");
+        match c.setup {
+            Setup::Nothing => {}
+            Setup::ConfigFile(text) => std::fs::write(&config, text).unwrap(),
+            Setup::ConfigIsADirectory => std::fs::create_dir(&config).unwrap(),
         }
         let out = imgpush.run(&c.args.iter().map(String::as_str).collect::<Vec<_>>());
         let err = stderr(&out);
@@ -101,6 +308,9 @@ fn bad_inputs_fail_clearly_and_push_nothing() {
         .filter(|r| !r.starts_with("GET ") && !r.starts_with("HEAD "))
         .cloned()
         .collect();
-    assert!(writes.is_empty(), "bad inputs wrote to the registry: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "bad inputs wrote to the registry: {writes:?}"
+    );
     assert!(registry.tags("app/bad").is_empty());
 }

@@ -13,38 +13,86 @@ fn default_output_is_a_layout_on_the_static_base_that_runs() {
     let imgpush = Imgpush::new();
     let out = imgpush.run(&[
         "build",
-        "--artifact", &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact", &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest", "/app/hello",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--dest",
+        "/app/hello",
     ]);
     let line = success_line(&out);
     let layout = imgpush.cwd.path().join("imgpush-out");
-    assert!(line.starts_with(&format!("oci-layout:{}@sha256:", layout.display())), "{line}");
+    assert!(
+        line.starts_with(&format!("oci-layout:{}@sha256:", layout.display())),
+        "{line}"
+    );
 
-    let index: Value = serde_json::from_slice(&skopeo_raw(&format!("oci:{}:latest", layout.display()), None)).unwrap();
+    let index: Value = serde_json::from_slice(&skopeo_raw(
+        &format!("oci:{}:latest", layout.display()),
+        None,
+    ))
+    .unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
-    assert!(index["annotations"].get("org.opencontainers.image.base.name").is_none(), "the embedded base has no pullable name");
+    assert!(
+        index["annotations"]
+            .get("org.opencontainers.image.base.name")
+            .is_none(),
+        "the embedded base has no pullable name"
+    );
 
     let work = tempfile::tempdir().unwrap();
-    let bundle = unpack_platform(&format!("oci:{}:latest", layout.display()), "amd64", work.path(), None);
+    let bundle = unpack_platform(
+        &format!("oci:{}:latest", layout.display()),
+        "amd64",
+        work.path(),
+        None,
+    );
     let rootfs = bundle.join("rootfs");
     let certs = std::fs::read_to_string(rootfs.join("etc/ssl/certs/ca-certificates.crt")).unwrap();
-    assert!(certs.matches("-----BEGIN CERTIFICATE-----").count() > 100, "Mozilla roots as PEM");
+    assert!(
+        certs.matches("-----BEGIN CERTIFICATE-----").count() > 100,
+        "Mozilla roots as PEM"
+    );
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
-    assert!(passwd.contains("root:x:0:0:") && passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
-    assert!(std::fs::read_to_string(rootfs.join("etc/group")).unwrap().contains("nonroot:x:65532:"));
+    assert!(
+        passwd.contains("root:x:0:0:") && passwd.contains("nonroot:x:65532:65532:"),
+        "{passwd}"
+    );
+    assert!(
+        std::fs::read_to_string(rootfs.join("etc/group"))
+            .unwrap()
+            .contains("nonroot:x:65532:")
+    );
     let tmp = std::fs::metadata(rootfs.join("tmp")).unwrap();
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
     let home = std::fs::metadata(rootfs.join("home/nonroot")).unwrap();
-    assert_eq!((home.permissions().mode() & 0o7777, home.uid(), home.gid()), (0o700, 65532, 65532));
+    assert_eq!(
+        (home.permissions().mode() & 0o7777, home.uid(), home.gid()),
+        (0o700, 65532, 65532)
+    );
     let bin = std::fs::metadata(rootfs.join("app/hello")).unwrap();
-    assert_eq!((bin.permissions().mode() & 0o7777, bin.uid(), bin.mtime()), (0o755, 0, 0));
+    assert_eq!(
+        (bin.permissions().mode() & 0o7777, bin.uid(), bin.mtime()),
+        (0o755, 0, 0)
+    );
 
-    let runtime: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    assert_eq!(runtime["process"]["user"]["uid"], 65532, "runs as nonroot by default");
+    let runtime: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        runtime["process"]["user"]["uid"], 65532,
+        "runs as nonroot by default"
+    );
     assert_eq!(runc_run(&bundle), "hello from x86_64\n");
-    let bundle = unpack_platform(&format!("oci:{}:latest", layout.display()), "arm64", work.path(), None);
-    assert_eq!(qemu_arm64(&bundle.join("rootfs/app/hello")), "hello from aarch64\n");
+    let bundle = unpack_platform(
+        &format!("oci:{}:latest", layout.display()),
+        "arm64",
+        work.path(),
+        None,
+    );
+    assert_eq!(
+        qemu_arm64(&bundle.join("rootfs/app/hello")),
+        "hello from aarch64\n"
+    );
 }
 
 /// Copies the golden fixture into `dir` with the given mode and mtime.
@@ -53,15 +101,26 @@ fn place_fixture(dir: &std::path::Path, mode: u32, mtime: &str) {
     let dest = dir.join("hello.sh");
     std::fs::copy(&src, &dest).unwrap();
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
-    let ok = std::process::Command::new("touch").args(["-d", mtime]).arg(&dest).status().unwrap();
+    let ok = std::process::Command::new("touch")
+        .args(["-d", mtime])
+        .arg(&dest)
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
 fn build_golden(imgpush: &Imgpush, extra_env: &[(&str, &str)]) -> String {
     let mut cmd = imgpush.command();
     cmd.args([
-        "build", "--artifact", "linux/amd64=hello.sh", "--artifact", "linux/arm64=hello.sh",
-        "--dest", "/usr/local/bin/hello", "--oci-layout", "out",
+        "build",
+        "--artifact",
+        "linux/amd64=hello.sh",
+        "--artifact",
+        "linux/arm64=hello.sh",
+        "--dest",
+        "/usr/local/bin/hello",
+        "--oci-layout",
+        "out",
     ]);
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -78,22 +137,52 @@ fn same_inputs_give_the_same_digests_anywhere_and_a_golden_index() {
     place_fixture(b.cwd.path(), 0o700, "2024-06-30 12:34:56");
     let da = build_golden(&a, &[]);
     let db = build_golden(&b, &[]);
-    assert_eq!(da, db, "different directory, mtime and permission bits → same image");
+    assert_eq!(
+        da, db,
+        "different directory, mtime and permission bits → same image"
+    );
     // Fails if anything in the byte format drifts: tar headers, gzip backend or level,
     // JSON canonicalization, the embedded base (CA bundle version), composition rules.
-    assert_eq!(da, "sha256:14fe95ce7409e699798d4ff7600f79e1192a7879d4f492c5a1da3b84107f4a3b");
+    assert_eq!(
+        da,
+        "sha256:14fe95ce7409e699798d4ff7600f79e1192a7879d4f492c5a1da3b84107f4a3b"
+    );
 
     let c = Imgpush::new();
     place_fixture(c.cwd.path(), 0o755, "2001-01-01");
     let dc = build_golden(&c, &[("SOURCE_DATE_EPOCH", "1700000000")]);
-    assert_ne!(dc, da, "SOURCE_DATE_EPOCH changes created times and layer mtimes");
+    assert_ne!(
+        dc, da,
+        "SOURCE_DATE_EPOCH changes created times and layer mtimes"
+    );
     let layout = c.cwd.path().join("out");
-    let index: Value = serde_json::from_slice(&skopeo_raw(&format!("oci:{}:latest", layout.display()), None)).unwrap();
-    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
-    let manifest: Value = serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(manifest_digest)).unwrap()).unwrap();
-    let config_digest = manifest["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
-    let config: Value = serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(config_digest)).unwrap()).unwrap();
+    let index: Value = serde_json::from_slice(&skopeo_raw(
+        &format!("oci:{}:latest", layout.display()),
+        None,
+    ))
+    .unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(manifest_digest)).unwrap(),
+    )
+    .unwrap();
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(config_digest)).unwrap(),
+    )
+    .unwrap();
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
     assert_eq!(config["history"][1]["created"], "2023-11-14T22:13:20Z");
-    assert_eq!(config["history"][0]["created"], "1970-01-01T00:00:00Z", "the embedded base does not move");
+    assert_eq!(
+        config["history"][0]["created"], "1970-01-01T00:00:00Z",
+        "the embedded base does not move"
+    );
 }

@@ -16,9 +16,15 @@ fn json(bytes: &[u8]) -> Value {
 /// equals its digest, sha256 of the decompressed layer equals the config's diff_id.
 fn check_dir_copy(dir: &std::path::Path, manifest_digest: &str) {
     let manifest_bytes = std::fs::read(manifest_path(dir, manifest_digest)).unwrap();
-    assert_eq!(sha256_hex(&manifest_bytes), manifest_digest.trim_start_matches("sha256:"));
+    assert_eq!(
+        sha256_hex(&manifest_bytes),
+        manifest_digest.trim_start_matches("sha256:")
+    );
     let manifest = json(&manifest_bytes);
-    let config_digest = manifest["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
     let config_bytes = std::fs::read(dir.join(config_digest)).unwrap();
     assert_eq!(sha256_hex(&config_bytes), config_digest);
     let config = json(&config_bytes);
@@ -26,19 +32,35 @@ fn check_dir_copy(dir: &std::path::Path, manifest_digest: &str) {
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(diff_ids.len(), layers.len());
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        let digest = layer["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let digest = layer["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
         let bytes = std::fs::read(dir.join(digest)).unwrap();
-        assert_eq!(sha256_hex(&bytes), digest, "layer bytes hash to the descriptor digest");
+        assert_eq!(
+            sha256_hex(&bytes),
+            digest,
+            "layer bytes hash to the descriptor digest"
+        );
         assert_eq!(bytes.len() as u64, layer["size"].as_u64().unwrap());
         let mut tar = Vec::new();
-        GzDecoder::new(bytes.as_slice()).read_to_end(&mut tar).unwrap();
-        assert_eq!(format!("sha256:{}", sha256_hex(&tar)), diff_id.as_str().unwrap(), "diff_id");
+        GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(
+            format!("sha256:{}", sha256_hex(&tar)),
+            diff_id.as_str().unwrap(),
+            "diff_id"
+        );
     }
 }
 
 /// skopeo's `dir:` stores each child manifest of a list as `<hex>.manifest.json`.
 fn manifest_path(dir: &std::path::Path, digest: &str) -> std::path::PathBuf {
-    dir.join(format!("{}.manifest.json", digest.trim_start_matches("sha256:")))
+    dir.join(format!(
+        "{}.manifest.json",
+        digest.trim_start_matches("sha256:")
+    ))
 }
 
 #[test]
@@ -49,27 +71,53 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/hello", registry.host);
     let out = imgpush.run(&[
-        "build", "--repo", &repo, "--base", &base, "-t", "v1", "-t", "latest",
-        "--artifact", &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact", &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest", "/app/hello", "--env", "GREETING=hi", "--label", "org.example.team=core",
-        "--annotation", "org.example.note=spine",
+        "build",
+        "--repo",
+        &repo,
+        "--base",
+        &base,
+        "-t",
+        "v1",
+        "-t",
+        "latest",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--dest",
+        "/app/hello",
+        "--env",
+        "GREETING=hi",
+        "--label",
+        "org.example.team=core",
+        "--annotation",
+        "org.example.note=spine",
     ]);
     let line = success_line(&out);
-    let digest = line.strip_prefix(&format!("{repo}@")).expect("stdout is REPO@DIGEST").to_string();
+    let digest = line
+        .strip_prefix(&format!("{repo}@"))
+        .expect("stdout is REPO@DIGEST")
+        .to_string();
 
     // The index, as skopeo sees it, is what we printed, with both platforms.
     let raw = skopeo_raw(&format!("docker://{repo}:v1"), None);
     assert_eq!(format!("sha256:{}", sha256_hex(&raw)), digest);
     let index = json(&raw);
-    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let platforms: Vec<(String, String, Option<String>)> = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| {
             let p = &m["platform"];
-            (p["os"].as_str().unwrap().into(), p["architecture"].as_str().unwrap().into(), p["variant"].as_str().map(String::from))
+            (
+                p["os"].as_str().unwrap().into(),
+                p["architecture"].as_str().unwrap().into(),
+                p["variant"].as_str().map(String::from),
+            )
         })
         .collect();
     assert_eq!(
@@ -80,7 +128,10 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
         ]
     );
     assert_eq!(index["annotations"]["org.example.note"], "spine");
-    assert_eq!(index["annotations"]["org.opencontainers.image.base.name"], base.as_str());
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.base.name"],
+        base.as_str()
+    );
     let mut tags = registry.tags("app/hello");
     tags.sort();
     assert_eq!(tags, vec!["latest", "v1"]);
@@ -88,17 +139,53 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
     // Every blob is what its descriptor says.
     let work = tempfile::tempdir().unwrap();
     let copy = work.path().join("dir-copy");
-    skopeo(&["copy", "--all", "--src-tls-verify=false", &format!("docker://{repo}@{digest}"), &format!("dir:{}", copy.display())]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{repo}@{digest}"),
+        &format!("dir:{}", copy.display()),
+    ]);
     for m in index["manifests"].as_array().unwrap() {
         let manifest_digest = m["digest"].as_str().unwrap();
         check_dir_copy(&copy, manifest_digest);
         let manifest = json(&std::fs::read(manifest_path(&copy, manifest_digest)).unwrap());
-        assert_eq!(manifest["layers"].as_array().unwrap().len(), 2, "base layer + ours");
-        assert!(manifest["annotations"]["org.opencontainers.image.base.digest"].as_str().unwrap().starts_with("sha256:"));
-        let config = json(&std::fs::read(copy.join(manifest["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:"))).unwrap());
-        assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/app/hello"]));
-        assert!(config["config"].get("Cmd").is_none(), "an entrypoint alone clears the base's Cmd (sh)");
-        assert!(config["config"]["Env"].as_array().unwrap().contains(&Value::from("GREETING=hi")));
+        assert_eq!(
+            manifest["layers"].as_array().unwrap().len(),
+            2,
+            "base layer + ours"
+        );
+        assert!(
+            manifest["annotations"]["org.opencontainers.image.base.digest"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        let config = json(
+            &std::fs::read(
+                copy.join(
+                    manifest["config"]["digest"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("sha256:"),
+                ),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/app/hello"])
+        );
+        assert!(
+            config["config"].get("Cmd").is_none(),
+            "an entrypoint alone clears the base's Cmd (sh)"
+        );
+        assert!(
+            config["config"]["Env"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("GREETING=hi"))
+        );
         assert_eq!(config["config"]["Labels"]["org.example.team"], "core");
         assert_eq!(config["created"], "1970-01-01T00:00:00Z");
         assert_eq!(config["history"].as_array().unwrap().len(), 2);
@@ -113,8 +200,21 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
     let base_index = json(&skopeo_raw(&format!("docker://{base}"), None));
     let mut base_layers = Vec::new();
     for m in base_index["manifests"].as_array().unwrap() {
-        let mf = json(&skopeo_raw(&format!("docker://{}/base/busybox@{}", registry.host, m["digest"].as_str().unwrap()), None));
-        base_layers.extend(mf["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()));
+        let mf = json(&skopeo_raw(
+            &format!(
+                "docker://{}/base/busybox@{}",
+                registry.host,
+                m["digest"].as_str().unwrap()
+            ),
+            None,
+        ));
+        base_layers.extend(
+            mf["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string()),
+        );
     }
     for layer in &base_layers {
         assert!(
@@ -124,23 +224,63 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
     }
 
     // The amd64 image runs (umoci + runc); the arm64 binary runs under qemu.
-    let bundle = unpack_platform(&format!("docker://{repo}@{digest}"), "amd64", work.path(), None);
+    let bundle = unpack_platform(
+        &format!("docker://{repo}@{digest}"),
+        "amd64",
+        work.path(),
+        None,
+    );
     assert_eq!(runc_run(&bundle), "hello from x86_64\n");
-    assert!(bundle.join("rootfs/bin/busybox").exists(), "the base's files are there");
-    let bundle = unpack_platform(&format!("docker://{repo}@{digest}"), "arm64", work.path(), None);
-    assert_eq!(qemu_arm64(&bundle.join("rootfs/app/hello")), "hello from aarch64\n");
+    assert!(
+        bundle.join("rootfs/bin/busybox").exists(),
+        "the base's files are there"
+    );
+    let bundle = unpack_platform(
+        &format!("docker://{repo}@{digest}"),
+        "arm64",
+        work.path(),
+        None,
+    );
+    assert_eq!(
+        qemu_arm64(&bundle.join("rootfs/app/hello")),
+        "hello from aarch64\n"
+    );
 
     // A second identical run: same digest, and every blob is found already present.
     let again = imgpush.run(&[
-        "build", "--repo", &repo, "--base", &base, "-t", "v1", "-t", "latest", "-v",
-        "--artifact", &format!("linux/arm64={}", hello.arm64.display()),
-        "--artifact", &format!("linux/amd64={}", hello.amd64.display()),
-        "--dest", "/app/hello", "--env", "GREETING=hi", "--label", "org.example.team=core",
-        "--annotation", "org.example.note=spine",
+        "build",
+        "--repo",
+        &repo,
+        "--base",
+        &base,
+        "-t",
+        "v1",
+        "-t",
+        "latest",
+        "-v",
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--dest",
+        "/app/hello",
+        "--env",
+        "GREETING=hi",
+        "--label",
+        "org.example.team=core",
+        "--annotation",
+        "org.example.note=spine",
     ]);
-    assert_eq!(success_line(&again), line, "same inputs, any flag order → same digest");
+    assert_eq!(
+        success_line(&again),
+        line,
+        "same inputs, any flag order → same digest"
+    );
     let err = stderr(&again);
-    assert!(!err.contains(": uploaded"), "nothing is uploaded twice:\n{err}");
+    assert!(
+        !err.contains(": uploaded"),
+        "nothing is uploaded twice:\n{err}"
+    );
 }
 
 #[test]
@@ -150,10 +290,18 @@ fn json_output_describes_the_index_and_platforms() {
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/json", registry.host);
     let out = imgpush.run(&[
-        "build", "--repo", &repo, "--json", "-t", "v2",
-        "--artifact", &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact", &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest", "/app/hello",
+        "build",
+        "--repo",
+        &repo,
+        "--json",
+        "-t",
+        "v2",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--dest",
+        "/app/hello",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
@@ -183,8 +331,13 @@ fn htpasswd_registry_uses_docker_config_and_rejects_a_wrong_password() {
     let repo = format!("{}/app/private", registry.host);
     let args = |extra: &[&str]| {
         let mut a = vec![
-            "build".to_string(), "--repo".into(), repo.clone(), "--base".into(), base.clone(),
-            "--artifact".into(), format!("linux/amd64={}", hello.amd64.display()),
+            "build".to_string(),
+            "--repo".into(),
+            repo.clone(),
+            "--base".into(),
+            base.clone(),
+            "--artifact".into(),
+            format!("linux/amd64={}", hello.amd64.display()),
         ];
         a.extend(extra.iter().map(|s| s.to_string()));
         a
@@ -204,8 +357,14 @@ fn htpasswd_registry_uses_docker_config_and_rejects_a_wrong_password() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("401") && err.contains("rejected"), "{err}");
-    assert!(!err.contains("wrong-pass") && !err.contains("s3cret"), "credentials leaked: {err}");
-    assert!(registry.tags("app/private").is_empty(), "a failed run leaves no tag");
+    assert!(
+        !err.contains("wrong-pass") && !err.contains("s3cret"),
+        "credentials leaked: {err}"
+    );
+    assert!(
+        registry.tags("app/private").is_empty(),
+        "a failed run leaves no tag"
+    );
 
     // Right password from config.json: pushed; -vv shows requests but no secrets.
     let imgpush = Imgpush::new();
@@ -214,8 +373,14 @@ fn htpasswd_registry_uses_docker_config_and_rejects_a_wrong_password() {
     let line = success_line(&out);
     let err = stderr(&out);
     assert!(err.contains("PUT "), "-vv traces requests: {err}");
-    assert!(!err.contains("s3cret") && !err.contains("YWxpY2U"), "credentials leaked: {err}");
-    let raw = skopeo_raw(&format!("docker://{repo}:latest"), registry.credentials.as_ref());
+    assert!(
+        !err.contains("s3cret") && !err.contains("YWxpY2U"),
+        "credentials leaked: {err}"
+    );
+    let raw = skopeo_raw(
+        &format!("docker://{repo}:latest"),
+        registry.credentials.as_ref(),
+    );
     assert!(line.ends_with(&sha256_hex(&raw)));
 }
 
@@ -225,25 +390,53 @@ fn base_in_another_registry_is_streamed_and_docker_lists_are_accepted() {
     // A Docker manifest list with schema2 manifests, as on Docker Hub.
     let base = source.seed_busybox("library/busybox", &["--format=v2s2"]);
     let base_raw = json(&skopeo_raw(&format!("docker://{base}"), None));
-    assert_eq!(base_raw["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    assert_eq!(
+        base_raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
     let target = Registry::start();
     let hello = hello();
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/hello", target.host);
     let out = imgpush.run(&[
-        "build", "--repo", &repo, "--base", &base, "-v",
-        "--artifact", &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact", &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest", "/app/hello",
+        "build",
+        "--repo",
+        &repo,
+        "--base",
+        &base,
+        "-v",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--dest",
+        "/app/hello",
     ]);
     let line = success_line(&out);
-    assert!(stderr(&out).contains("copied from the base registry"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("copied from the base registry"),
+        "{}",
+        stderr(&out)
+    );
     let index = json(&skopeo_raw(&format!("docker://{line}"), None));
-    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     for m in index["manifests"].as_array().unwrap() {
-        let manifest = json(&skopeo_raw(&format!("docker://{}/app/hello@{}", target.host, m["digest"].as_str().unwrap()), None));
+        let manifest = json(&skopeo_raw(
+            &format!(
+                "docker://{}/app/hello@{}",
+                target.host,
+                m["digest"].as_str().unwrap()
+            ),
+            None,
+        ));
         for layer in manifest["layers"].as_array().unwrap() {
-            assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+            assert_eq!(
+                layer["mediaType"],
+                "application/vnd.oci.image.layer.v1.tar+gzip"
+            );
         }
     }
     let work = tempfile::tempdir().unwrap();
@@ -257,20 +450,41 @@ fn oci_layout_base_and_output_are_self_contained() {
     let imgpush = Imgpush::new();
     let out_dir = imgpush.cwd.path().join("out");
     let out = imgpush.run(&[
-        "build", "--base", &format!("oci-layout:{}:latest", busybox_layout().display()),
-        "--oci-layout", out_dir.to_str().unwrap(), "-t", "v1",
-        "--artifact", &format!("linux/arm64={}", hello.arm64.display()),
-        "--artifact", &format!("linux/amd64={}", hello.amd64.display()),
-        "--dest", "/app/hello",
+        "build",
+        "--base",
+        &format!("oci-layout:{}:latest", busybox_layout().display()),
+        "--oci-layout",
+        out_dir.to_str().unwrap(),
+        "-t",
+        "v1",
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--dest",
+        "/app/hello",
     ]);
     let line = success_line(&out);
-    assert!(line.starts_with(&format!("oci-layout:{}@sha256:", out_dir.display())), "{line}");
+    assert!(
+        line.starts_with(&format!("oci-layout:{}@sha256:", out_dir.display())),
+        "{line}"
+    );
     let raw = skopeo_raw(&format!("oci:{}:v1", out_dir.display()), None);
     assert!(line.ends_with(&sha256_hex(&raw)));
     // The layout holds every blob (the base's too): a full copy works offline.
     let work = tempfile::tempdir().unwrap();
-    skopeo(&["copy", "--all", &format!("oci:{}:v1", out_dir.display()), &format!("dir:{}", work.path().join("d").display())]);
-    let bundle = unpack_platform(&format!("oci:{}:v1", out_dir.display()), "amd64", work.path(), None);
+    skopeo(&[
+        "copy",
+        "--all",
+        &format!("oci:{}:v1", out_dir.display()),
+        &format!("dir:{}", work.path().join("d").display()),
+    ]);
+    let bundle = unpack_platform(
+        &format!("oci:{}:v1", out_dir.display()),
+        "amd64",
+        work.path(),
+        None,
+    );
     assert_eq!(runc_run(&bundle), "hello from x86_64\n");
 }
 
@@ -279,21 +493,43 @@ fn single_manifest_base_gives_its_one_platform_and_refuses_others() {
     let registry = Registry::start();
     let reference = format!("{}/base/amd64only:latest", registry.host);
     skopeo(&[
-        "copy", "--dest-tls-verify=false",
+        "copy",
+        "--dest-tls-verify=false",
         &format!("oci:{}:amd64", busybox_layout().display()),
         &format!("docker://{reference}"),
     ]);
     let hello = hello();
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/one", registry.host);
-    let out = imgpush.run(&["build", "--repo", &repo, "--base", &reference, "--artifact", &format!("linux/amd64={}", hello.amd64.display())]);
+    let out = imgpush.run(&[
+        "build",
+        "--repo",
+        &repo,
+        "--base",
+        &reference,
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+    ]);
     let line = success_line(&out);
     let index = json(&skopeo_raw(&format!("docker://{line}"), None));
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
 
-    let out = imgpush.run(&["build", "--repo", &repo, "--base", &reference, "-t", "arm", "--artifact", &format!("linux/arm64={}", hello.arm64.display())]);
+    let out = imgpush.run(&[
+        "build",
+        "--repo",
+        &repo,
+        "--base",
+        &reference,
+        "-t",
+        "arm",
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("has no linux/arm64/v8") && err.contains("it has: linux/amd64"), "{err}");
+    assert!(
+        err.contains("has no linux/arm64/v8") && err.contains("it has: linux/amd64"),
+        "{err}"
+    );
     assert!(!registry.tags("app/one").contains(&"arm".to_string()));
 }

@@ -1,11 +1,11 @@
 //! Builds a generated base (the embedded `static`) as an OCI layout in a work directory,
 //! with no network. The result is loaded like any other layout base.
 
-use super::spec::{parse_mode, GeneratedSpec};
 use super::BaseError;
-use crate::image::{descriptor, Document};
-use crate::layer::{write_layer, EntrySource, LayerEntry, LayerOptions};
-use crate::oci::{annotation, canonical_json, media, rfc3339, Platform};
+use super::spec::{GeneratedSpec, parse_mode};
+use crate::image::{Document, descriptor};
+use crate::layer::{EntrySource, LayerEntry, LayerOptions, write_layer};
+use crate::oci::{Platform, annotation, canonical_json, media, rfc3339};
 use base64::Engine as _;
 use oci_spec::image::{ImageIndexBuilder, ImageManifestBuilder};
 use serde_json::json;
@@ -44,16 +44,23 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
 
     let mut entries = Vec::new();
     for f in &spec.files {
-        let mode = parse_mode(&f.mode).ok_or_else(|| bad(format!("bad mode `{}` for {}", f.mode, f.path)))?;
+        let mode = parse_mode(&f.mode)
+            .ok_or_else(|| bad(format!("bad mode `{}` for {}", f.mode, f.path)))?;
         let bytes = match (&f.content, f.source.as_deref()) {
             (Some(c), None) => c.clone().into_bytes(),
             (None, Some("webpki-root-certs")) => ca_bundle_pem(),
-            _ => return Err(bad(format!("{}: give either content or source = \"webpki-root-certs\"", f.path))),
+            _ => {
+                return Err(bad(format!(
+                    "{}: give either content or source = \"webpki-root-certs\"",
+                    f.path
+                )));
+            }
         };
         entries.push(LayerEntry::file(&f.path, EntrySource::Bytes(bytes), mode));
     }
     for d in &spec.dirs {
-        let mode = parse_mode(&d.mode).ok_or_else(|| bad(format!("bad mode `{}` for {}", d.mode, d.path)))?;
+        let mode = parse_mode(&d.mode)
+            .ok_or_else(|| bad(format!("bad mode `{}` for {}", d.mode, d.path)))?;
         entries.push(LayerEntry::dir(&d.path, mode, d.uid, d.gid));
     }
     // Fixed mtime 0: the embedded base must not change with SOURCE_DATE_EPOCH.
@@ -98,7 +105,11 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
             .schema_version(2u32)
             .media_type(media::OCI_MANIFEST)
             .config(config.descriptor())
-            .layers(vec![descriptor(layer.media_type, &layer.digest, layer.size)])
+            .layers(vec![descriptor(
+                layer.media_type,
+                &layer.digest,
+                layer.size,
+            )])
             .build()
             .expect("all required manifest fields are set");
         let manifest = Document::new(canonical_json(&manifest), media::OCI_MANIFEST);
@@ -141,15 +152,23 @@ mod tests {
 
     #[test]
     fn static_base_digest_is_stable() {
-        let spec = crate::base::spec::find("static").unwrap().generated.unwrap();
+        let spec = crate::base::spec::find("static")
+            .unwrap()
+            .generated
+            .unwrap();
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        let read = |dir: &Path| std::fs::read(generate("static", &spec, dir).unwrap().join("index.json")).unwrap();
+        let read = |dir: &Path| {
+            std::fs::read(generate("static", &spec, dir).unwrap().join("index.json")).unwrap()
+        };
         let (ia, ib) = (read(a.path()), read(b.path()));
         assert_eq!(ia, ib);
         let index: serde_json::Value = serde_json::from_slice(&ia).unwrap();
         // Changes only when base-images/static.toml, the pinned webpki-root-certs or the
         // layer format changes — each of which changes every image built on `static`.
-        assert_eq!(index["manifests"][0]["digest"], "sha256:ce2fa74060d656b0359c799c611e0729998d05cce348c744724b2a350de029a1");
+        assert_eq!(
+            index["manifests"][0]["digest"],
+            "sha256:ce2fa74060d656b0359c799c611e0729998d05cce348c744724b2a350de029a1"
+        );
     }
 }

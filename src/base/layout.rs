@@ -1,7 +1,7 @@
 //! Reading an OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`).
 
 use super::BaseError;
-use crate::oci::{annotation, Digest};
+use crate::oci::{Digest, annotation};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,11 @@ pub(crate) fn read_blob(dir: &Path, digest: &Digest) -> Result<Bytes, BaseError>
 
 /// Finds the image in a layout by tag (`org.opencontainers.image.ref.name`) or digest;
 /// with neither, the layout must hold exactly one image.
-pub(crate) fn resolve(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) -> Result<(Descriptor, Bytes), BaseError> {
+pub(crate) fn resolve(
+    dir: &Path,
+    tag: Option<&str>,
+    digest: Option<&Digest>,
+) -> Result<(Descriptor, Bytes), BaseError> {
     let err = |message: String| BaseError::Layout {
         path: dir.to_path_buf(),
         message,
@@ -40,7 +44,8 @@ pub(crate) fn resolve(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) ->
             "cannot read index.json ({e}); is this an OCI image layout directory?"
         ))
     })?;
-    let index: ImageIndex = serde_json::from_slice(&text).map_err(|e| err(format!("index.json is not valid: {e}")))?;
+    let index: ImageIndex =
+        serde_json::from_slice(&text).map_err(|e| err(format!("index.json is not valid: {e}")))?;
     let ref_name = |d: &Descriptor| {
         d.annotations()
             .as_ref()
@@ -60,18 +65,27 @@ pub(crate) fn resolve(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) ->
     let desc = match found.as_slice() {
         [one] => (*one).clone(),
         [] => {
-            let wanted = digest.map(|d| d.to_string()).or(tag.map(str::to_string)).unwrap_or_default();
+            let wanted = digest
+                .map(|d| d.to_string())
+                .or(tag.map(str::to_string))
+                .unwrap_or_default();
             return Err(err(format!(
                 "no image `{wanted}` in index.json (it has: {})",
-                if names.is_empty() { "no named images".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "no named images".to_string()
+                } else {
+                    names.join(", ")
+                }
             )));
         }
-        [first, ..] if digest.is_some() || found.iter().all(|d| d.digest() == first.digest()) => (*first).clone(),
+        [first, ..] if digest.is_some() || found.iter().all(|d| d.digest() == first.digest()) => {
+            (*first).clone()
+        }
         _ => {
             return Err(err(format!(
                 "index.json holds several images; name one with oci-layout:DIR:TAG (tags: {})",
                 names.join(", ")
-            )))
+            )));
         }
     };
     let digest = Digest::try_from(desc.digest()).map_err(|e| err(e.to_string()))?;

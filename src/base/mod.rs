@@ -8,7 +8,7 @@ pub mod spec;
 
 use crate::config::BaseSpec;
 use crate::image::{BaseImage, BasePlatform};
-use crate::oci::{media, Digest, Platform, Reference, Repository, Target};
+use crate::oci::{Digest, Platform, Reference, Repository, Target, media};
 use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -18,7 +18,10 @@ use std::sync::Arc;
 /// Where a base image's blobs live.
 #[derive(Clone, Debug)]
 pub enum BlobStore {
-    Registry { client: Arc<Client>, repo: Repository },
+    Registry {
+        client: Arc<Client>,
+        repo: Repository,
+    },
     /// An OCI layout directory (`blobs/sha256/<hex>`).
     Layout(PathBuf),
 }
@@ -55,7 +58,7 @@ impl BlobStore {
     fn registry_err(&self, source: RegistryError) -> BaseError {
         BaseError::Registry {
             base: self.describe(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -66,7 +69,7 @@ pub enum BaseError {
     Registry {
         base: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("base image {base} has no {missing}; it has: {available}")]
     MissingPlatforms {
@@ -135,7 +138,11 @@ pub trait ClientFor {
 }
 
 /// Opens the base named by `spec`: fetches its index (or single manifest and config).
-pub async fn open(spec: &BaseSpec, clients: &dyn ClientFor, work: &Path) -> Result<OpenedBase, BaseError> {
+pub async fn open(
+    spec: &BaseSpec,
+    clients: &dyn ClientFor,
+    work: &Path,
+) -> Result<OpenedBase, BaseError> {
     match spec {
         BaseSpec::Registry(reference) => open_registry(reference, clients).await,
         BaseSpec::Layout { dir, tag, digest } => {
@@ -145,7 +152,7 @@ pub async fn open(spec: &BaseSpec, clients: &dyn ClientFor, work: &Path) -> Resu
                 path: dir.clone(),
                 message: e.to_string(),
             })?;
-            open_document(None, digest, &desc.media_type().to_string(), doc, store).await
+            open_document(None, digest, desc.media_type().as_ref(), doc, store).await
         }
         BaseSpec::Named(name) => {
             let spec = spec::find(name).ok_or_else(|| BaseError::UnknownName {
@@ -171,7 +178,10 @@ pub async fn open(spec: &BaseSpec, clients: &dyn ClientFor, work: &Path) -> Resu
     }
 }
 
-async fn open_registry(reference: &Reference, clients: &dyn ClientFor) -> Result<OpenedBase, BaseError> {
+async fn open_registry(
+    reference: &Reference,
+    clients: &dyn ClientFor,
+) -> Result<OpenedBase, BaseError> {
     let client = clients.client_for(&reference.repository.registry);
     let store = BlobStore::Registry {
         client: client.clone(),
@@ -182,7 +192,7 @@ async fn open_registry(reference: &Reference, clients: &dyn ClientFor) -> Result
         .await
         .map_err(|source| BaseError::Registry {
             base: reference.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     open_document(
         Some(reference.to_string()),
@@ -235,17 +245,23 @@ async fn open_document(
     } else if media::is_manifest(media_type) {
         let manifest: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
-        let config_digest = Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
+        let config_digest =
+            Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
         let config_bytes = store.read_config(&config_digest).await?;
         let config: serde_json::Value = serde_json::from_slice(&config_bytes)
             .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
         let field = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let platform = Platform::from_parts(
             &field("os").unwrap_or_else(|| "linux".into()),
-            &field("architecture").ok_or_else(|| malformed("the config has no architecture".into()))?,
+            &field("architecture")
+                .ok_or_else(|| malformed("the config has no architecture".into()))?,
             field("variant").as_deref(),
         );
-        let descriptor = Descriptor::new(media_type.into(), bytes.len() as u64, oci_spec::image::Digest::from(&digest));
+        let descriptor = Descriptor::new(
+            media_type.into(),
+            bytes.len() as u64,
+            oci_spec::image::Digest::from(&digest),
+        );
         Ok(OpenedBase {
             name,
             digest,
@@ -258,7 +274,9 @@ async fn open_document(
             single: Some((manifest, config)),
         })
     } else {
-        Err(malformed(format!("unsupported media type `{media_type}` (expected an image index, manifest list or manifest)")))
+        Err(malformed(format!(
+            "unsupported media type `{media_type}` (expected an image index, manifest list or manifest)"
+        )))
     }
 }
 
@@ -289,7 +307,12 @@ impl OpenedBase {
             return Err(BaseError::MissingPlatforms {
                 base: self.describe(),
                 missing: missing.join(", "),
-                available: self.platforms().iter().map(Platform::to_string).collect::<Vec<_>>().join(", "),
+                available: self
+                    .platforms()
+                    .iter()
+                    .map(Platform::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         let loads = platforms.iter().map(|p| self.load_platform(p));
@@ -311,18 +334,22 @@ impl OpenedBase {
             base: format!("{} ({platform})", self.describe()),
             message,
         };
-        let manifest_digest = Digest::try_from(entry.descriptor.digest()).map_err(|e| malformed(e.to_string()))?;
+        let manifest_digest =
+            Digest::try_from(entry.descriptor.digest()).map_err(|e| malformed(e.to_string()))?;
         let (manifest, config) = match &self.single {
             Some((m, c)) => (m.clone(), c.clone()),
             None => {
                 let mt = entry.descriptor.media_type().to_string();
                 if !media::is_manifest(&mt) {
-                    return Err(malformed(format!("the index entry is `{mt}`, not an image manifest")));
+                    return Err(malformed(format!(
+                        "the index entry is `{mt}`, not an image manifest"
+                    )));
                 }
                 let bytes = self.store.read_manifest(&manifest_digest).await?;
                 let manifest: ImageManifest = serde_json::from_slice(&bytes)
                     .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
-                let config_digest = Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
+                let config_digest = Digest::try_from(manifest.config().digest())
+                    .map_err(|e| malformed(e.to_string()))?;
                 let config = self.store.read_config(&config_digest).await?;
                 let config = serde_json::from_slice(&config)
                     .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
@@ -330,7 +357,8 @@ impl OpenedBase {
             }
         };
         for layer in manifest.layers() {
-            Digest::try_from(layer.digest()).map_err(|e| malformed(format!("layer digest: {e}")))?;
+            Digest::try_from(layer.digest())
+                .map_err(|e| malformed(format!("layer digest: {e}")))?;
         }
         Ok(BasePlatform {
             platform: platform.clone(),
@@ -358,10 +386,12 @@ pub fn resolve_alias(spec: &BaseSpec) -> Result<BaseSpec, BaseError> {
         known: spec::names().join(", "),
     })?;
     match file.reference {
-        Some(r) => Ok(BaseSpec::Registry(r.parse().map_err(|e: crate::oci::ReferenceError| BaseError::Spec {
-            name: name.clone(),
-            message: e.to_string(),
-        })?)),
+        Some(r) => Ok(BaseSpec::Registry(r.parse().map_err(
+            |e: crate::oci::ReferenceError| BaseError::Spec {
+                name: name.clone(),
+                message: e.to_string(),
+            },
+        )?)),
         None => Ok(spec.clone()),
     }
 }

@@ -5,7 +5,10 @@ use serde::Deserialize;
 /// `(name, TOML text)` of every spec in `base-images/`.
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("static", include_str!("../../base-images/static.toml")),
-    ("distroless-static", include_str!("../../base-images/distroless-static.toml")),
+    (
+        "distroless-static",
+        include_str!("../../base-images/distroless-static.toml"),
+    ),
     ("busybox", include_str!("../../base-images/busybox.toml")),
     ("nginx", include_str!("../../base-images/nginx.toml")),
 ];
@@ -66,10 +69,9 @@ pub fn names() -> Vec<&'static str> {
 }
 
 pub fn find(name: &str) -> Option<BaseSpecFile> {
-    EMBEDDED
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, text)| toml::from_str(text).expect("embedded base specs are checked by a unit test"))
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, text)| {
+        toml::from_str(text).expect("embedded base specs are checked by a unit test")
+    })
 }
 
 pub fn parse_mode(mode: &str) -> Option<u32> {
@@ -92,10 +94,16 @@ mod tests {
         on_disk.sort();
         let mut embedded: Vec<String> = names().into_iter().map(str::to_string).collect();
         embedded.sort();
-        assert_eq!(on_disk, embedded, "add new base-images/*.toml to spec::EMBEDDED");
+        assert_eq!(
+            on_disk, embedded,
+            "add new base-images/*.toml to spec::EMBEDDED"
+        );
         for (name, text) in EMBEDDED {
             let spec: BaseSpecFile = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(spec.reference.is_some() != spec.generated.is_some(), "{name}: reference xor generated");
+            assert!(
+                spec.reference.is_some() != spec.generated.is_some(),
+                "{name}: reference xor generated"
+            );
             if let Some(g) = spec.generated {
                 for p in &g.platforms {
                     p.parse::<crate::oci::Platform>().unwrap();

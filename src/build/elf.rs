@@ -53,7 +53,10 @@ pub fn parse_header(h: &[u8]) -> Option<ElfMachine> {
 }
 
 /// Fails if `path` is an ELF binary for another CPU than `platform`'s. Non-ELF files pass.
-pub fn check_architecture(path: &Path, platform: &Platform) -> Result<Option<ElfMachine>, BuildError> {
+pub fn check_architecture(
+    path: &Path,
+    platform: &Platform,
+) -> Result<Option<ElfMachine>, BuildError> {
     let read = |source| BuildError::Read {
         path: path.to_path_buf(),
         source,
@@ -100,11 +103,26 @@ mod tests {
 
     #[test]
     fn machines() {
-        assert_eq!(parse_header(&header(2, 1, 2, 62)).unwrap().architecture, "amd64");
-        assert_eq!(parse_header(&header(2, 1, 3, 183)).unwrap().architecture, "arm64");
-        assert_eq!(parse_header(&header(1, 1, 2, 40)).unwrap().architecture, "arm");
-        assert_eq!(parse_header(&header(2, 2, 2, 22)).unwrap().architecture, "s390x");
-        assert_eq!(parse_header(&header(2, 1, 2, 21)).unwrap().architecture, "ppc64le");
+        assert_eq!(
+            parse_header(&header(2, 1, 2, 62)).unwrap().architecture,
+            "amd64"
+        );
+        assert_eq!(
+            parse_header(&header(2, 1, 3, 183)).unwrap().architecture,
+            "arm64"
+        );
+        assert_eq!(
+            parse_header(&header(1, 1, 2, 40)).unwrap().architecture,
+            "arm"
+        );
+        assert_eq!(
+            parse_header(&header(2, 2, 2, 22)).unwrap().architecture,
+            "s390x"
+        );
+        assert_eq!(
+            parse_header(&header(2, 1, 2, 21)).unwrap().architecture,
+            "ppc64le"
+        );
         assert!(!parse_header(&header(2, 1, 1, 62)).unwrap().executable);
         assert_eq!(parse_header(b"#!/bin/sh\n"), None);
     }
@@ -116,10 +134,17 @@ mod tests {
         std::fs::write(&f, header(2, 1, 2, 62)).unwrap();
         let err = check_architecture(&f, &"linux/arm64".parse().unwrap()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("amd64") && msg.contains("linux/arm64"), "{msg}");
+        assert!(
+            msg.contains("amd64") && msg.contains("linux/arm64"),
+            "{msg}"
+        );
         assert!(check_architecture(&f, &"linux/amd64".parse().unwrap()).is_ok());
         let script = dir.path().join("s");
         std::fs::write(&script, "#!/bin/sh\n").unwrap();
-        assert!(check_architecture(&script, &"linux/arm64".parse().unwrap()).unwrap().is_none());
+        assert!(
+            check_architecture(&script, &"linux/arm64".parse().unwrap())
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 mod elf;
 
-pub use elf::{check_architecture, ElfMachine};
+pub use elf::{ElfMachine, check_architecture};
 
 use crate::config::PrebuiltArtifact;
 use crate::layer::{EntrySource, LayerEntry};
@@ -50,7 +50,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is an ELF binary for {found}, but it was given for {platform}: it would fail there with `exec format error`")]
+    #[error(
+        "{path} is an ELF binary for {found}, but it was given for {platform}: it would fail there with `exec format error`"
+    )]
     WrongArchitecture {
         path: PathBuf,
         found: String,
@@ -61,7 +63,9 @@ pub enum BuildError {
 impl BuildError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            BuildError::WrongArchitecture { platform, found, .. } => Some(format!(
+            BuildError::WrongArchitecture {
+                platform, found, ..
+            } => Some(format!(
                 "give the {platform} build with --artifact {platform}=FILE (and this file under the platform it was built for: {found})"
             )),
             _ => None,
@@ -80,8 +84,8 @@ pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, BuildEr
                 path: a.path.clone(),
                 source,
             })?;
-            let executable = meta.permissions().mode() & 0o111 != 0
-                || machine.is_some_and(|m| m.executable);
+            let executable =
+                meta.permissions().mode() & 0o111 != 0 || machine.is_some_and(|m| m.executable);
             Ok(Artifact {
                 platform: a.platform.clone(),
                 files: vec![ArtifactFile {

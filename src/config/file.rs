@@ -51,7 +51,7 @@ impl FileConfig {
                 return Ok(FileConfig {
                     dir: dir.to_path_buf(),
                     ..Default::default()
-                })
+                });
             }
             Err(source) => return Err(ConfigError::ReadFile { path, source }),
         };

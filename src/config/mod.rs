@@ -9,7 +9,7 @@ mod resolve;
 pub use args::{BuildArgs, DEFAULT_LAYOUT_DIR};
 pub use file::FileConfig;
 pub use plan::{BaseSpec, Plan, PlatformRequest, PrebuiltArtifact, Verbosity};
-pub use resolve::{resolve, Environment};
+pub use resolve::{Environment, resolve};
 
 use std::path::PathBuf;
 

@@ -1,7 +1,10 @@
 use super::file::Platforms;
-use super::{BaseSpec, BuildArgs, ConfigError, FileConfig, Plan, PlatformRequest, PrebuiltArtifact, Verbosity, DEFAULT_LAYOUT_DIR};
+use super::{
+    BaseSpec, BuildArgs, ConfigError, DEFAULT_LAYOUT_DIR, FileConfig, Plan, PlatformRequest,
+    PrebuiltArtifact, Verbosity,
+};
 use crate::image::ImageSettings;
-use crate::oci::{reference::valid_tag, Digest, Platform, Reference, Repository};
+use crate::oci::{Digest, Platform, Reference, Repository, reference::valid_tag};
 use crate::registry::CredentialStore;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,12 +51,20 @@ fn key_value(what: &'static str, s: &str) -> Result<(String, String), ConfigErro
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         Some(_) => Err(invalid(what, s, "the name before `=` is empty")),
-        None => Err(invalid(what, s, "expected K=V (for an empty value write K=)")),
+        None => Err(invalid(
+            what,
+            s,
+            "expected K=V (for an empty value write K=)",
+        )),
     }
 }
 
 /// Merges the file's map with K=V flags; a flag replaces the file's value for its key.
-fn merged(what: &'static str, file: &Option<BTreeMap<String, String>>, flags: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+fn merged(
+    what: &'static str,
+    file: &Option<BTreeMap<String, String>>,
+    flags: &[String],
+) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out: Vec<(String, String)> = file.clone().unwrap_or_default().into_iter().collect();
     for f in flags {
         let (k, v) = key_value(what, f)?;
@@ -67,7 +78,11 @@ fn merged(what: &'static str, file: &Option<BTreeMap<String, String>>, flags: &[
 
 fn absolute_in_image(what: &'static str, p: &str) -> Result<String, ConfigError> {
     if !p.starts_with('/') {
-        return Err(invalid(what, p, "must be an absolute path in the image (start with /)"));
+        return Err(invalid(
+            what,
+            p,
+            "must be an absolute path in the image (start with /)",
+        ));
     }
     if p.split('/').any(|c| c == "..") {
         return Err(invalid(what, p, "must not contain `..`"));
@@ -93,12 +108,19 @@ fn parse_user(u: &str) -> Result<String, ConfigError> {
     let ok = !u.is_empty()
         && u.split(':').count() <= 2
         && u.split(':').all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         });
     if ok {
         Ok(u.to_string())
     } else {
-        Err(invalid("--user", u, "expected UID[:GID] or a user name (e.g. 65532, 65532:65532, nonroot)"))
+        Err(invalid(
+            "--user",
+            u,
+            "expected UID[:GID] or a user name (e.g. 65532, 65532:65532, nonroot)",
+        ))
     }
 }
 
@@ -107,7 +129,9 @@ fn parse_user(u: &str) -> Result<String, ConfigError> {
 pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> {
     if let Some(rest) = s.strip_prefix("oci-layout:") {
         let (dir, tag, digest) = if let Some((dir, d)) = rest.split_once('@') {
-            let digest: Digest = d.parse().map_err(|e| invalid("--base", s, format!("{e}")))?;
+            let digest: Digest = d
+                .parse()
+                .map_err(|e| invalid("--base", s, format!("{e}")))?;
             (dir, None, Some(digest))
         } else {
             match rest.rsplit_once(':') {
@@ -129,7 +153,10 @@ pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> 
             digest,
         });
     }
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
         return Ok(BaseSpec::Named(s.to_string()));
     }
     Ok(BaseSpec::Registry(s.parse::<Reference>()?))
@@ -138,7 +165,11 @@ pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> 
 fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
     let last = s.rsplit('/').next().unwrap_or(s);
     if s.contains('@') || (s.contains('/') && last.contains(':')) {
-        return Err(invalid("--repo", s, "give the repository without tag or digest; tags go in --tag"));
+        return Err(invalid(
+            "--repo",
+            s,
+            "give the repository without tag or digest; tags go in --tag",
+        ));
     }
     Ok(s.parse::<Repository>()?)
 }
@@ -171,7 +202,11 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         None => env.cwd.clone(),
     };
     if !context.is_dir() {
-        return Err(invalid("PATH", &context.display().to_string(), "is not a directory"));
+        return Err(invalid(
+            "PATH",
+            &context.display().to_string(),
+            "is not a directory",
+        ));
     }
     let file = FileConfig::load(&context)?;
 
@@ -186,9 +221,13 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         args.artifacts
             .iter()
             .map(|a| {
-                let (p, f) = a
-                    .split_once('=')
-                    .ok_or_else(|| invalid("--artifact", a, "expected PLATFORM=FILE, e.g. linux/amd64=./hello"))?;
+                let (p, f) = a.split_once('=').ok_or_else(|| {
+                    invalid(
+                        "--artifact",
+                        a,
+                        "expected PLATFORM=FILE, e.g. linux/amd64=./hello",
+                    )
+                })?;
                 Ok((p.to_string(), env.cwd.join(f)))
             })
             .collect::<Result<_, ConfigError>>()?
@@ -202,7 +241,10 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
     };
     if raw_artifacts.is_empty() {
         let what = if context.join("Cargo.toml").exists() || context.join("go.mod").exists() {
-            format!("{} holds a Cargo/Go project, but this version of imgpush only packages prebuilt files", context.display())
+            format!(
+                "{} holds a Cargo/Go project, but this version of imgpush only packages prebuilt files",
+                context.display()
+            )
         } else {
             "no --artifact given".to_string()
         };
@@ -234,23 +276,32 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
                 path.display()
             )));
         }
-        if let PlatformRequest::List(list) = &platforms {
-            if !list.contains(&platform) {
-                return Err(ConfigError::Conflict(format!(
-                    "artifact {} is for {platform}, which is not among the requested platforms ({})",
-                    path.display(),
-                    list.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
-                )));
-            }
+        if let PlatformRequest::List(list) = &platforms
+            && !list.contains(&platform)
+        {
+            return Err(ConfigError::Conflict(format!(
+                "artifact {} is for {platform}, which is not among the requested platforms ({})",
+                path.display(),
+                list.iter()
+                    .map(Platform::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         let dest = match &dest_flag {
             Some(d) => absolute_in_image("--dest", d)?,
             None => format!(
                 "/app/{}",
-                path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                path.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
             ),
         };
-        artifacts.push(PrebuiltArtifact { platform, path, dest });
+        artifacts.push(PrebuiltArtifact {
+            platform,
+            path,
+            dest,
+        });
     }
     if let PlatformRequest::List(list) = &platforms {
         let missing: Vec<String> = list
@@ -275,15 +326,32 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
     }
 
     let env_vars = merged("--env", &file.env, &args.env)?;
-    let labels: BTreeMap<String, String> = merged("--label", &file.labels, &args.labels)?.into_iter().collect();
-    let annotations: BTreeMap<String, String> = merged("--annotation", &file.annotations, &args.annotations)?.into_iter().collect();
-    let expose_raw = if args.expose.is_empty() { file.expose.clone().unwrap_or_default() } else { args.expose.clone() };
-    let expose = expose_raw.iter().map(|p| parse_expose(p)).collect::<Result<Vec<_>, _>>()?;
+    let labels: BTreeMap<String, String> = merged("--label", &file.labels, &args.labels)?
+        .into_iter()
+        .collect();
+    let annotations: BTreeMap<String, String> =
+        merged("--annotation", &file.annotations, &args.annotations)?
+            .into_iter()
+            .collect();
+    let expose_raw = if args.expose.is_empty() {
+        file.expose.clone().unwrap_or_default()
+    } else {
+        args.expose.clone()
+    };
+    let expose = expose_raw
+        .iter()
+        .map(|p| parse_expose(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let workdir = match args.workdir.clone().or(file.workdir.clone()) {
         Some(w) => Some(absolute_in_image("--workdir", &w)?),
         None => None,
     };
-    let user = args.user.clone().or(file.user.clone()).map(|u| parse_user(&u)).transpose()?;
+    let user = args
+        .user
+        .clone()
+        .or(file.user.clone())
+        .map(|u| parse_user(&u))
+        .transpose()?;
     let entrypoint = args
         .entrypoint
         .clone()
@@ -292,25 +360,39 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
     let cmd = args.cmd.clone().or(file.cmd.clone());
 
     let created = match &env.source_date_epoch {
-        Some(s) if !s.trim().is_empty() => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| invalid("SOURCE_DATE_EPOCH", s, "must be a whole number of seconds since 1970"))?,
+        Some(s) if !s.trim().is_empty() => s.trim().parse::<u64>().map_err(|_| {
+            invalid(
+                "SOURCE_DATE_EPOCH",
+                s,
+                "must be a whole number of seconds since 1970",
+            )
+        })?,
         _ => 0,
     };
 
     let tags = if !args.tags.is_empty() {
         args.tags.clone()
     } else {
-        file.tags.clone().unwrap_or_else(|| vec!["latest".to_string()])
+        file.tags
+            .clone()
+            .unwrap_or_else(|| vec!["latest".to_string()])
     };
     for t in &tags {
         if !valid_tag(t) {
-            return Err(invalid("--tag", t, "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -"));
+            return Err(invalid(
+                "--tag",
+                t,
+                "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -",
+            ));
         }
     }
 
-    let repo = args.repo.clone().or(file.repo.clone()).map(|r| parse_repo(&r)).transpose()?;
+    let repo = args
+        .repo
+        .clone()
+        .or(file.repo.clone())
+        .map(|r| parse_repo(&r))
+        .transpose()?;
     let base = match (&args.base, &file.base) {
         (Some(b), _) => parse_base(b, &env.cwd)?,
         (None, Some(b)) => parse_base(b, &file.dir)?,
@@ -383,7 +465,9 @@ mod tests {
             #[command(flatten)]
             build: BuildArgs,
         }
-        Cli::try_parse_from(std::iter::once("imgpush").chain(list.iter().copied())).unwrap().build
+        Cli::try_parse_from(std::iter::once("imgpush").chain(list.iter().copied()))
+            .unwrap()
+            .build
     }
 
     #[test]
@@ -397,7 +481,10 @@ mod tests {
         let plan = resolve(&args(&["--env", "B=3", "--tag", "v2"]), &env).unwrap();
         assert_eq!(plan.repo.unwrap().path, "from/file");
         assert_eq!(plan.tags, vec!["v2"]);
-        assert_eq!(plan.image.env, vec![("A".into(), "1".into()), ("B".into(), "3".into())]);
+        assert_eq!(
+            plan.image.env,
+            vec![("A".into(), "1".into()), ("B".into(), "3".into())]
+        );
         assert_eq!(plan.artifacts[0].dest, "/bin/hello");
         assert_eq!(plan.image.entrypoint, Some(vec!["/bin/hello".to_string()]));
         assert_eq!(plan.oci_layout, None);
@@ -408,7 +495,10 @@ mod tests {
         let (dir, env) = setup();
         std::fs::write(dir.path().join("imgpush.toml"), "repoo = \"x\"\n").unwrap();
         let err = resolve(&args(&["--artifact", "linux/amd64=hello-amd64"]), &env).unwrap_err();
-        assert!(err.to_string().contains("imgpush.toml") && format!("{err}").contains("repoo"), "{err}");
+        assert!(
+            err.to_string().contains("imgpush.toml") && format!("{err}").contains("repoo"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -417,22 +507,84 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (&["--artifact", "linux/amd64=missing"], "no such file"),
             (&["--artifact", "linux/amd64=."], "is a directory"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--artifact", "linux/amd64=hello-arm64"], "two artifacts"),
-            (&["--platform", "linux/arm64", "--artifact", "linux/amd64=hello-amd64"], "not among the requested"),
-            (&["--platform", "linux/amd64,linux/arm64", "--artifact", "linux/amd64=hello-amd64", "--dest", "/a"], "no artifact for linux/arm64"),
+            (
+                &[
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                    "--artifact",
+                    "linux/amd64=hello-arm64",
+                ],
+                "two artifacts",
+            ),
+            (
+                &[
+                    "--platform",
+                    "linux/arm64",
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                ],
+                "not among the requested",
+            ),
+            (
+                &[
+                    "--platform",
+                    "linux/amd64,linux/arm64",
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                    "--dest",
+                    "/a",
+                ],
+                "no artifact for linux/arm64",
+            ),
             (&["--artifact", "linux/amd65=hello-amd64"], "amd65"),
             (&["--artifact", "arm64=hello-arm64"], "not a platform"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--env", "NOEQUALS"], "expected K=V"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--repo", "127.0.0.1:5000/App"], "lower-case"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--repo", "127.0.0.1:5000/app:v1"], "tags go in --tag"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--artifact", "linux/arm64=hello-arm64"], "different paths"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--expose", "99999"], "1 to 65535"),
-            (&["--artifact", "linux/amd64=hello-amd64", "--workdir", "rel"], "absolute"),
+            (
+                &["--artifact", "linux/amd64=hello-amd64", "--env", "NOEQUALS"],
+                "expected K=V",
+            ),
+            (
+                &[
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                    "--repo",
+                    "127.0.0.1:5000/App",
+                ],
+                "lower-case",
+            ),
+            (
+                &[
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                    "--repo",
+                    "127.0.0.1:5000/app:v1",
+                ],
+                "tags go in --tag",
+            ),
+            (
+                &[
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                    "--artifact",
+                    "linux/arm64=hello-arm64",
+                ],
+                "different paths",
+            ),
+            (
+                &["--artifact", "linux/amd64=hello-amd64", "--expose", "99999"],
+                "1 to 65535",
+            ),
+            (
+                &["--artifact", "linux/amd64=hello-amd64", "--workdir", "rel"],
+                "absolute",
+            ),
             (&[], "nothing to build"),
         ];
         for (list, expected) in cases {
             let err = resolve(&args(list), &env).expect_err(&format!("{list:?} should fail"));
-            assert!(err.to_string().contains(expected), "{list:?}: `{err}` lacks `{expected}`");
+            assert!(
+                err.to_string().contains(expected),
+                "{list:?}: `{err}` lacks `{expected}`"
+            );
         }
     }
 
@@ -451,12 +603,25 @@ mod tests {
     #[test]
     fn base_forms() {
         let here = Path::new("/w");
-        assert_eq!(parse_base("static", here).unwrap(), BaseSpec::Named("static".into()));
+        assert_eq!(
+            parse_base("static", here).unwrap(),
+            BaseSpec::Named("static".into())
+        );
         assert_eq!(
             parse_base("oci-layout:out:v1", here).unwrap(),
-            BaseSpec::Layout { dir: "/w/out".into(), tag: Some("v1".into()), digest: None }
+            BaseSpec::Layout {
+                dir: "/w/out".into(),
+                tag: Some("v1".into()),
+                digest: None
+            }
         );
-        assert!(matches!(parse_base("127.0.0.1:5000/base/busybox:1", here).unwrap(), BaseSpec::Registry(_)));
-        assert!(matches!(parse_base("alpine:3", here).unwrap(), BaseSpec::Registry(_)));
+        assert!(matches!(
+            parse_base("127.0.0.1:5000/base/busybox:1", here).unwrap(),
+            BaseSpec::Registry(_)
+        ));
+        assert!(matches!(
+            parse_base("alpine:3", here).unwrap(),
+            BaseSpec::Registry(_)
+        ));
     }
 }

@@ -1,7 +1,9 @@
 use super::config::compose_config;
-use super::{descriptor, BaseImage, Document, ImageError, ImageSet, ImageSettings, LayerRef, PlatformImage};
+use super::{
+    BaseImage, Document, ImageError, ImageSet, ImageSettings, LayerRef, PlatformImage, descriptor,
+};
 use crate::layer::Layer;
-use crate::oci::{annotation, canonical_json, media, Platform};
+use crate::oci::{Platform, annotation, canonical_json, media};
 use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifestBuilder};
 use std::collections::HashMap;
 
@@ -30,9 +32,11 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             })?;
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
         let history: Vec<String> = layers.iter().map(|l| l.created_by.clone()).collect();
-        let config = compose_config(&base.config, &diff_ids, &history, input.settings)
-            .ok_or_else(|| ImageError::BaseConfig {
-                platform: platform.clone(),
+        let config =
+            compose_config(&base.config, &diff_ids, &history, input.settings).ok_or_else(|| {
+                ImageError::BaseConfig {
+                    platform: platform.clone(),
+                }
             })?;
         let config = Document::new(canonical_json(&config), media::OCI_CONFIG);
 
@@ -42,7 +46,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             .iter()
             .map(|d| {
                 let mut d = d.clone();
-                d.set_media_type(media::oci_layer_type(&d.media_type().to_string()).into());
+                d.set_media_type(media::oci_layer_type(d.media_type().as_ref()).into());
                 LayerRef::Base(d)
             })
             .collect();
@@ -55,8 +59,11 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             })
             .collect();
 
-        let mut annotations = base_annotations(input.base.name.as_deref(), &base.manifest_digest.to_string());
-        annotations.extend(input.settings.annotations.clone().into_iter());
+        let mut annotations = base_annotations(
+            input.base.name.as_deref(),
+            &base.manifest_digest.to_string(),
+        );
+        annotations.extend(input.settings.annotations.clone());
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(media::OCI_MANIFEST)
@@ -78,8 +85,9 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
         });
     }
 
-    let mut annotations = base_annotations(input.base.name.as_deref(), &input.base.digest.to_string());
-    annotations.extend(input.settings.annotations.clone().into_iter());
+    let mut annotations =
+        base_annotations(input.base.name.as_deref(), &input.base.digest.to_string());
+    annotations.extend(input.settings.annotations.clone());
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(media::OCI_INDEX)

@@ -1,7 +1,7 @@
 //! The image config: base config + our diff_ids + history + the user's overrides.
 
 use crate::oci::rfc3339;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// Everything the user can set on the image config and manifests.
@@ -49,11 +49,18 @@ pub(crate) fn compose_config(
         let mut env: Vec<String> = cfg
             .get("Env")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         for (k, v) in &settings.env {
             let entry = format!("{k}={v}");
-            match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) == k) {
+            match env
+                .iter_mut()
+                .find(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) == k)
+            {
                 Some(existing) => *existing = entry,
                 None => env.push(entry),
             }
@@ -132,7 +139,13 @@ mod tests {
             expose: vec!["8080/tcp".into()],
             ..Default::default()
         };
-        let out = compose_config(&base(), &["sha256:bb".into()], &["add /app/hello".into()], &s).unwrap();
+        let out = compose_config(
+            &base(),
+            &["sha256:bb".into()],
+            &["add /app/hello".into()],
+            &s,
+        )
+        .unwrap();
         assert_eq!(out["config"]["Entrypoint"], json!(["/app/hello"]));
         assert!(out["config"].get("Cmd").is_none());
         assert_eq!(out["config"]["Env"], json!(["PATH=/bin", "A=2", "B=3"]));

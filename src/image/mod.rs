@@ -4,7 +4,7 @@
 mod compose;
 mod config;
 
-pub use compose::{compose, ComposeInput};
+pub use compose::{ComposeInput, compose};
 pub use config::ImageSettings;
 
 use crate::layer::Layer;
@@ -35,7 +35,11 @@ impl Document {
 }
 
 pub(crate) fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
-    Descriptor::new(media_type.into(), size, oci_spec::image::Digest::from(digest))
+    Descriptor::new(
+        media_type.into(),
+        size,
+        oci_spec::image::Digest::from(digest),
+    )
 }
 
 /// One platform of a base image, as loaded by the `base` stage.
@@ -65,6 +69,7 @@ pub struct BaseImage {
 /// A layer of a composed image: either a base layer that stays wherever the base lives,
 /// or one of ours on disk.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // a handful per image; boxing buys nothing
 pub enum LayerRef {
     Base(Descriptor),
     Ours(Layer),
@@ -125,7 +130,8 @@ impl ImageSet {
             for layer in &image.layers {
                 add(match layer {
                     LayerRef::Base(d) => BlobRef {
-                        digest: Digest::try_from(d.digest()).expect("base digests were validated when loaded"),
+                        digest: Digest::try_from(d.digest())
+                            .expect("base digests were validated when loaded"),
                         size: d.size(),
                         media_type: d.media_type().to_string(),
                         origin: BlobOrigin::Base,

@@ -67,7 +67,9 @@ pub(crate) fn components(path: &str) -> Result<Vec<&str>, LayerError> {
         path: path.to_string(),
         why,
     };
-    let rest = path.strip_prefix('/').ok_or_else(|| bad("it must be absolute"))?;
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| bad("it must be absolute"))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() {
         return Err(bad("it names the root directory"));

@@ -6,7 +6,7 @@ mod entry;
 mod write;
 
 pub use entry::{EntrySource, LayerEntry, LayerEntryKind};
-pub use write::{write_layer, LayerOptions};
+pub use write::{LayerOptions, write_layer};
 
 use crate::oci::Digest;
 use std::path::PathBuf;
@@ -37,7 +37,9 @@ pub enum LayerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{path}` appears twice in one layer (from {first} and {second}); give each file its own destination")]
+    #[error(
+        "`{path}` appears twice in one layer (from {first} and {second}); give each file its own destination"
+    )]
     Duplicate {
         path: String,
         first: String,
@@ -45,9 +47,13 @@ pub enum LayerError {
     },
     #[error("`{path}` is not a valid path inside an image: {why}")]
     BadPath { path: String, why: &'static str },
-    #[error("`{path}` is needed as a directory (it is the parent of `{child}`) but the layer also has it as a file")]
+    #[error(
+        "`{path}` is needed as a directory (it is the parent of `{child}`) but the layer also has it as a file"
+    )]
     NotADirectory { path: String, child: String },
-    #[error("{path} changed while it was being layered (size {expected} → {actual}); rebuild and try again")]
+    #[error(
+        "{path} changed while it was being layered (size {expected} → {actual}); rebuild and try again"
+    )]
     Changed {
         path: PathBuf,
         expected: u64,

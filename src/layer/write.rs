@@ -1,6 +1,6 @@
 use super::entry::components;
 use super::{EntrySource, Layer, LayerEntry, LayerEntryKind, LayerError};
-use crate::oci::{media, Sha256Writer};
+use crate::oci::{Sha256Writer, media};
 use flate2::{Compression, GzBuilder};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -55,7 +55,7 @@ pub fn write_layer(
         .write(compressed, Compression::new(options.gzip_level));
     let mut tar = tar::Builder::new(Sha256Writer::new(gz));
 
-    for (_, entry) in &tree {
+    for entry in tree.values() {
         append(&mut tar, entry, options.mtime)?;
     }
 
@@ -91,7 +91,8 @@ fn normalize(entries: Vec<LayerEntry>) -> Result<Tree, LayerError> {
             let same_dir = matches!(
                 (&existing.kind, &entry.kind),
                 (LayerEntryKind::Dir, LayerEntryKind::Dir)
-            ) && (existing.mode, existing.uid, existing.gid) == (entry.mode, entry.uid, entry.gid);
+            ) && (existing.mode, existing.uid, existing.gid)
+                == (entry.mode, entry.uid, entry.gid);
             if !same_dir {
                 return Err(LayerError::Duplicate {
                     path: entry.path.clone(),
@@ -112,7 +113,7 @@ fn normalize(entries: Vec<LayerEntry>) -> Result<Tree, LayerError> {
                     return Err(LayerError::NotADirectory {
                         path: format!("/{}", parent.join("/")),
                         child: format!("/{}", key.join("/")),
-                    })
+                    });
                 }
                 Some(_) => {}
                 None => {
@@ -222,7 +223,13 @@ mod tests {
         // If this changes, every image digest imgpush produces changes with it.
         let src = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
-        let layer = write_layer(sample(src.path()), "t".into(), LayerOptions::default(), out.path()).unwrap();
+        let layer = write_layer(
+            sample(src.path()),
+            "t".into(),
+            LayerOptions::default(),
+            out.path(),
+        )
+        .unwrap();
         assert_eq!(
             layer.diff_id.to_string(),
             "sha256:f91a4b1fb5109a31b0283cd09269150e507a2252092db6cff798dfda0364e1fc"
@@ -240,7 +247,13 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let mut entries_b = sample(b.path());
         entries_b.reverse();
-        let la = write_layer(sample(a.path()), "t".into(), LayerOptions::default(), out.path()).unwrap();
+        let la = write_layer(
+            sample(a.path()),
+            "t".into(),
+            LayerOptions::default(),
+            out.path(),
+        )
+        .unwrap();
         let lb = write_layer(entries_b, "t".into(), LayerOptions::default(), out.path()).unwrap();
         assert_eq!(la.digest, lb.digest);
     }
@@ -249,13 +262,18 @@ mod tests {
     fn digests_describe_the_file_and_entries_are_normalized() {
         let src = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
-        let opts = LayerOptions { mtime: 1_700_000_000, gzip_level: 6 };
+        let opts = LayerOptions {
+            mtime: 1_700_000_000,
+            gzip_level: 6,
+        };
         let layer = write_layer(sample(src.path()), "t".into(), opts, out.path()).unwrap();
         let bytes = std::fs::read(&layer.path).unwrap();
         assert_eq!(Digest::of(&bytes), layer.digest);
         assert_eq!(bytes.len() as u64, layer.size);
         let mut tar_bytes = Vec::new();
-        GzDecoder::new(bytes.as_slice()).read_to_end(&mut tar_bytes).unwrap();
+        GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
         assert_eq!(Digest::of(&tar_bytes), layer.diff_id);
 
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
@@ -277,7 +295,10 @@ mod tests {
             .collect();
         let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(names, ["app/", "app/hello", "etc/", "etc/motd", "tmp/"]);
-        assert!(got.iter().all(|g| g.2 == 0 && g.4 == 0 && g.3 == 1_700_000_000 && g.5.is_empty()));
+        assert!(
+            got.iter()
+                .all(|g| g.2 == 0 && g.4 == 0 && g.3 == 1_700_000_000 && g.5.is_empty())
+        );
         assert_eq!(got[1].1, 0o755);
         assert_eq!(got[3].1, 0o644);
         assert_eq!(got[4].1, 0o1777);
@@ -287,9 +308,19 @@ mod tests {
     fn duplicates_and_bad_parents_are_errors() {
         let out = tempfile::tempdir().unwrap();
         let f = |p: &str| LayerEntry::file(p, EntrySource::Bytes(vec![]), 0o644);
-        let err = write_layer(vec![f("/a"), f("/a")], "t".into(), LayerOptions::default(), out.path());
+        let err = write_layer(
+            vec![f("/a"), f("/a")],
+            "t".into(),
+            LayerOptions::default(),
+            out.path(),
+        );
         assert!(matches!(err, Err(LayerError::Duplicate { .. })));
-        let err = write_layer(vec![f("/a"), f("/a/b")], "t".into(), LayerOptions::default(), out.path());
+        let err = write_layer(
+            vec![f("/a"), f("/a/b")],
+            "t".into(),
+            LayerOptions::default(),
+            out.path(),
+        );
         assert!(matches!(err, Err(LayerError::NotADirectory { .. })));
     }
 }

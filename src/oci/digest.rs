@@ -64,7 +64,8 @@ impl fmt::Debug for Digest {
 
 impl From<&Digest> for oci_spec::image::Digest {
     fn from(d: &Digest) -> Self {
-        d.0.parse().expect("a valid sha256 digest is a valid OCI digest")
+        d.0.parse()
+            .expect("a valid sha256 digest is a valid OCI digest")
     }
 }
 
@@ -115,6 +116,12 @@ impl<W: Write> Write for Sha256Writer<W> {
     }
 }
 
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,8 +138,16 @@ mod tests {
     fn parse_rejects_other_forms() {
         assert!("sha512:abc".parse::<Digest>().is_err());
         assert!("sha256:ABC".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "A".repeat(64)).parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "a".repeat(64)).parse::<Digest>().is_ok());
+        assert!(
+            format!("sha256:{}", "A".repeat(64))
+                .parse::<Digest>()
+                .is_err()
+        );
+        assert!(
+            format!("sha256:{}", "a".repeat(64))
+                .parse::<Digest>()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -143,11 +158,5 @@ mod tests {
         assert_eq!(inner, b"hello");
         assert_eq!(n, 5);
         assert_eq!(digest, Digest::of(b"hello"));
-    }
-}
-
-impl serde::Serialize for Digest {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
     }
 }

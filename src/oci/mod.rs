@@ -6,7 +6,7 @@ mod platform;
 pub mod reference;
 
 pub use digest::{Digest, DigestError, Sha256Writer};
-pub use platform::{Platform, PlatformError, KNOWN_ARCHITECTURES};
+pub use platform::{KNOWN_ARCHITECTURES, Platform, PlatformError};
 pub use reference::{Reference, ReferenceError, Repository, Target};
 
 /// Media types imgpush reads and writes.

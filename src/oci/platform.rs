@@ -28,7 +28,9 @@ pub enum PlatformError {
     },
     #[error("platform `{given}`: imgpush builds Linux images; `{os}` is not supported")]
     Os { given: String, os: String },
-    #[error("platform `{given}`: `{variant}` is not a variant of {arch} (expected one of {allowed})")]
+    #[error(
+        "platform `{given}`: `{variant}` is not a variant of {arch} (expected one of {allowed})"
+    )]
     Variant {
         given: String,
         arch: String,
@@ -116,19 +118,19 @@ impl FromStr for Platform {
             "amd64" => &["v1", "v2", "v3", "v4"],
             _ => &[],
         };
-        if let Some(v) = variant {
-            if !allowed.contains(&v) {
-                return Err(PlatformError::Variant {
-                    given: given.to_string(),
-                    arch: arch.to_string(),
-                    variant: v.to_string(),
-                    allowed: if allowed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        allowed.join(", ")
-                    },
-                });
-            }
+        if let Some(v) = variant
+            && !allowed.contains(&v)
+        {
+            return Err(PlatformError::Variant {
+                given: given.to_string(),
+                arch: arch.to_string(),
+                variant: v.to_string(),
+                allowed: if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                },
+            });
         }
         Ok(Platform::from_parts(os, arch, variant))
     }
@@ -167,7 +169,16 @@ mod tests {
 
     #[test]
     fn malformed_platforms_are_rejected() {
-        for bad in ["linux/amd65", "arm64", "linux", "linux/", "/amd64", "windows/amd64", "linux/arm64/v7", "linux/amd64/v8/x"] {
+        for bad in [
+            "linux/amd65",
+            "arm64",
+            "linux",
+            "linux/",
+            "/amd64",
+            "windows/amd64",
+            "linux/arm64/v7",
+            "linux/amd64/v8/x",
+        ] {
             assert!(bad.parse::<Platform>().is_err(), "{bad} should be rejected");
         }
         let msg = "linux/amd65".parse::<Platform>().unwrap_err().to_string();

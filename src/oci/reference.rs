@@ -29,7 +29,9 @@ pub struct Reference {
 pub enum ReferenceError {
     #[error("`{given}` is not a valid repository: {why}")]
     Repository { given: String, why: String },
-    #[error("`{given}`: invalid tag `{tag}` (up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)")]
+    #[error(
+        "`{given}`: invalid tag `{tag}` (up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)"
+    )]
     Tag { given: String, tag: String },
     #[error("`{given}`: {source}")]
     Digest {
@@ -167,10 +169,13 @@ impl FromStr for Reference {
         let (rest, digest) = match given.split_once('@') {
             Some((rest, d)) => (
                 rest,
-                Some(d.parse::<Digest>().map_err(|source| ReferenceError::Digest {
-                    given: given.to_string(),
-                    source,
-                })?),
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|source| ReferenceError::Digest {
+                            given: given.to_string(),
+                            source,
+                        })?,
+                ),
             ),
             None => (given, None),
         };
@@ -180,13 +185,13 @@ impl FromStr for Reference {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
             None => (rest, None),
         };
-        if let Some(tag) = tag {
-            if !valid_tag(tag) {
-                return Err(ReferenceError::Tag {
-                    given: given.to_string(),
-                    tag: tag.to_string(),
-                });
-            }
+        if let Some(tag) = tag
+            && !valid_tag(tag)
+        {
+            return Err(ReferenceError::Tag {
+                given: given.to_string(),
+                tag: tag.to_string(),
+            });
         }
         let repository = name.parse()?;
         let tag = match (tag, &digest) {
@@ -269,10 +274,20 @@ mod tests {
 
     #[test]
     fn bad_repositories() {
-        for bad in ["127.0.0.1:5000/App", "host.io/a//b", "host.io/-a", "http://x.io/a", "a b", ""] {
+        for bad in [
+            "127.0.0.1:5000/App",
+            "host.io/a//b",
+            "host.io/-a",
+            "http://x.io/a",
+            "a b",
+            "",
+        ] {
             assert!(bad.parse::<Repository>().is_err(), "{bad}");
         }
-        let e = "127.0.0.1:5000/App".parse::<Repository>().unwrap_err().to_string();
+        let e = "127.0.0.1:5000/App"
+            .parse::<Repository>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lower-case"), "{e}");
         assert!("x.io/a:bad tag".parse::<Reference>().is_err());
         assert!("x.io/a@sha256:123".parse::<Reference>().is_err());

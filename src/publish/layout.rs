@@ -1,7 +1,7 @@
 use super::{PublishContext, PublishError, Published, Sink};
 use crate::base::BlobStore;
 use crate::image::{BlobOrigin, BlobRef, Document};
-use crate::oci::{annotation, canonical_json, Digest};
+use crate::oci::{Digest, annotation, canonical_json};
 use crate::report::BlobOutcome;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
@@ -22,7 +22,10 @@ impl Sink for LayoutSink {
         format!("oci-layout:{}", self.dir.display())
     }
 
-    fn publish<'a>(&'a self, cx: &'a PublishContext<'a>) -> BoxFuture<'a, Result<Published, PublishError>> {
+    fn publish<'a>(
+        &'a self,
+        cx: &'a PublishContext<'a>,
+    ) -> BoxFuture<'a, Result<Published, PublishError>> {
         Box::pin(self.write(cx))
     }
 }
@@ -40,9 +43,14 @@ impl LayoutSink {
     }
 
     async fn write(&self, cx: &PublishContext<'_>) -> Result<Published, PublishError> {
-        cx.reporter.step(&format!("writing OCI layout {}", self.dir.display()));
+        cx.reporter
+            .step(&format!("writing OCI layout {}", self.dir.display()));
         std::fs::create_dir_all(self.blobs_dir()).map_err(self.io())?;
-        std::fs::write(self.dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(self.io())?;
+        std::fs::write(
+            self.dir.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .map_err(self.io())?;
         futures_util::stream::iter(cx.set.blobs())
             .map(|blob| self.write_blob(cx, blob))
             .buffer_unordered(cx.jobs)
@@ -69,27 +77,39 @@ impl LayoutSink {
 
     async fn write_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
         let dest = self.blobs_dir().join(blob.digest.hex());
-        let progress = cx.reporter.blob_started(&blob.digest, blob.size, &super::blob_label(&blob));
+        let progress = cx
+            .reporter
+            .blob_started(&blob.digest, blob.size, &super::blob_label(&blob));
         // Blobs are only ever renamed into place complete, so a present file of the right
         // size is the blob.
-        if std::fs::metadata(&dest).map(|m| m.len() == blob.size).unwrap_or(false) {
+        if std::fs::metadata(&dest)
+            .map(|m| m.len() == blob.size)
+            .unwrap_or(false)
+        {
             cx.reporter.blob_done(progress, BlobOutcome::Existing);
             return Ok(());
         }
         match (&blob.origin, cx.base) {
             (BlobOrigin::Inline(bytes), _) => write_atomic(&dest, bytes).map_err(self.io())?,
-            (BlobOrigin::File(src), _) => copy_verified(src, &dest, &blob.digest).map_err(|m| self.layout_err(m))?,
-            (BlobOrigin::Base, BlobStore::Layout(dir)) => {
-                copy_verified(&crate::base::layout_blob_path(dir, &blob.digest), &dest, &blob.digest)
-                    .map_err(|m| self.layout_err(m))?
+            (BlobOrigin::File(src), _) => {
+                copy_verified(src, &dest, &blob.digest).map_err(|m| self.layout_err(m))?
             }
+            (BlobOrigin::Base, BlobStore::Layout(dir)) => copy_verified(
+                &crate::base::layout_blob_path(dir, &blob.digest),
+                &dest,
+                &blob.digest,
+            )
+            .map_err(|m| self.layout_err(m))?,
             (BlobOrigin::Base, BlobStore::Registry { client, repo }) => {
                 let fetch_err = |source| PublishError::LayoutFetch {
                     digest: blob.digest.clone(),
                     dir: self.dir.clone(),
-                    source,
+                    source: Box::new(source),
                 };
-                let mut stream = client.get_blob(&repo.path, &blob.digest, Some(blob.size)).await.map_err(fetch_err)?;
+                let mut stream = client
+                    .get_blob(&repo.path, &blob.digest, Some(blob.size))
+                    .await
+                    .map_err(fetch_err)?;
                 let tmp = tempfile::NamedTempFile::new_in(self.blobs_dir()).map_err(self.io())?;
                 let mut file = std::io::BufWriter::new(tmp.reopen().map_err(self.io())?);
                 while let Some(chunk) = stream.next().await {
@@ -122,11 +142,19 @@ impl LayoutSink {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(self.io()(e)),
         };
-        let name_of = |d: &Descriptor| d.annotations().as_ref().and_then(|a| a.get(annotation::REF_NAME)).cloned();
+        let name_of = |d: &Descriptor| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(annotation::REF_NAME))
+                .cloned()
+        };
         entries.retain(|d| name_of(d).is_none_or(|n| !tags.contains(&n)));
         for tag in tags {
             let mut d = index.descriptor();
-            d.set_annotations(Some(HashMap::from([(annotation::REF_NAME.to_string(), tag.clone())])));
+            d.set_annotations(Some(HashMap::from([(
+                annotation::REF_NAME.to_string(),
+                tag.clone(),
+            )])));
             entries.push(d);
         }
         let out = ImageIndexBuilder::default()
@@ -150,14 +178,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Copies a blob file, checking on the way that it still hashes to its digest.
 fn copy_verified(src: &Path, dest: &Path, digest: &Digest) -> Result<(), String> {
     let dir = dest.parent().expect("blob paths have a parent");
-    let mut input = std::fs::File::open(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+    let mut input =
+        std::fs::File::open(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
-    let mut out = crate::oci::Sha256Writer::new(std::io::BufWriter::new(tmp.reopen().map_err(|e| e.to_string())?));
+    let mut out = crate::oci::Sha256Writer::new(std::io::BufWriter::new(
+        tmp.reopen().map_err(|e| e.to_string())?,
+    ));
     std::io::copy(&mut input, &mut out).map_err(|e| format!("copying {}: {e}", src.display()))?;
     let (mut w, actual, _) = out.finish();
     w.flush().map_err(|e| e.to_string())?;
     if &actual != digest {
-        return Err(format!("{} does not hash to {digest} (got {actual})", src.display()));
+        return Err(format!(
+            "{} does not hash to {digest} (got {actual})",
+            src.display()
+        ));
     }
     tmp.persist(dest).map_err(|e| e.error.to_string())?;
     Ok(())

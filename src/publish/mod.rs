@@ -37,7 +37,10 @@ pub struct PublishContext<'a> {
 
 pub trait Sink: Send + Sync {
     fn describe(&self) -> String;
-    fn publish<'a>(&'a self, cx: &'a PublishContext<'a>) -> BoxFuture<'a, Result<Published, PublishError>>;
+    fn publish<'a>(
+        &'a self,
+        cx: &'a PublishContext<'a>,
+    ) -> BoxFuture<'a, Result<Published, PublishError>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,14 +51,14 @@ pub enum PublishError {
         what: String,
         repo: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("pushing the {what} manifest to {repo}")]
     Manifest {
         what: String,
         repo: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("the base blob {digest} is missing from {repo}, which its manifest references")]
     BaseBlobMissing { digest: Digest, repo: String },
@@ -72,7 +75,7 @@ pub enum PublishError {
         digest: Digest,
         dir: PathBuf,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
 }
 

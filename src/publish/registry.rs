@@ -1,4 +1,4 @@
-use super::{blob_label, PublishContext, PublishError, Published, Sink};
+use super::{PublishContext, PublishError, Published, Sink, blob_label};
 use crate::base::BlobStore;
 use crate::image::{BlobOrigin, BlobRef};
 use crate::oci::Repository;
@@ -19,7 +19,10 @@ impl Sink for RegistrySink {
         self.repo.to_string()
     }
 
-    fn publish<'a>(&'a self, cx: &'a PublishContext<'a>) -> BoxFuture<'a, Result<Published, PublishError>> {
+    fn publish<'a>(
+        &'a self,
+        cx: &'a PublishContext<'a>,
+    ) -> BoxFuture<'a, Result<Published, PublishError>> {
         Box::pin(self.push(cx))
     }
 }
@@ -29,7 +32,11 @@ impl RegistrySink {
         let repo = &self.repo.path;
         let manifest_err = |what: String| {
             let repo = self.repo.to_string();
-            move |source| PublishError::Manifest { what, repo, source }
+            move |source| PublishError::Manifest {
+                what,
+                repo,
+                source: Box::new(source),
+            }
         };
         cx.reporter.step(&format!("pushing to {}", self.repo));
         futures_util::stream::iter(cx.set.blobs())
@@ -40,7 +47,12 @@ impl RegistrySink {
         // Children first: distribution rejects an index whose manifests it does not have.
         for image in &cx.set.images {
             self.client
-                .put_manifest(repo, image.manifest.digest.as_str(), &image.manifest.bytes, &image.manifest.media_type)
+                .put_manifest(
+                    repo,
+                    image.manifest.digest.as_str(),
+                    &image.manifest.bytes,
+                    &image.manifest.media_type,
+                )
                 .await
                 .map_err(manifest_err(image.platform.to_string()))?;
         }
@@ -70,16 +82,26 @@ impl RegistrySink {
             digest: blob.digest.clone(),
             what: label.clone(),
             repo: self.repo.to_string(),
-            source,
+            source: Box::new(source),
         };
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
         let outcome = match (&blob.origin, cx.base) {
-            (BlobOrigin::Base, BlobStore::Registry { client: src, repo: src_repo })
-                if src.registry() == self.client.registry() =>
-            {
+            (
+                BlobOrigin::Base,
+                BlobStore::Registry {
+                    client: src,
+                    repo: src_repo,
+                },
+            ) if src.registry() == self.client.registry() => {
                 if src_repo.path == *repo {
                     // The base lives in the target repository: its blobs are already there.
-                    if self.client.blob_exists(repo, &blob.digest).await.map_err(err)?.is_none() {
+                    if self
+                        .client
+                        .blob_exists(repo, &blob.digest)
+                        .await
+                        .map_err(err)?
+                        .is_none()
+                    {
                         return Err(PublishError::BaseBlobMissing {
                             digest: blob.digest.clone(),
                             repo: self.repo.to_string(),
@@ -87,12 +109,27 @@ impl RegistrySink {
                     }
                     BlobOutcome::Existing
                 } else {
-                    match self.client.mount_blob(repo, &blob.digest, &src_repo.path).await.map_err(err)? {
+                    match self
+                        .client
+                        .mount_blob(repo, &blob.digest, &src_repo.path)
+                        .await
+                        .map_err(err)?
+                    {
                         MountResult::Mounted => BlobOutcome::Mounted,
                         MountResult::Upload(session) => {
-                            let stream = src.get_blob(&src_repo.path, &blob.digest, Some(blob.size)).await.map_err(err)?;
+                            let stream = src
+                                .get_blob(&src_repo.path, &blob.digest, Some(blob.size))
+                                .await
+                                .map_err(err)?;
                             self.client
-                                .upload_blob(repo, &blob.digest, blob.size, UploadSource::Stream(Some(stream).into()), Some(session), progress)
+                                .upload_blob(
+                                    repo,
+                                    &blob.digest,
+                                    blob.size,
+                                    UploadSource::Stream(Some(stream).into()),
+                                    Some(session),
+                                    progress,
+                                )
                                 .await
                                 .map_err(err)?;
                             BlobOutcome::Copied
@@ -100,12 +137,36 @@ impl RegistrySink {
                     }
                 }
             }
-            _ if self.client.blob_exists(repo, &blob.digest).await.map_err(err)?.is_some() => BlobOutcome::Existing,
-            (BlobOrigin::Base, BlobStore::Registry { client: src, repo: src_repo }) => {
+            _ if self
+                .client
+                .blob_exists(repo, &blob.digest)
+                .await
+                .map_err(err)?
+                .is_some() =>
+            {
+                BlobOutcome::Existing
+            }
+            (
+                BlobOrigin::Base,
+                BlobStore::Registry {
+                    client: src,
+                    repo: src_repo,
+                },
+            ) => {
                 // Another registry: stream it through, verified on the way, never on disk.
-                let stream = src.get_blob(&src_repo.path, &blob.digest, Some(blob.size)).await.map_err(err)?;
+                let stream = src
+                    .get_blob(&src_repo.path, &blob.digest, Some(blob.size))
+                    .await
+                    .map_err(err)?;
                 self.client
-                    .upload_blob(repo, &blob.digest, blob.size, UploadSource::Stream(Some(stream).into()), None, progress)
+                    .upload_blob(
+                        repo,
+                        &blob.digest,
+                        blob.size,
+                        UploadSource::Stream(Some(stream).into()),
+                        None,
+                        progress,
+                    )
                     .await
                     .map_err(err)?;
                 BlobOutcome::Copied
@@ -113,21 +174,42 @@ impl RegistrySink {
             (BlobOrigin::Base, BlobStore::Layout(dir)) => {
                 let path = crate::base::layout_blob_path(dir, &blob.digest);
                 self.client
-                    .upload_blob(repo, &blob.digest, blob.size, UploadSource::File(&path), None, progress)
+                    .upload_blob(
+                        repo,
+                        &blob.digest,
+                        blob.size,
+                        UploadSource::File(&path),
+                        None,
+                        progress,
+                    )
                     .await
                     .map_err(err)?;
                 BlobOutcome::Uploaded
             }
             (BlobOrigin::File(path), _) => {
                 self.client
-                    .upload_blob(repo, &blob.digest, blob.size, UploadSource::File(path), None, progress)
+                    .upload_blob(
+                        repo,
+                        &blob.digest,
+                        blob.size,
+                        UploadSource::File(path),
+                        None,
+                        progress,
+                    )
                     .await
                     .map_err(err)?;
                 BlobOutcome::Uploaded
             }
             (BlobOrigin::Inline(bytes), _) => {
                 self.client
-                    .upload_blob(repo, &blob.digest, blob.size, UploadSource::Bytes(bytes.clone()), None, progress)
+                    .upload_blob(
+                        repo,
+                        &blob.digest,
+                        blob.size,
+                        UploadSource::Bytes(bytes.clone()),
+                        None,
+                        progress,
+                    )
                     .await
                     .map_err(err)?;
                 BlobOutcome::Uploaded

@@ -9,19 +9,31 @@ use std::path::{Path, PathBuf};
 /// A credential for one registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// docker's `identitytoken`: an OAuth2 refresh token for the token endpoint.
-    IdentityToken { username: String, token: String },
+    IdentityToken {
+        username: String,
+        token: String,
+    },
 }
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credential::Basic { username, .. } => {
-                write!(f, "Basic {{ username: {username:?}, password: <redacted> }}")
+                write!(
+                    f,
+                    "Basic {{ username: {username:?}, password: <redacted> }}"
+                )
             }
             Credential::IdentityToken { username, .. } => {
-                write!(f, "IdentityToken {{ username: {username:?}, token: <redacted> }}")
+                write!(
+                    f,
+                    "IdentityToken {{ username: {username:?}, token: <redacted> }}"
+                )
             }
         }
     }
@@ -109,7 +121,7 @@ impl CredentialStore {
                 return Err(CredentialError::Read {
                     path: path.clone(),
                     source,
-                })
+                });
             }
         };
         let config: DockerConfig =
@@ -175,9 +187,7 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut rest = header.trim();
     while !rest.is_empty() {
         // A token followed by whitespace (or end) starts a new challenge; `k=v` continues one.
-        let token_end = rest
-            .find(|c: char| c == ' ' || c == ',' || c == '=')
-            .unwrap_or(rest.len());
+        let token_end = rest.find([' ', ',', '=']).unwrap_or(rest.len());
         let token = &rest[..token_end];
         let after = rest[token_end..].trim_start();
         if !after.starts_with('=') {
@@ -290,6 +300,9 @@ mod tests {
         ));
         assert_eq!(store.lookup("quay.io").unwrap(), None);
         let debug = format!("{:?}", store.lookup("docker.io").unwrap());
-        assert!(!debug.contains("pass\"") && debug.contains("redacted"), "{debug}");
+        assert!(
+            !debug.contains("pass\"") && debug.contains("redacted"),
+            "{debug}"
+        );
     }
 }

@@ -34,7 +34,11 @@ pub enum UploadSource<'a> {
 
 impl Client {
     /// `HEAD /v2/<repo>/blobs/<digest>`: the blob's size if the repository has it.
-    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
         let op = format!("checking blob {digest} in {repo}");
         let url = self.url(&format!("{repo}/blobs/{digest}")).await?;
         let response = self.send(&op, Method::HEAD, url, &Ok).await?;
@@ -53,7 +57,12 @@ impl Client {
     }
 
     /// Cross-repository mount: `POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<from>`.
-    pub async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<MountResult, RegistryError> {
+    pub async fn mount_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<MountResult, RegistryError> {
         let op = format!("mounting blob {digest} from {from} into {repo}");
         let mut url = self.url(&format!("{repo}/blobs/uploads/")).await?;
         url.query_pairs_mut()
@@ -64,7 +73,9 @@ impl Client {
             .await?;
         match response.status() {
             StatusCode::CREATED => Ok(MountResult::Mounted),
-            StatusCode::ACCEPTED => Ok(MountResult::Upload(self.resolve_location(&op, &response).await?)),
+            StatusCode::ACCEPTED => Ok(MountResult::Upload(
+                self.resolve_location(&op, &response).await?,
+            )),
             _ => Err(self.status_error(&op, response).await),
         }
     }
@@ -99,7 +110,9 @@ impl Client {
             None => self.start_upload(repo).await?,
         };
         if let (Some(chunk), UploadSource::File(path)) = (self.config.chunk_size, &source) {
-            return self.upload_chunked(repo, digest, path, chunk, session, progress).await;
+            return self
+                .upload_chunked(repo, digest, path, chunk, session, progress)
+                .await;
         }
         let op = format!("uploading blob {digest} to {repo}");
         let url = with_digest(session, digest);
@@ -122,7 +135,8 @@ impl Client {
                         self.registry()
                     ));
                     let session = self.start_upload(repo).await?;
-                    self.upload_chunked(repo, digest, path, 16 << 20, session, progress).await
+                    self.upload_chunked(repo, digest, path, 16 << 20, session, progress)
+                        .await
                 }
                 _ => Err(self.status_error(&op, response).await),
             },
@@ -139,19 +153,21 @@ impl Client {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10)
-                    .inspect(move |chunk| {
-                        if let Ok(c) = chunk {
-                            reporter.blob_progress(progress, c.len() as u64);
-                        }
-                    });
+                let stream =
+                    ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10)
+                        .inspect(move |chunk| {
+                            if let Ok(c) = chunk {
+                                reporter.blob_progress(progress, c.len() as u64);
+                            }
+                        });
                 Body::wrap_stream(stream)
             }
             UploadSource::Stream(cell) => {
                 let stream = cell.lock().expect("not poisoned").take().ok_or_else(|| {
                     self.protocol(
                         "streaming a blob between registries",
-                        "the registry asked to resend a streamed body, which cannot be replayed".into(),
+                        "the registry asked to resend a streamed body, which cannot be replayed"
+                            .into(),
                     )
                 })?;
                 Body::wrap_stream(stream.inspect(move |chunk| {
@@ -216,7 +232,12 @@ impl Client {
 
     /// `GET /v2/<repo>/blobs/<digest>` as a stream that is verified against `digest` (and
     /// `size` when known) as it flows; memory use is one network chunk.
-    pub async fn get_blob(&self, repo: &str, digest: &Digest, size: Option<u64>) -> Result<BlobStream, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<BlobStream, RegistryError> {
         let op = format!("downloading blob {digest} from {repo}");
         let url = self.url(&format!("{repo}/blobs/{digest}")).await?;
         let response = self.send(&op, Method::GET, url, &Ok).await?;
@@ -231,11 +252,20 @@ impl Client {
                 source,
             })
         });
-        Ok(verify_stream(stream.boxed(), digest.clone(), size, format!("blob {digest} from {repo}")))
+        Ok(verify_stream(
+            stream.boxed(),
+            digest.clone(),
+            size,
+            format!("blob {digest} from {repo}"),
+        ))
     }
 
     /// A small blob (a config) read whole and verified.
-    pub async fn get_blob_bytes(&self, repo: &str, digest: &Digest) -> Result<Bytes, RegistryError> {
+    pub async fn get_blob_bytes(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Bytes, RegistryError> {
         let mut stream = self.get_blob(repo, digest, None).await?;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -312,7 +342,10 @@ pub(crate) fn verify_stream(
                         let err = RegistryError::DigestMismatch {
                             what,
                             expected,
-                            actual: format!("more than the {} bytes its descriptor gives", size.unwrap_or(0)),
+                            actual: format!(
+                                "more than the {} bytes its descriptor gives",
+                                size.unwrap_or(0)
+                            ),
                         };
                         return Some((Err(err), st));
                     }
@@ -347,23 +380,45 @@ mod tests {
     use super::*;
 
     fn stream_of(parts: &[&'static [u8]]) -> BlobStream {
-        futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()).boxed()
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+        .boxed()
     }
 
     #[tokio::test]
     async fn verify_stream_accepts_good_and_rejects_bad_content() {
         let good = Digest::of(b"hello world");
-        let items: Vec<_> = verify_stream(stream_of(&[b"hello ", b"world"]), good.clone(), Some(11), "t".into())
-            .collect()
-            .await;
+        let items: Vec<_> = verify_stream(
+            stream_of(&[b"hello ", b"world"]),
+            good.clone(),
+            Some(11),
+            "t".into(),
+        )
+        .collect()
+        .await;
         assert!(items.iter().all(|i| i.is_ok()));
-        let items: Vec<_> = verify_stream(stream_of(&[b"hello ", b"w0rld"]), good.clone(), None, "t".into())
-            .collect()
-            .await;
-        assert!(matches!(items.last(), Some(Err(RegistryError::DigestMismatch { .. }))));
+        let items: Vec<_> = verify_stream(
+            stream_of(&[b"hello ", b"w0rld"]),
+            good.clone(),
+            None,
+            "t".into(),
+        )
+        .collect()
+        .await;
+        assert!(matches!(
+            items.last(),
+            Some(Err(RegistryError::DigestMismatch { .. }))
+        ));
         let items: Vec<_> = verify_stream(stream_of(&[b"hello "]), good, Some(11), "t".into())
             .collect()
             .await;
-        assert!(matches!(items.last(), Some(Err(RegistryError::DigestMismatch { .. }))));
+        assert!(matches!(
+            items.last(),
+            Some(Err(RegistryError::DigestMismatch { .. }))
+        ));
     }
 }

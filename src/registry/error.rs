@@ -34,7 +34,9 @@ pub enum RegistryError {
         code: Option<String>,
         message: Option<String>,
     },
-    #[error("{what}: content does not match its digest (expected {expected}, got {actual}); refusing to use it")]
+    #[error(
+        "{what}: content does not match its digest (expected {expected}, got {actual}); refusing to use it"
+    )]
     DigestMismatch {
         what: String,
         expected: Digest,
@@ -66,15 +68,21 @@ impl RegistryError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            RegistryError::Unreachable { registry, source, .. } => {
+            RegistryError::Unreachable {
+                registry, source, ..
+            } => {
                 let tls = {
                     let text = format!("{source:?}").to_ascii_lowercase();
                     text.contains("certificate") || text.contains("tls")
                 };
                 Some(if tls {
-                    format!("the TLS connection to {registry} failed; if it uses a private CA or a self-signed certificate, pass --insecure-registry {registry}")
+                    format!(
+                        "the TLS connection to {registry} failed; if it uses a private CA or a self-signed certificate, pass --insecure-registry {registry}"
+                    )
                 } else {
-                    format!("check that the registry is running and that `{registry}` is the right address; a registry that speaks plain HTTP and is not on loopback needs --insecure-registry {registry}")
+                    format!(
+                        "check that the registry is running and that `{registry}` is the right address; a registry that speaks plain HTTP and is not on loopback needs --insecure-registry {registry}"
+                    )
                 })
             }
             RegistryError::Unauthorized {
@@ -87,10 +95,16 @@ impl RegistryError {
             RegistryError::Unauthorized { registry, .. } => Some(format!(
                 "the stored credentials for {registry} were rejected or lack access; log in again with `docker login {registry}`"
             )),
-            RegistryError::Status { status: 403, registry, .. } => Some(format!(
+            RegistryError::Status {
+                status: 403,
+                registry,
+                ..
+            } => Some(format!(
                 "the account used for {registry} lacks permission for this repository"
             )),
-            RegistryError::Status { code: Some(code), .. } if code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN" => {
+            RegistryError::Status {
+                code: Some(code), ..
+            } if code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN" => {
                 Some("check the repository name and tag".to_string())
             }
             _ => None,
@@ -112,7 +126,11 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) 
     match serde_json::from_slice::<Body>(body) {
         Ok(b) if !b.errors.is_empty() => (b.errors[0].code.clone(), b.errors[0].message.clone()),
         _ => {
-            let text = String::from_utf8_lossy(body).trim().chars().take(200).collect::<String>();
+            let text = String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect::<String>();
             (None, (!text.is_empty()).then_some(text))
         }
     }

@@ -1,7 +1,7 @@
 //! Manifest GET (with every OCI and Docker Accept type, verified against its digest) and PUT.
 
 use super::{Client, RegistryError};
-use crate::oci::{media, Digest, Target};
+use crate::oci::{Digest, Target, media};
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -17,11 +17,17 @@ pub struct FetchedManifest {
 impl Client {
     /// Fetches a manifest by tag or digest. By digest, the bytes must hash to it; by tag,
     /// they must hash to the `Docker-Content-Digest` the registry announces (when it does).
-    pub async fn get_manifest(&self, repo: &str, target: &Target) -> Result<FetchedManifest, RegistryError> {
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        target: &Target,
+    ) -> Result<FetchedManifest, RegistryError> {
         let op = format!("fetching manifest {repo}:{target}");
         let url = self.url(&format!("{repo}/manifests/{target}")).await?;
         let response = self
-            .send(&op, Method::GET, url, &|r| Ok(r.header(ACCEPT, media::MANIFEST_ACCEPT)))
+            .send(&op, Method::GET, url, &|r| {
+                Ok(r.header(ACCEPT, media::MANIFEST_ACCEPT))
+            })
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error(&op, response).await);
@@ -42,20 +48,24 @@ impl Client {
             Target::Digest(d) => Some(d.clone()),
             Target::Tag(_) => echoed.as_deref().and_then(|e| e.parse().ok()),
         };
-        if let Some(expected) = expected {
-            if expected != actual {
-                return Err(RegistryError::DigestMismatch {
-                    what: format!("manifest {repo}:{target}"),
-                    expected,
-                    actual: actual.to_string(),
-                });
-            }
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("manifest {repo}:{target}"),
+                expected,
+                actual: actual.to_string(),
+            });
         }
         // The body's own mediaType is authoritative; registries sometimes answer with a
         // generic Content-Type.
         let body_type = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string));
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            });
         let media_type = body_type
             .or(header_type)
             .ok_or_else(|| self.protocol(&op, "the manifest has no media type".into()))?;
@@ -67,11 +77,17 @@ impl Client {
     }
 
     /// `HEAD` a manifest: its digest if the reference exists.
-    pub async fn manifest_digest(&self, repo: &str, target: &Target) -> Result<Option<Digest>, RegistryError> {
+    pub async fn manifest_digest(
+        &self,
+        repo: &str,
+        target: &Target,
+    ) -> Result<Option<Digest>, RegistryError> {
         let op = format!("checking manifest {repo}:{target}");
         let url = self.url(&format!("{repo}/manifests/{target}")).await?;
         let response = self
-            .send(&op, Method::HEAD, url, &|r| Ok(r.header(ACCEPT, media::MANIFEST_ACCEPT)))
+            .send(&op, Method::HEAD, url, &|r| {
+                Ok(r.header(ACCEPT, media::MANIFEST_ACCEPT))
+            })
             .await?;
         match response.status() {
             s if s.is_success() => Ok(response
@@ -107,10 +123,12 @@ impl Client {
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
+            && echoed != digest.as_str()
         {
-            if echoed != digest.as_str() {
-                return Err(self.protocol(&op, format!("the registry stored digest {echoed}, not {digest}")));
-            }
+            return Err(self.protocol(
+                &op,
+                format!("the registry stored digest {echoed}, not {digest}"),
+            ));
         }
         Ok(digest)
     }

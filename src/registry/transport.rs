@@ -1,11 +1,11 @@
 //! The HTTP side of the client: scheme selection, the `/v2/` ping, attaching and renewing
 //! authorization, and turning answers into typed errors.
 
-use super::auth::{parse_challenges, Challenge, Credential, TokenResponse};
+use super::auth::{Challenge, Credential, TokenResponse, parse_challenges};
 use super::error::parse_error_body;
-use super::{is_loopback, RegistryError};
+use super::{RegistryError, is_loopback};
 use crate::report::Reporter;
-use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +42,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("registry", &self.config.registry).finish()
+        f.debug_struct("Client")
+            .field("registry", &self.config.registry)
+            .finish()
     }
 }
 
@@ -84,15 +86,17 @@ impl Client {
 
     async fn ping(&self) -> Result<Url, RegistryError> {
         let host = api_host(&self.config.registry);
-        let https = Url::parse(&format!("https://{host}/")).map_err(|e| self.protocol("ping", e.to_string()))?;
+        let https = Url::parse(&format!("https://{host}/"))
+            .map_err(|e| self.protocol("ping", e.to_string()))?;
         let allow_http = self.config.insecure || is_loopback(host);
         let first = self.ping_at(&https).await;
         let (base, response) = match first {
             Ok(r) => (https, r),
             Err(err) if allow_http => {
                 let http = Url::parse(&format!("http://{host}/")).expect("valid URL");
-                self.reporter
-                    .trace(&format!("HTTPS to {host} failed ({err}); trying plain HTTP"));
+                self.reporter.trace(&format!(
+                    "HTTPS to {host} failed ({err}); trying plain HTTP"
+                ));
                 match self.ping_at(&http).await {
                     Ok(r) => (http, r),
                     Err(_) => return Err(err),
@@ -104,7 +108,8 @@ impl Client {
             // Authenticate up front so that concurrent requests start with a valid token.
             let challenges = challenges(response.headers());
             let mut state = self.auth.lock().await;
-            self.authenticate(&base, &challenges, &mut state, "ping").await?;
+            self.authenticate(&base, &challenges, &mut state, "ping")
+                .await?;
         } else if !response.status().is_success() {
             return Err(self.status_error("ping /v2/", response).await);
         }
@@ -121,7 +126,8 @@ impl Client {
                 source,
             }
         })?;
-        self.reporter.trace(&format!("GET {url} → {}", response.status()));
+        self.reporter
+            .trace(&format!("GET {url} → {}", response.status()));
         Ok(response)
     }
 
@@ -133,7 +139,11 @@ impl Client {
     }
 
     /// Resolves an upload `Location` (absolute or relative) against the registry URL.
-    pub(crate) async fn resolve_location(&self, op: &str, response: &Response) -> Result<Url, RegistryError> {
+    pub(crate) async fn resolve_location(
+        &self,
+        op: &str,
+        response: &Response,
+    ) -> Result<Url, RegistryError> {
         let location = response
             .headers()
             .get(reqwest::header::LOCATION)
@@ -169,13 +179,19 @@ impl Client {
             }
             let request = build(request)?;
             self.reporter.trace(&format!("{method} {}", redact(&url)));
-            let response = request.send().await.map_err(|source| RegistryError::Transport {
-                op: op.to_string(),
-                registry: self.config.registry.clone(),
-                source,
-            })?;
-            self.reporter
-                .trace(&format!("{method} {} → {}", redact(&url), response.status()));
+            let response = request
+                .send()
+                .await
+                .map_err(|source| RegistryError::Transport {
+                    op: op.to_string(),
+                    registry: self.config.registry.clone(),
+                    source,
+                })?;
+            self.reporter.trace(&format!(
+                "{method} {} → {}",
+                redact(&url),
+                response.status()
+            ));
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
@@ -192,7 +208,8 @@ impl Client {
                 });
             }
             if !refreshed_meanwhile {
-                self.authenticate(&base, &challenges, &mut state, op).await?;
+                self.authenticate(&base, &challenges, &mut state, op)
+                    .await?;
             }
         }
         unreachable!("the loop returns on its second attempt")
@@ -223,14 +240,20 @@ impl Client {
                 .credential
                 .as_ref()
                 .and_then(Credential::basic_header)
-                .ok_or_else(|| unauthorized(Some("the registry requires a username and password".into())))?;
+                .ok_or_else(|| {
+                    unauthorized(Some("the registry requires a username and password".into()))
+                })?;
             state.header = Some(header);
             state.expires = None;
             return Ok(());
         }
         Err(unauthorized(Some(format!(
             "unsupported authentication scheme(s): {}",
-            challenges.iter().map(|c| c.scheme.as_str()).collect::<Vec<_>>().join(", ")
+            challenges
+                .iter()
+                .map(|c| c.scheme.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))))
     }
 
@@ -291,12 +314,19 @@ impl Client {
                 r
             }
         };
-        self.reporter.trace(&format!("token request to {} for {}", redact(&realm), scopes.join(" ")));
-        let response = request.send().await.map_err(|source| RegistryError::Transport {
-            op: token_op.clone(),
-            registry: self.config.registry.clone(),
-            source,
-        })?;
+        self.reporter.trace(&format!(
+            "token request to {} for {}",
+            redact(&realm),
+            scopes.join(" ")
+        ));
+        let response = request
+            .send()
+            .await
+            .map_err(|source| RegistryError::Transport {
+                op: token_op.clone(),
+                registry: self.config.registry.clone(),
+                source,
+            })?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let (_, detail) = parse_error_body(&response.bytes().await.unwrap_or_default());
@@ -310,11 +340,14 @@ impl Client {
         if !status.is_success() {
             return Err(self.status_error(&token_op, response).await);
         }
-        let body = response.bytes().await.map_err(|source| RegistryError::Transport {
-            op: token_op.clone(),
-            registry: self.config.registry.clone(),
-            source,
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| RegistryError::Transport {
+                op: token_op.clone(),
+                registry: self.config.registry.clone(),
+                source,
+            })?;
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| self.protocol(&token_op, format!("token answer is not JSON: {e}")))?;
         let token = parsed
@@ -324,7 +357,10 @@ impl Client {
             .ok_or_else(|| self.protocol(&token_op, "token answer has no token".into()))?;
         // Renew a little early; the spec's default lifetime is 60 s.
         let lifetime = parsed.expires_in.unwrap_or(60).max(10);
-        Ok((token, Some(Instant::now() + Duration::from_secs(lifetime - 5))))
+        Ok((
+            token,
+            Some(Instant::now() + Duration::from_secs(lifetime - 5)),
+        ))
     }
 
     pub(crate) fn protocol(&self, op: &str, message: String) -> RegistryError {

@@ -70,7 +70,11 @@ pub fn hello() -> &'static HelloBinaries {
         };
         HelloBinaries {
             amd64: compile("gcc", "gcc libc6-dev", "hello-amd64"),
-            arm64: compile("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", "hello-arm64"),
+            arm64: compile(
+                "aarch64-linux-gnu-gcc",
+                "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+                "hello-arm64",
+            ),
         }
     })
 }
@@ -102,7 +106,11 @@ pub fn busybox_layout() -> &'static PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A CNCF distribution registry (`docker-registry`) on a free loopback port with throwaway
@@ -134,11 +142,17 @@ impl Registry {
         );
         if let Some((user, password)) = &credentials {
             require("htpasswd", "apache2-utils");
-            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap();
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .unwrap();
             assert!(out.status.success());
             let path = dir.path().join("htpasswd");
             std::fs::write(&path, out.stdout).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: imgpush-test\n    path: {}\n", path.display()));
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: imgpush-test\n    path: {}\n",
+                path.display()
+            ));
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -158,7 +172,11 @@ impl Registry {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&registry.host).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start:\n{}", registry.log());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start:\n{}",
+                registry.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         registry
@@ -173,7 +191,12 @@ impl Registry {
         self.log()
             .lines()
             .filter_map(|l| {
-                let start = l.find("\"GET ").or(l.find("\"HEAD ")).or(l.find("\"PUT ")).or(l.find("\"POST ")).or(l.find("\"PATCH "))?;
+                let start = l
+                    .find("\"GET ")
+                    .or(l.find("\"HEAD "))
+                    .or(l.find("\"PUT "))
+                    .or(l.find("\"POST "))
+                    .or(l.find("\"PATCH "))?;
                 let rest = &l[start + 1..];
                 let mut parts = rest.split(' ');
                 let method = parts.next()?;
@@ -216,14 +239,19 @@ impl Registry {
         let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         v.get("tags")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn docker_config(&self, dir: &Path, password: Option<&str>) -> PathBuf {
         use base64::Engine as _;
         let (u, p) = self.credentials.clone().expect("registry has credentials");
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", password.unwrap_or(&p)));
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode(format!("{u}:{}", password.unwrap_or(&p)));
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(
             dir.join("config.json"),
@@ -305,10 +333,19 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts success and returns the single stdout line.
 pub fn success_line(o: &Output) -> String {
-    assert!(o.status.success(), "imgpush failed:\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "imgpush failed:\nstdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
     let out = stdout(o);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout must be exactly one line, got: {out:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "stdout must be exactly one line, got: {out:?}"
+    );
     lines[0].to_string()
 }
 
@@ -319,7 +356,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Copies one platform of `src` (a skopeo source reference) into an OCI layout and unpacks
 /// it with umoci; returns the bundle directory (rootfs + runtime config.json).
-pub fn unpack_platform(src: &str, arch: &str, work: &Path, creds: Option<&(String, String)>) -> PathBuf {
+pub fn unpack_platform(
+    src: &str,
+    arch: &str,
+    work: &Path,
+    creds: Option<&(String, String)>,
+) -> PathBuf {
     require("umoci", "umoci");
     let layout = work.join(format!("layout-{arch}"));
     let mut args = vec!["copy".to_string(), format!("--override-arch={arch}")];
@@ -339,7 +381,11 @@ pub fn unpack_platform(src: &str, arch: &str, work: &Path, creds: Option<&(Strin
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(out.status.success(), "umoci unpack failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "umoci unpack failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     bundle
 }
 
@@ -361,15 +407,30 @@ pub fn runc_run(bundle: &Path) -> String {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let _ = Command::new("runc").arg("--root").arg(&state).args(["delete", "-f", &id]).output();
-    assert!(out.status.success(), "runc run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "-f", &id])
+        .output();
+    assert!(
+        out.status.success(),
+        "runc run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Runs an arm64 binary under qemu-user (verification only, never used to build).
 pub fn qemu_arm64(binary: &Path) -> String {
     require("qemu-aarch64-static", "qemu-user-static");
-    let out = Command::new("qemu-aarch64-static").arg(binary).output().unwrap();
-    assert!(out.status.success(), "qemu-aarch64-static failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("qemu-aarch64-static")
+        .arg(binary)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "qemu-aarch64-static failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }

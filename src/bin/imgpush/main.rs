@@ -30,7 +30,11 @@ Settings may also come from imgpush.toml in PATH (or the working directory); fla
 ";
 
 #[derive(Parser)]
-#[command(name = "imgpush", version, about = "Multi-arch container images from host-built artifacts: no Docker daemon, no emulation.")]
+#[command(
+    name = "imgpush",
+    version,
+    about = "Multi-arch container images from host-built artifacts: no Docker daemon, no emulation."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

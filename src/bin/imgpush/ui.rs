@@ -6,14 +6,20 @@ use imgpush::report::{BlobOutcome, ProgressId, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct StderrReporter {
     verbosity: Verbosity,
     bars: Option<MultiProgress>,
     next: AtomicU64,
-    active: Mutex<HashMap<u64, (String, u64, Option<ProgressBar>)>>,
+    active: Mutex<HashMap<u64, Transfer>>,
+}
+
+/// A blob in flight: its description for the final line and its bar on a terminal.
+struct Transfer {
+    text: String,
+    bar: Option<ProgressBar>,
 }
 
 impl StderrReporter {
@@ -94,21 +100,22 @@ impl Reporter for StderrReporter {
             bar.set_message(label.to_string());
             bar
         });
+        let text = format!("{} {} ({})", short(digest), human(size), label);
         self.active
             .lock()
             .unwrap()
-            .insert(id, (format!("{} {} ({})", short(digest), human(size), label), size, bar));
+            .insert(id, Transfer { text, bar });
         ProgressId(id)
     }
 
     fn blob_progress(&self, id: ProgressId, bytes: u64) {
-        if let Some((_, _, Some(bar))) = self.active.lock().unwrap().get(&id.0) {
+        if let Some(Transfer { bar: Some(bar), .. }) = self.active.lock().unwrap().get(&id.0) {
             bar.inc(bytes);
         }
     }
 
     fn blob_done(&self, id: ProgressId, outcome: BlobOutcome) {
-        let Some((text, _, bar)) = self.active.lock().unwrap().remove(&id.0) else {
+        let Some(Transfer { text, bar }) = self.active.lock().unwrap().remove(&id.0) else {
             return;
         };
         if let Some(bar) = bar {
