@@ -12,7 +12,12 @@ pub struct BuildArgs {
     pub path: Option<PathBuf>,
 
     /// Target repository, REGISTRY/REPO (e.g. 127.0.0.1:5000/app/hello).
-    #[arg(long, env = "IMGPUSH_REPO", value_name = "REGISTRY/REPO")]
+    #[arg(
+        long,
+        env = "IMGPUSH_REPO",
+        hide_env_values = true,
+        value_name = "REGISTRY/REPO"
+    )]
     pub repo: Option<String>,
 
     /// Tag to push; repeatable [default: latest].
@@ -69,7 +74,8 @@ pub struct BuildArgs {
     #[arg(long = "annotation", value_name = "K=V")]
     pub annotations: Vec<String>,
 
-    /// Write an OCI image layout with all platforms and every blob (base included).
+    /// Write an OCI image layout with all platforms and every blob (base included)
+    /// [default when --repo is not given: ./imgpush-out].
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<PathBuf>,
 

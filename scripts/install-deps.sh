@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what imgpush's tests, examples and benchmarks need on Debian 12 (amd64):
+# a real registry (CNCF distribution 2.8), the independent checkers (skopeo, umoci, runc,
+# qemu-user-static), compilers for the static test binaries, and buildah for benchmarks.
+# Idempotent; uses sudo when not root.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+packages=(
+  docker-registry apache2-utils      # the registry under test, htpasswd for its auth
+  skopeo umoci runc qemu-user-static  # independent checkers
+  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # static test binaries
+  python3 dpkg curl file ca-certificates
+  buildah                            # benchmarks only
+)
+
+# The busybox base fixture needs the arm64 package lists (apt-get download busybox-static:arm64).
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ! -e /var/lib/apt/lists/partial ] || [ ${#missing[@]} -gt 0 ] \
+   || ! ls /var/lib/apt/lists/*binary-arm64_Packages* >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: ready (${#missing[@]} packages installed)"

@@ -1,0 +1,47 @@
+//! `--help` is public interface: snapshots make every flag change visible in review.
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_imgpush"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn imgpush_help() {
+    insta::assert_snapshot!(help(&["--help"]));
+}
+
+#[test]
+fn imgpush_build_help() {
+    let text = help(&["build", "--help"]);
+    for flag in [
+        "--repo",
+        "--tag",
+        "--platform",
+        "--base",
+        "--artifact",
+        "--dest",
+        "--entrypoint",
+        "--cmd",
+        "--env",
+        "--workdir",
+        "--user",
+        "--expose",
+        "--label",
+        "--annotation",
+        "--oci-layout",
+        "--insecure-registry",
+        "--json",
+        "--verbose",
+        "imgpush-out",
+        "Examples:",
+    ] {
+        assert!(text.contains(flag), "build --help lacks {flag}");
+    }
+    insta::assert_snapshot!(text);
+}
