@@ -2,8 +2,8 @@ use super::{PublishContext, PublishError, Published, Sink, blob_label};
 use crate::base::BlobStore;
 use crate::image::{BlobOrigin, BlobRef};
 use crate::oci::Repository;
-use crate::registry::{Client, MountResult, UploadSource};
-use crate::report::BlobOutcome;
+use crate::registry::{Client, MountResult, RegistryError, UploadSource};
+use crate::report::{BlobOutcome, ProgressId};
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use std::sync::Arc;
@@ -76,146 +76,99 @@ impl RegistrySink {
     }
 
     async fn push_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
-        let repo = &self.repo.path;
         let label = blob_label(&blob);
-        let err = |source| PublishError::Blob {
-            digest: blob.digest.clone(),
-            what: label.clone(),
-            repo: self.repo.to_string(),
-            source: Box::new(source),
-        };
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
-        let outcome = match (&blob.origin, cx.base) {
-            (
-                BlobOrigin::Base,
-                BlobStore::Registry {
-                    client: src,
-                    repo: src_repo,
+        let outcome = self
+            .place_blob(cx, &blob, progress)
+            .await
+            .map_err(|e| match e {
+                Placement::Missing => PublishError::BaseBlobMissing {
+                    digest: blob.digest.clone(),
+                    repo: self.repo.to_string(),
                 },
-            ) if src.registry() == self.client.registry() => {
-                if src_repo.path == *repo {
-                    // The base lives in the target repository: its blobs are already there.
-                    if self
-                        .client
-                        .blob_exists(repo, &blob.digest)
-                        .await
-                        .map_err(err)?
-                        .is_none()
-                    {
-                        return Err(PublishError::BaseBlobMissing {
-                            digest: blob.digest.clone(),
-                            repo: self.repo.to_string(),
-                        });
-                    }
-                    BlobOutcome::Existing
-                } else {
-                    match self
-                        .client
-                        .mount_blob(repo, &blob.digest, &src_repo.path)
-                        .await
-                        .map_err(err)?
-                    {
-                        MountResult::Mounted => BlobOutcome::Mounted,
-                        MountResult::Upload(session) => {
-                            let stream = src
-                                .get_blob(&src_repo.path, &blob.digest, Some(blob.size))
-                                .await
-                                .map_err(err)?;
-                            self.client
-                                .upload_blob(
-                                    repo,
-                                    &blob.digest,
-                                    blob.size,
-                                    UploadSource::Stream(Some(stream).into()),
-                                    Some(session),
-                                    progress,
-                                )
-                                .await
-                                .map_err(err)?;
-                            BlobOutcome::Copied
-                        }
-                    }
-                }
-            }
-            _ if self
-                .client
-                .blob_exists(repo, &blob.digest)
-                .await
-                .map_err(err)?
-                .is_some() =>
-            {
-                BlobOutcome::Existing
-            }
-            (
-                BlobOrigin::Base,
-                BlobStore::Registry {
-                    client: src,
-                    repo: src_repo,
+                Placement::Registry(source) => PublishError::Blob {
+                    digest: blob.digest.clone(),
+                    what: label.clone(),
+                    repo: self.repo.to_string(),
+                    source: Box::new(source),
                 },
-            ) => {
-                // Another registry: stream it through, verified on the way, never on disk.
-                let stream = src
-                    .get_blob(&src_repo.path, &blob.digest, Some(blob.size))
-                    .await
-                    .map_err(err)?;
-                self.client
-                    .upload_blob(
-                        repo,
-                        &blob.digest,
-                        blob.size,
-                        UploadSource::Stream(Some(stream).into()),
-                        None,
-                        progress,
-                    )
-                    .await
-                    .map_err(err)?;
-                BlobOutcome::Copied
-            }
-            (BlobOrigin::Base, BlobStore::Layout(dir)) => {
-                let path = crate::base::layout_blob_path(dir, &blob.digest);
-                self.client
-                    .upload_blob(
-                        repo,
-                        &blob.digest,
-                        blob.size,
-                        UploadSource::File(&path),
-                        None,
-                        progress,
-                    )
-                    .await
-                    .map_err(err)?;
-                BlobOutcome::Uploaded
-            }
-            (BlobOrigin::File(path), _) => {
-                self.client
-                    .upload_blob(
-                        repo,
-                        &blob.digest,
-                        blob.size,
-                        UploadSource::File(path),
-                        None,
-                        progress,
-                    )
-                    .await
-                    .map_err(err)?;
-                BlobOutcome::Uploaded
-            }
-            (BlobOrigin::Inline(bytes), _) => {
-                self.client
-                    .upload_blob(
-                        repo,
-                        &blob.digest,
-                        blob.size,
-                        UploadSource::Bytes(bytes.clone()),
-                        None,
-                        progress,
-                    )
-                    .await
-                    .map_err(err)?;
-                BlobOutcome::Uploaded
-            }
-        };
+            })?;
         cx.reporter.blob_done(progress, outcome);
         Ok(())
+    }
+
+    /// Gets one blob into the target repository the cheapest way: already there, mounted
+    /// from the base repository in the same registry, streamed from another registry, or
+    /// uploaded from a local file or memory.
+    async fn place_blob(
+        &self,
+        cx: &PublishContext<'_>,
+        blob: &BlobRef,
+        progress: ProgressId,
+    ) -> Result<BlobOutcome, Placement> {
+        let repo = &self.repo.path;
+        let (digest, size) = (&blob.digest, blob.size);
+        let upload = |source, session| {
+            self.client
+                .upload_blob(repo, digest, size, source, session, progress)
+        };
+        if let (
+            BlobOrigin::Base,
+            BlobStore::Registry {
+                client: src,
+                repo: src_repo,
+            },
+        ) = (&blob.origin, cx.base)
+        {
+            let same_registry = src.registry() == self.client.registry();
+            if same_registry && src_repo.path == *repo {
+                // The base lives in the target repository: its blobs must already be there.
+                return match self.client.blob_exists(repo, digest).await? {
+                    Some(_) => Ok(BlobOutcome::Existing),
+                    None => Err(Placement::Missing),
+                };
+            }
+            let session = if same_registry {
+                match self.client.mount_blob(repo, digest, &src_repo.path).await? {
+                    MountResult::Mounted => return Ok(BlobOutcome::Mounted),
+                    MountResult::Upload(session) => Some(session),
+                }
+            } else if self.client.blob_exists(repo, digest).await?.is_some() {
+                return Ok(BlobOutcome::Existing);
+            } else {
+                None
+            };
+            // Stream it through, verified on the way, never on disk.
+            let stream = src.get_blob(&src_repo.path, digest, Some(size)).await?;
+            upload(UploadSource::Stream(Some(stream).into()), session).await?;
+            return Ok(BlobOutcome::Copied);
+        }
+        if self.client.blob_exists(repo, digest).await?.is_some() {
+            return Ok(BlobOutcome::Existing);
+        }
+        match (&blob.origin, cx.base) {
+            (BlobOrigin::File(path), _) => upload(UploadSource::File(path), None).await?,
+            (BlobOrigin::Inline(bytes), _) => {
+                upload(UploadSource::Bytes(bytes.clone()), None).await?
+            }
+            (BlobOrigin::Base, BlobStore::Layout(dir)) => {
+                let path = crate::base::layout_blob_path(dir, digest);
+                upload(UploadSource::File(&path), None).await?
+            }
+            (BlobOrigin::Base, BlobStore::Registry { .. }) => unreachable!("handled above"),
+        }
+        Ok(BlobOutcome::Uploaded)
+    }
+}
+
+/// Why a blob could not be placed.
+enum Placement {
+    Missing,
+    Registry(RegistryError),
+}
+
+impl From<RegistryError> for Placement {
+    fn from(e: RegistryError) -> Self {
+        Placement::Registry(e)
     }
 }

@@ -179,14 +179,7 @@ impl Client {
             }
             let request = build(request)?;
             self.reporter.trace(&format!("{method} {}", redact(&url)));
-            let response = request
-                .send()
-                .await
-                .map_err(|source| RegistryError::Transport {
-                    op: op.to_string(),
-                    registry: self.config.registry.clone(),
-                    source,
-                })?;
+            let response = request.send().await.map_err(self.transport(op))?;
             self.reporter.trace(&format!(
                 "{method} {} → {}",
                 redact(&url),
@@ -319,14 +312,7 @@ impl Client {
             redact(&realm),
             scopes.join(" ")
         ));
-        let response = request
-            .send()
-            .await
-            .map_err(|source| RegistryError::Transport {
-                op: token_op.clone(),
-                registry: self.config.registry.clone(),
-                source,
-            })?;
+        let response = request.send().await.map_err(self.transport(&token_op))?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let (_, detail) = parse_error_body(&response.bytes().await.unwrap_or_default());
@@ -340,14 +326,7 @@ impl Client {
         if !status.is_success() {
             return Err(self.status_error(&token_op, response).await);
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| RegistryError::Transport {
-                op: token_op.clone(),
-                registry: self.config.registry.clone(),
-                source,
-            })?;
+        let body = response.bytes().await.map_err(self.transport(&token_op))?;
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| self.protocol(&token_op, format!("token answer is not JSON: {e}")))?;
         let token = parsed
