@@ -186,3 +186,34 @@ fn same_inputs_give_the_same_digests_anywhere_and_a_golden_index() {
         "the embedded base does not move"
     );
 }
+
+#[test]
+fn platform_all_means_the_base_platforms_that_have_an_artifact() {
+    let imgpush = Imgpush::new();
+    let out = imgpush.run(&[
+        "build",
+        "--platform",
+        "all",
+        "--oci-layout",
+        "out",
+        "--artifact",
+        &format!("linux/amd64={}", hello().amd64.display()),
+    ]);
+    success_line(&out);
+    let raw = skopeo_raw(
+        &format!("oci:{}:latest", imgpush.cwd.path().join("out").display()),
+        None,
+    );
+    let index: Value = serde_json::from_slice(&raw).unwrap();
+    let archs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        archs,
+        ["amd64"],
+        "the static base has 8 platforms, but only amd64 has an artifact"
+    );
+}
