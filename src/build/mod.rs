@@ -1,10 +1,15 @@
-//! Plan → the files that go into each platform's image. For prebuilt artifacts that means
-//! checking them; compilers (cargo, go) plug in here later. Knows nothing of layers or
-//! registries.
+//! Plan → the files that go into each platform's image: prebuilt artifacts (checked),
+//! Rust binaries (cross-compiled with cargo-zigbuild or cargo), extra files. Knows nothing
+//! of layers or registries.
 
+pub mod cargo;
 mod elf;
+pub mod files;
+mod targets;
+pub mod toolchain;
 
 pub use elf::{ElfMachine, check_architecture};
+pub use targets::rust_target;
 
 use crate::config::PrebuiltArtifact;
 use crate::layer::{EntrySource, LayerEntry};
@@ -50,6 +55,34 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the Rust build cannot start: {}", problems.iter().map(|(name, problem, _)| format!("{name}: {problem}")).collect::<Vec<_>>().join("; "))]
+    Toolchain {
+        /// `(what, problem, fix)`.
+        problems: Vec<(String, String, String)>,
+    },
+    #[error("imgpush has no Rust target for {platform} with libc {libc}")]
+    NoRustTarget {
+        platform: Platform,
+        libc: &'static str,
+    },
+    #[error("running {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{tool} failed (exit status {}); its output is above, the last lines were:\n{stderr_tail}", status.map(|s| s.to_string()).unwrap_or_else(|| "signal".into()))]
+    ToolFailed {
+        tool: String,
+        status: Option<i32>,
+        stderr_tail: String,
+    },
+    #[error("the build succeeded but {path} is missing")]
+    OutputMissing { path: PathBuf },
+    #[error("{path} is a symlink to {target}, which is outside the tree being shipped")]
+    SymlinkEscapes { path: PathBuf, target: PathBuf },
+    #[error("{path} is {what}, which cannot go into an image layer")]
+    Unsupported { path: PathBuf, what: &'static str },
     #[error(
         "{path} is an ELF binary for {found}, but it was given for {platform}: it would fail there with `exec format error`"
     )]
@@ -68,6 +101,14 @@ impl BuildError {
             } => Some(format!(
                 "give the {platform} build with --artifact {platform}=FILE (and this file under the platform it was built for: {found})"
             )),
+            BuildError::Toolchain { problems } => Some(
+                problems
+                    .iter()
+                    .map(|(name, _, fix)| format!("{name}: {fix}"))
+                    .collect::<Vec<_>>()
+                    .join("\n        "),
+            ),
+            BuildError::NoRustTarget { .. } => Some("see the platform table in docs/configuration.md; --libc musl covers the most platforms".into()),
             _ => None,
         }
     }

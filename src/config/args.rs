@@ -7,7 +7,7 @@ pub const DEFAULT_LAYOUT_DIR: &str = "imgpush-out";
 /// Flags of `imgpush build`. Every one may also be set in `imgpush.toml`; flags win.
 #[derive(Args, Debug, Default, Clone)]
 pub struct BuildArgs {
-    /// Directory with imgpush.toml (default: the working directory).
+    /// Directory with imgpush.toml, or a Cargo project to build (default: the working directory).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 
@@ -38,7 +38,7 @@ pub struct BuildArgs {
     #[arg(long = "artifact", value_name = "PLATFORM=FILE")]
     pub artifacts: Vec<String>,
 
-    /// Where artifacts go in the image [default: /app/<file name>].
+    /// Where the artifact or built binary goes in the image [default: /app/<file name>, /app/<bin>].
     #[arg(long, value_name = "PATH")]
     pub dest: Option<String>,
 
@@ -74,6 +74,11 @@ pub struct BuildArgs {
     #[arg(long = "annotation", value_name = "K=V")]
     pub annotations: Vec<String>,
 
+    /// Extra file or directory for every platform, SRC:DST[:MODE]; repeatable. Shipped in one
+    /// layer shared by all platforms.
+    #[arg(long = "file", value_name = "SRC:DST[:MODE]")]
+    pub files: Vec<String>,
+
     /// Write an OCI image layout with all platforms and every blob (base included)
     /// [default when --repo is not given: ./imgpush-out].
     #[arg(long, value_name = "DIR")]
@@ -91,7 +96,107 @@ pub struct BuildArgs {
     #[arg(long)]
     pub json: bool,
 
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+
     /// More detail on stderr (-v: each blob, -vv: each HTTP request); never credentials.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// cargo's own flags, for building a Rust binary (`cargo imgpush`, or `imgpush build PATH`
+/// on a Cargo project).
+#[derive(Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Rust build (cargo)")]
+pub struct CargoArgs {
+    /// Package to build (a workspace member).
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub package: Option<String>,
+
+    /// Binary target to build (required when the package has several).
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+
+    /// Features to activate (space- or comma-separated); repeatable.
+    #[arg(short = 'F', long = "features", value_name = "FEATURES")]
+    pub features: Vec<String>,
+
+    /// Activate all available features.
+    #[arg(long)]
+    pub all_features: bool,
+
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+
+    /// Cargo profile [default: release].
+    #[arg(long, value_name = "PROFILE-NAME")]
+    pub profile: Option<String>,
+
+    /// Require Cargo.lock to be up to date.
+    #[arg(long)]
+    pub locked: bool,
+
+    /// Run without accessing the network.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Directory for all generated artifacts.
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
+
+    /// C library: musl (static, any base) or gnu (glibc bases) [default: musl].
+    #[arg(long, value_name = "musl|gnu")]
+    pub libc: Option<String>,
+
+    /// glibc version to link against with --libc gnu [default: 2.17].
+    #[arg(long, value_name = "VERSION")]
+    pub glibc_version: Option<String>,
+
+    /// zigbuild (cargo-zigbuild, zig links every target) or cargo (your own linker config)
+    /// [default: zigbuild].
+    #[arg(long, value_name = "zigbuild|cargo")]
+    pub builder: Option<String>,
+
+    /// Build std from source (-Zbuild-std): auto (when a target's std is not installed but
+    /// the std source is), always, never [default: auto].
+    #[arg(long, value_name = "auto|always|never")]
+    pub build_std: Option<String>,
+}
+
+/// Flags of `imgpush doctor`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct DoctorArgs {
+    /// Platforms to check for [default: linux/amd64,linux/arm64].
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
+
+    /// Also check that this repository is reachable and the login works, REGISTRY/REPO.
+    #[arg(
+        long,
+        env = "IMGPUSH_REPO",
+        hide_env_values = true,
+        value_name = "REGISTRY/REPO"
+    )]
+    pub repo: Option<String>,
+
+    /// Allow plain HTTP and unverified TLS for this registry; repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
+    /// C library the Rust targets use: musl or gnu [default: musl].
+    #[arg(long, value_name = "musl|gnu")]
+    pub libc: Option<String>,
+
+    /// zigbuild or cargo [default: zigbuild].
+    #[arg(long, value_name = "zigbuild|cargo")]
+    pub builder: Option<String>,
+
+    /// auto, always or never [default: auto].
+    #[arg(long, value_name = "auto|always|never")]
+    pub build_std: Option<String>,
 }

@@ -1,15 +1,24 @@
-//! Flags + `imgpush.toml` + environment → a validated [`Plan`]. The only module that reads
+//! Flags + `imgpush.toml` + Cargo metadata + environment → a validated [`Plan`]. The only module that reads
 //! the environment; knows nothing of HTTP, tar or OCI JSON.
 
 mod args;
+mod artifacts;
+mod cargo;
+mod doctor;
+mod environment;
 mod file;
 mod plan;
 mod resolve;
 
-pub use args::{BuildArgs, DEFAULT_LAYOUT_DIR};
+pub use args::{BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs};
+pub use doctor::{DoctorPlan, resolve_doctor};
+pub use environment::Environment;
 pub use file::FileConfig;
-pub use plan::{BaseSpec, Plan, PlatformRequest, PrebuiltArtifact, Verbosity};
-pub use resolve::{Environment, resolve};
+pub use plan::{
+    BaseSpec, BuildStd, Builder, CargoPlan, ExtraFile, Libc, Plan, PlatformRequest,
+    PrebuiltArtifact, Source, Tools, Verbosity,
+};
+pub use resolve::{parse_platform_list, resolve};
 
 use std::path::PathBuf;
 
@@ -43,15 +52,20 @@ pub enum ConfigError {
     Conflict(String),
     #[error("nothing to build: {0}")]
     Nothing(String),
+    #[error("Cargo project {manifest}: {why}")]
+    Cargo { manifest: PathBuf, why: String },
+    #[error("{what} is not installed")]
+    Tool { what: &'static str, fix: String },
 }
 
 impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ConfigError::Nothing(_) => Some(
-                "give a prebuilt file per platform: imgpush build --artifact linux/amd64=./hello-amd64 --artifact linux/arm64=./hello-arm64".into(),
+                "give a prebuilt file per platform (imgpush build --artifact linux/amd64=./hello-amd64 --artifact linux/arm64=./hello-arm64), or run it in a Cargo project (imgpush build PATH, cargo imgpush)".into(),
             ),
             ConfigError::ParseFile { .. } => Some("see docs/configuration.md for every key".into()),
+            ConfigError::Tool { fix, .. } => Some(fix.clone()),
             _ => None,
         }
     }

@@ -34,6 +34,108 @@ pub struct PrebuiltArtifact {
     pub dest: String,
 }
 
+/// What produces each platform's files.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// `--artifact PLATFORM=FILE`: files built elsewhere.
+    Prebuilt(Vec<PrebuiltArtifact>),
+    /// A Rust binary target, cross-compiled per platform.
+    Cargo(Box<CargoPlan>),
+}
+
+/// Which C library Rust binaries link against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Libc {
+    /// Static musl binaries: run on any base, including the embedded `static`.
+    #[default]
+    Musl,
+    /// glibc binaries, for bases that have glibc; zig pins the glibc version.
+    Gnu,
+}
+
+/// What runs the compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Builder {
+    /// cargo-zigbuild: zig links every target, no per-target C toolchain needed.
+    #[default]
+    Zigbuild,
+    /// Plain cargo with the user's own linker configuration.
+    Cargo,
+}
+
+/// Whether to compile std from source (`-Zbuild-std`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BuildStd {
+    /// Only when a target's prebuilt std is missing and the std source is installed.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// A Rust binary to build, resolved from cargo metadata and flags.
+#[derive(Clone, Debug)]
+pub struct CargoPlan {
+    pub manifest_path: PathBuf,
+    pub package: String,
+    pub version: String,
+    pub bin: String,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub profile: String,
+    pub locked: bool,
+    pub offline: bool,
+    pub target_dir: PathBuf,
+    pub libc: Libc,
+    /// glibc version zig links against with `--libc gnu` (e.g. `2.17`).
+    pub glibc_version: String,
+    pub builder: Builder,
+    pub build_std: BuildStd,
+}
+
+impl CargoPlan {
+    /// The directory cargo puts a profile's output in (`dev` → `debug`).
+    pub fn profile_dir(&self) -> &str {
+        match self.profile.as_str() {
+            "dev" | "test" => "debug",
+            "release" | "bench" => "release",
+            other => other,
+        }
+    }
+}
+
+/// Where the external tools are, as the environment says. Only `config` reads the
+/// environment; builders get this.
+#[derive(Clone, Debug, Default)]
+pub struct Tools {
+    /// `IMGPUSH_CARGO`, or `CARGO` unless it was exported by an outer `cargo run`/`cargo test`.
+    pub cargo: Option<PathBuf>,
+    /// `IMGPUSH_RUSTC`, or `RUSTC` (same rule).
+    pub rustc: Option<PathBuf>,
+    /// `RUSTUP_TOOLCHAIN` when the user set it (not the one rustup's proxy exported).
+    pub rustup_toolchain: Option<String>,
+    /// The user's `RUSTFLAGS`, kept when imgpush adds flags.
+    pub rustflags: Option<String>,
+    /// `CARGO_ZIGBUILD_ZIG_PATH`.
+    pub zig: Option<PathBuf>,
+    /// `$GO`, for Go builds.
+    pub go: Option<PathBuf>,
+    pub path: Vec<PathBuf>,
+    pub home: Option<PathBuf>,
+    /// Is stderr a terminal (cargo gets `--color always` then)?
+    pub color: bool,
+}
+
+/// A file or directory to ship in every platform's image (one shared layer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraFile {
+    pub source: PathBuf,
+    pub dest: String,
+    /// Mode for files (directories are 0755); default 0755 if executable, else 0644.
+    pub mode: Option<u32>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Verbosity {
     #[default]
@@ -49,7 +151,12 @@ pub struct Plan {
     pub context: PathBuf,
     pub platforms: PlatformRequest,
     pub base: BaseSpec,
-    pub artifacts: Vec<PrebuiltArtifact>,
+    pub source: Source,
+    /// Where the program goes in the image (`--dest`, `/app/<file name>`, `/app/<bin>`).
+    pub dest: String,
+    /// Shipped in every platform's image, in one layer shared by all platforms.
+    pub files: Vec<ExtraFile>,
+    pub tools: Tools,
     pub image: ImageSettings,
     pub repo: Option<Repository>,
     pub tags: Vec<String>,

@@ -1,43 +1,14 @@
-use super::file::Platforms;
+use super::artifacts::{self, absolute_in_image};
+use super::cargo::{self, CargoProject};
+use super::file::{BuildStdSetting, Platforms};
 use super::{
-    BaseSpec, BuildArgs, ConfigError, DEFAULT_LAYOUT_DIR, FileConfig, Plan, PlatformRequest,
-    PrebuiltArtifact, Verbosity,
+    BaseSpec, BuildArgs, BuildStd, Builder, CargoPlan, ConfigError, DEFAULT_LAYOUT_DIR,
+    Environment, ExtraFile, FileConfig, Libc, Plan, PlatformRequest, Source, Verbosity,
 };
 use crate::image::ImageSettings;
 use crate::oci::{Digest, Platform, Reference, Repository, reference::valid_tag};
-use crate::registry::CredentialStore;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The parts of the process environment a plan depends on, read in one place.
-#[derive(Clone, Debug, Default)]
-pub struct Environment {
-    pub cwd: PathBuf,
-    pub source_date_epoch: Option<String>,
-    pub docker_config: Option<PathBuf>,
-    pub home: Option<PathBuf>,
-}
-
-impl Environment {
-    pub fn from_process() -> std::io::Result<Environment> {
-        Ok(Environment {
-            cwd: std::env::current_dir()?,
-            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
-            docker_config: std::env::var_os("DOCKER_CONFIG").map(PathBuf::from),
-            home: std::env::var_os("HOME").map(PathBuf::from),
-        })
-    }
-
-    fn credential_store(&self) -> CredentialStore {
-        let dir = self
-            .docker_config
-            .clone()
-            .or_else(|| self.home.as_ref().map(|h| h.join(".docker")));
-        CredentialStore {
-            docker_config: dir.map(|d| d.join("config.json")),
-        }
-    }
-}
 
 fn invalid(what: &'static str, given: &str, why: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -59,7 +30,7 @@ fn key_value(what: &'static str, s: &str) -> Result<(String, String), ConfigErro
     }
 }
 
-/// Merges the file's map with K=V flags; a flag replaces the file's value for its key.
+/// Merges the settings' map with K=V flags; a flag replaces the value for its key.
 fn merged(
     what: &'static str,
     file: &Option<BTreeMap<String, String>>,
@@ -74,20 +45,6 @@ fn merged(
         }
     }
     Ok(out)
-}
-
-fn absolute_in_image(what: &'static str, p: &str) -> Result<String, ConfigError> {
-    if !p.starts_with('/') {
-        return Err(invalid(
-            what,
-            p,
-            "must be an absolute path in the image (start with /)",
-        ));
-    }
-    if p.split('/').any(|c| c == "..") {
-        return Err(invalid(what, p, "must not contain `..`"));
-    }
-    Ok(p.to_string())
 }
 
 fn parse_expose(p: &str) -> Result<String, ConfigError> {
@@ -162,7 +119,7 @@ pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> 
     Ok(BaseSpec::Registry(s.parse::<Reference>()?))
 }
 
-fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
+pub(crate) fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
     let last = s.rsplit('/').next().unwrap_or(s);
     if s.contains('@') || (s.contains('/') && last.contains(':')) {
         return Err(invalid(
@@ -172,6 +129,11 @@ fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
         ));
     }
     Ok(s.parse::<Repository>()?)
+}
+
+/// `linux/amd64,linux/arm64` or `all`, as `--platform` takes it.
+pub fn parse_platform_list(s: &str) -> Result<PlatformRequest, ConfigError> {
+    parse_platforms(&Platforms::One(s.to_string()))
 }
 
 fn parse_platforms(spec: &Platforms) -> Result<PlatformRequest, ConfigError> {
@@ -195,8 +157,126 @@ fn parse_platforms(spec: &Platforms) -> Result<PlatformRequest, ConfigError> {
     Ok(PlatformRequest::List(out))
 }
 
-/// Combines flags, `imgpush.toml` and the environment into a [`Plan`].
+/// Expands `{version}`, `{git_sha}` and `{git_short_sha}` in a tag.
+fn expand_tag(
+    tag: &str,
+    version: Option<&str>,
+    git_sha: Option<&str>,
+) -> Result<String, ConfigError> {
+    let mut out = tag.to_string();
+    let needs = |k: &str| tag.contains(k);
+    if needs("{version}") {
+        let v = version.ok_or_else(|| {
+            invalid(
+                "--tag",
+                tag,
+                "{version} needs a Cargo package to take the version from",
+            )
+        })?;
+        // semver build metadata (`+…`) is not allowed in tags.
+        out = out.replace("{version}", &v.replace('+', "-"));
+    }
+    if needs("{git_sha}") || needs("{git_short_sha}") {
+        let sha = git_sha.ok_or_else(|| {
+            invalid(
+                "--tag",
+                tag,
+                "{git_sha} needs the project to be in a git checkout with a commit",
+            )
+        })?;
+        out = out
+            .replace("{git_sha}", sha)
+            .replace("{git_short_sha}", &sha[..12]);
+    }
+    if !valid_tag(&out) {
+        return Err(invalid(
+            "--tag",
+            &out,
+            "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -",
+        ));
+    }
+    Ok(out)
+}
+
+pub(crate) fn parse_libc(s: Option<&str>) -> Result<Libc, ConfigError> {
+    match s {
+        None | Some("musl") => Ok(Libc::Musl),
+        Some("gnu") | Some("glibc") => Ok(Libc::Gnu),
+        Some(other) => Err(invalid("--libc", other, "use musl or gnu")),
+    }
+}
+
+pub(crate) fn parse_builder(s: Option<&str>) -> Result<Builder, ConfigError> {
+    match s {
+        None | Some("zigbuild") | Some("cargo-zigbuild") => Ok(Builder::Zigbuild),
+        Some("cargo") => Ok(Builder::Cargo),
+        Some(other) => Err(invalid("--builder", other, "use zigbuild or cargo")),
+    }
+}
+
+pub(crate) fn parse_build_std(s: Option<&str>) -> Result<BuildStd, ConfigError> {
+    match s {
+        None | Some("auto") => Ok(BuildStd::Auto),
+        Some("always") | Some("true") => Ok(BuildStd::Always),
+        Some("never") | Some("false") => Ok(BuildStd::Never),
+        Some(other) => Err(invalid("--build-std", other, "use auto, always or never")),
+    }
+}
+
+fn cargo_plan(
+    args: &BuildArgs,
+    settings: &FileConfig,
+    project: &CargoProject,
+) -> Result<CargoPlan, ConfigError> {
+    let c = &args.cargo;
+    let libc = parse_libc(c.libc.as_deref().or(settings.libc.as_deref()))?;
+    let builder = parse_builder(c.builder.as_deref().or(settings.builder.as_deref()))?;
+    let build_std = match (&c.build_std, &settings.build_std) {
+        (Some(s), _) | (None, Some(BuildStdSetting::Word(s))) => parse_build_std(Some(s))?,
+        (None, Some(BuildStdSetting::Flag(true))) => BuildStd::Always,
+        (None, Some(BuildStdSetting::Flag(false))) => BuildStd::Never,
+        (None, None) => BuildStd::Auto,
+    };
+    let features: Vec<String> = if c.features.is_empty() {
+        settings.features.clone().unwrap_or_default()
+    } else {
+        c.features
+            .iter()
+            .flat_map(|f| f.split([',', ' ']))
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    Ok(CargoPlan {
+        manifest_path: project.manifest_path.clone(),
+        package: project.package.clone(),
+        version: project.version.clone(),
+        bin: project.bin.clone(),
+        features,
+        all_features: c.all_features,
+        no_default_features: c.no_default_features,
+        profile: c
+            .profile
+            .clone()
+            .or(settings.profile.clone())
+            .unwrap_or_else(|| "release".into()),
+        locked: c.locked,
+        offline: c.offline,
+        target_dir: project.target_dir.clone(),
+        libc,
+        glibc_version: c
+            .glibc_version
+            .clone()
+            .or(settings.glibc_version.clone())
+            .unwrap_or_else(|| "2.17".into()),
+        builder,
+        build_std,
+    })
+}
+
+/// Combines flags, `imgpush.toml`, Cargo metadata and the environment into a [`Plan`].
 pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError> {
+    let tools = env.tools();
     let context = match &args.path {
         Some(p) => env.cwd.join(p),
         None => env.cwd.clone(),
@@ -209,132 +289,104 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         ));
     }
     let file = FileConfig::load(&context)?;
+    let prebuilt_wanted = !args.artifacts.is_empty() || file.artifacts.is_some();
+    let project = match cargo::manifest_for(&args.cargo, &context, env) {
+        Some(manifest) if !prebuilt_wanted => {
+            Some(cargo::load(&args.cargo, &manifest, env, &tools)?)
+        }
+        _ => None,
+    };
+    let settings = match &project {
+        Some(p) => file.over(p.settings.clone()),
+        None => file,
+    };
 
-    let platforms = match (&args.platform, &file.platforms) {
+    let platforms = match (&args.platform, &settings.platforms) {
         (Some(p), _) => parse_platforms(&Platforms::One(p.clone()))?,
         (None, Some(p)) => parse_platforms(p)?,
+        // Builds default to the two platforms nearly everyone ships.
+        (None, None) if project.is_some() => {
+            PlatformRequest::List(vec!["linux/amd64".parse()?, "linux/arm64".parse()?])
+        }
         (None, None) => PlatformRequest::FromArtifacts,
     };
 
-    // Artifacts: flags replace the file's table (paths relative to where each was written).
-    let raw_artifacts: Vec<(String, PathBuf)> = if !args.artifacts.is_empty() {
-        args.artifacts
-            .iter()
-            .map(|a| {
-                let (p, f) = a.split_once('=').ok_or_else(|| {
-                    invalid(
-                        "--artifact",
-                        a,
-                        "expected PLATFORM=FILE, e.g. linux/amd64=./hello",
-                    )
-                })?;
-                Ok((p.to_string(), env.cwd.join(f)))
-            })
-            .collect::<Result<_, ConfigError>>()?
-    } else {
-        file.artifacts
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(p, f)| (p, file.relative(&f)))
-            .collect()
-    };
-    if raw_artifacts.is_empty() {
-        let what = if context.join("Cargo.toml").exists() || context.join("go.mod").exists() {
-            format!(
-                "{} holds a Cargo/Go project, but this version of imgpush only packages prebuilt files",
-                context.display()
-            )
-        } else {
-            "no --artifact given".to_string()
-        };
-        return Err(ConfigError::Nothing(what));
-    }
-    let dest_flag = args.dest.clone().or(file.dest.clone());
-    let mut artifacts: Vec<PrebuiltArtifact> = Vec::new();
-    for (p, path) in raw_artifacts {
-        let platform: Platform = p.parse()?;
-        let bad = |why: &str| ConfigError::Artifact {
-            platform: platform.to_string(),
-            path: path.clone(),
-            why: why.to_string(),
-        };
-        let meta = std::fs::metadata(&path).map_err(|e| {
-            bad(&if e.kind() == std::io::ErrorKind::NotFound {
-                "no such file".to_string()
+    let dest_flag = args.dest.clone().or(settings.dest.clone());
+    let source = match &project {
+        Some(p) => Source::Cargo(Box::new(cargo_plan(args, &settings, p)?)),
+        None => {
+            let raw: Vec<(String, PathBuf)> = if !args.artifacts.is_empty() {
+                args.artifacts
+                    .iter()
+                    .map(|a| {
+                        let (p, f) = a.split_once('=').ok_or_else(|| {
+                            invalid(
+                                "--artifact",
+                                a,
+                                "expected PLATFORM=FILE, e.g. linux/amd64=./hello",
+                            )
+                        })?;
+                        Ok((p.to_string(), env.cwd.join(f)))
+                    })
+                    .collect::<Result<_, ConfigError>>()?
             } else {
-                e.to_string()
-            })
-        })?;
-        if meta.is_dir() {
-            return Err(bad("is a directory; --artifact takes one file"));
-        }
-        if let Some(other) = artifacts.iter().find(|a| a.platform == platform) {
-            return Err(ConfigError::Conflict(format!(
-                "two artifacts for {platform}: {} and {}; give one file per platform",
-                other.path.display(),
-                path.display()
-            )));
-        }
-        if let PlatformRequest::List(list) = &platforms
-            && !list.contains(&platform)
-        {
-            return Err(ConfigError::Conflict(format!(
-                "artifact {} is for {platform}, which is not among the requested platforms ({})",
-                path.display(),
-                list.iter()
-                    .map(Platform::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        let dest = match &dest_flag {
-            Some(d) => absolute_in_image("--dest", d)?,
-            None => format!(
-                "/app/{}",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().to_string())
+                settings
+                    .artifacts
+                    .clone()
                     .unwrap_or_default()
-            ),
-        };
-        artifacts.push(PrebuiltArtifact {
-            platform,
-            path,
-            dest,
-        });
-    }
-    if let PlatformRequest::List(list) = &platforms {
-        let missing: Vec<String> = list
-            .iter()
-            .filter(|p| !artifacts.iter().any(|a| &a.platform == *p))
-            .map(|p| p.to_string())
-            .collect();
-        if !missing.is_empty() {
-            return Err(ConfigError::Conflict(format!(
-                "no artifact for {}; add --artifact {}=FILE",
-                missing.join(", "),
-                missing[0]
-            )));
+                    .into_iter()
+                    .map(|(p, f)| (p, PathBuf::from(f)))
+                    .collect()
+            };
+            if raw.is_empty() {
+                return Err(ConfigError::Nothing(format!(
+                    "no --artifact given and no Cargo.toml in {}",
+                    context.display()
+                )));
+            }
+            Source::Prebuilt(artifacts::prebuilt(raw, &platforms, dest_flag.as_deref())?)
         }
-    }
-    let dests: Vec<&str> = artifacts.iter().map(|a| a.dest.as_str()).collect();
-    if dests.iter().any(|d| *d != dests[0]) {
-        return Err(ConfigError::Conflict(format!(
-            "the artifacts would land at different paths ({}); every platform should run the program from the same path — pass --dest, e.g. --dest /app/hello",
-            dests.join(", ")
-        )));
+    };
+    let dest = match &source {
+        Source::Prebuilt(a) => a[0].dest.clone(),
+        Source::Cargo(c) => match &dest_flag {
+            Some(d) => absolute_in_image("--dest", d)?,
+            None => format!("/app/{}", c.bin),
+        },
+    };
+
+    let mut files: Vec<ExtraFile> = Vec::new();
+    if !args.files.is_empty() {
+        for f in &args.files {
+            files.push(artifacts::parse_file_flag(f, &env.cwd)?);
+        }
+    } else {
+        for f in settings.files.clone().unwrap_or_default() {
+            files.push(artifacts::extra_file(
+                &f.src,
+                Path::new(&f.src),
+                &f.dest,
+                f.mode.as_deref(),
+            )?);
+        }
     }
 
-    let env_vars = merged("--env", &file.env, &args.env)?;
-    let labels: BTreeMap<String, String> = merged("--label", &file.labels, &args.labels)?
+    let env_vars = merged("--env", &settings.env, &args.env)?;
+    // Crate labels < settings < flags.
+    let mut label_base: BTreeMap<String, String> = project
+        .as_ref()
+        .map(|p| p.labels.clone())
+        .unwrap_or_default();
+    label_base.extend(settings.labels.clone().unwrap_or_default());
+    let labels: BTreeMap<String, String> = merged("--label", &Some(label_base), &args.labels)?
         .into_iter()
         .collect();
     let annotations: BTreeMap<String, String> =
-        merged("--annotation", &file.annotations, &args.annotations)?
+        merged("--annotation", &settings.annotations, &args.annotations)?
             .into_iter()
             .collect();
     let expose_raw = if args.expose.is_empty() {
-        file.expose.clone().unwrap_or_default()
+        settings.expose.clone().unwrap_or_default()
     } else {
         args.expose.clone()
     };
@@ -342,22 +394,22 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         .iter()
         .map(|p| parse_expose(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let workdir = match args.workdir.clone().or(file.workdir.clone()) {
+    let workdir = match args.workdir.clone().or(settings.workdir.clone()) {
         Some(w) => Some(absolute_in_image("--workdir", &w)?),
         None => None,
     };
     let user = args
         .user
         .clone()
-        .or(file.user.clone())
+        .or(settings.user.clone())
         .map(|u| parse_user(&u))
         .transpose()?;
     let entrypoint = args
         .entrypoint
         .clone()
-        .or(file.entrypoint.clone())
-        .or_else(|| Some(vec![artifacts[0].dest.clone()]));
-    let cmd = args.cmd.clone().or(file.cmd.clone());
+        .or(settings.entrypoint.clone())
+        .or_else(|| Some(vec![dest.clone()]));
+    let cmd = args.cmd.clone().or(settings.cmd.clone());
 
     let created = match &env.source_date_epoch {
         Some(s) if !s.trim().is_empty() => s.trim().parse::<u64>().map_err(|_| {
@@ -370,43 +422,46 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         _ => 0,
     };
 
-    let tags = if !args.tags.is_empty() {
+    let raw_tags = if !args.tags.is_empty() {
         args.tags.clone()
     } else {
-        file.tags
+        settings
+            .tags
             .clone()
             .unwrap_or_else(|| vec!["latest".to_string()])
     };
-    for t in &tags {
-        if !valid_tag(t) {
-            return Err(invalid(
-                "--tag",
-                t,
-                "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -",
-            ));
-        }
-    }
+    let version = project.as_ref().map(|p| p.version.as_str());
+    let git_sha = project.as_ref().and_then(|p| p.git_sha.as_deref());
+    let tags = raw_tags
+        .iter()
+        .map(|t| expand_tag(t, version, git_sha))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let repo = args
         .repo
         .clone()
-        .or(file.repo.clone())
+        .or(settings.repo.clone())
         .map(|r| parse_repo(&r))
         .transpose()?;
-    let base = match (&args.base, &file.base) {
+    let base = match (&args.base, &settings.base) {
         (Some(b), _) => parse_base(b, &env.cwd)?,
-        (None, Some(b)) => parse_base(b, &file.dir)?,
+        // Paths in settings were made absolute when loaded.
+        (None, Some(b)) => parse_base(b, &env.cwd)?,
         (None, None) => BaseSpec::Named("static".to_string()),
     };
-    let oci_layout = match (&args.oci_layout, &file.oci_layout) {
+    let default_layout = match &source {
+        Source::Cargo(c) => c.target_dir.join("imgpush").join(&c.bin),
+        Source::Prebuilt(_) => env.cwd.join(DEFAULT_LAYOUT_DIR),
+    };
+    let oci_layout = match (&args.oci_layout, &settings.oci_layout) {
         (Some(d), _) => Some(env.cwd.join(d)),
-        (None, Some(d)) => Some(file.relative(d)),
-        (None, None) if repo.is_none() => Some(env.cwd.join(DEFAULT_LAYOUT_DIR)),
+        (None, Some(d)) => Some(PathBuf::from(d)),
+        (None, None) if repo.is_none() => Some(default_layout),
         (None, None) => None,
     };
-    let mut insecure = file.insecure_registries.clone().unwrap_or_default();
+    let mut insecure = settings.insecure_registries.clone().unwrap_or_default();
     insecure.extend(args.insecure_registries.iter().cloned());
-    let jobs = args.jobs.or(file.jobs).unwrap_or(4);
+    let jobs = args.jobs.or(settings.jobs).unwrap_or(4);
     if jobs == 0 {
         return Err(invalid("--jobs", "0", "must be at least 1"));
     }
@@ -415,7 +470,10 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         context,
         platforms,
         base,
-        artifacts,
+        source,
+        dest,
+        files,
+        tools,
         image: ImageSettings {
             entrypoint,
             cmd,
@@ -434,7 +492,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         credentials: env.credential_store(),
         work_dir: None,
         jobs,
-        json: args.json || file.json.unwrap_or(false),
+        json: args.json || settings.json.unwrap_or(false),
         verbosity: match args.verbose {
             0 => Verbosity::Normal,
             1 => Verbosity::Verbose,
@@ -446,6 +504,35 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn prebuilt(plan: &Plan) -> &[crate::config::PrebuiltArtifact] {
+        match &plan.source {
+            Source::Prebuilt(a) => a,
+            Source::Cargo(_) => panic!("expected prebuilt artifacts"),
+        }
+    }
+
+    #[test]
+    fn tag_templates() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            expand_tag("v{version}-{git_short_sha}", Some("1.2.3+meta"), Some(sha)).unwrap(),
+            "v1.2.3-meta-0123456789ab"
+        );
+        assert_eq!(expand_tag("{git_sha}", None, Some(sha)).unwrap(), sha);
+        assert!(
+            expand_tag("{version}", None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("Cargo package")
+        );
+        assert!(
+            expand_tag("{git_sha}", Some("1"), None)
+                .unwrap_err()
+                .to_string()
+                .contains("git checkout")
+        );
+    }
 
     fn setup() -> (tempfile::TempDir, Environment) {
         let dir = tempfile::tempdir().unwrap();
@@ -485,7 +572,7 @@ mod tests {
             plan.image.env,
             vec![("A".into(), "1".into()), ("B".into(), "3".into())]
         );
-        assert_eq!(plan.artifacts[0].dest, "/bin/hello");
+        assert_eq!(prebuilt(&plan)[0].dest, "/bin/hello");
         assert_eq!(plan.image.entrypoint, Some(vec!["/bin/hello".to_string()]));
         assert_eq!(plan.oci_layout, None);
     }
@@ -578,6 +665,19 @@ mod tests {
                 "absolute",
             ),
             (&[], "nothing to build"),
+            (
+                &["--artifact", "linux/amd64=hello-amd64", "--file", "nope:/x"],
+                "does not exist",
+            ),
+            (
+                &[
+                    "--artifact",
+                    "linux/amd64=hello-amd64",
+                    "--file",
+                    "hello-arm64:/x:999",
+                ],
+                "octal mode",
+            ),
         ];
         for (list, expected) in cases {
             let err = resolve(&args(list), &env).expect_err(&format!("{list:?} should fail"));
@@ -596,7 +696,7 @@ mod tests {
         assert_eq!(plan.base, BaseSpec::Named("static".into()));
         assert_eq!(plan.tags, vec!["latest"]);
         assert_eq!(plan.oci_layout, Some(dir.path().join(DEFAULT_LAYOUT_DIR)));
-        assert_eq!(plan.artifacts[0].dest, "/app/hello-arm64");
+        assert_eq!(prebuilt(&plan)[0].dest, "/app/hello-arm64");
         assert_eq!(plan.image.created, 0);
     }
 

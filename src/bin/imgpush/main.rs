@@ -1,13 +1,11 @@
 //! `imgpush`: parse flags → Plan → pick a reporter → run the library → print the result.
 
+mod run;
 mod ui;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use imgpush::config::{self, BuildArgs, Environment};
-use std::io::Write;
+use imgpush::config::{BuildArgs, DoctorArgs};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 const BUILD_EXAMPLES: &str = "\
 Examples:
@@ -21,11 +19,15 @@ Examples:
   imgpush build --artifact linux/amd64=dist/hello-amd64 --artifact linux/arm64=dist/hello-arm64 --dest /app/hello
   skopeo inspect --raw oci:imgpush-out:latest
 
+  # A Rust project (same as `cargo imgpush`): cross-compiled for linux/amd64 and linux/arm64
+  imgpush build path/to/crate --repo 127.0.0.1:5000/app/api -t '{version}'
+
   # On a registry base, with settings:
   imgpush build --base docker.io/library/busybox:1.37 --repo 127.0.0.1:5000/app/hello \\
       --artifact linux/amd64=hello --env RUST_LOG=info --expose 8080 --user 65532
 
-With neither --repo nor --oci-layout, the image is written as an OCI layout to ./imgpush-out.
+With neither --repo nor --oci-layout, the image is written as an OCI layout to ./imgpush-out
+(for a Rust project: <target-dir>/imgpush/<bin>).
 Settings may also come from imgpush.toml in PATH (or the working directory); flags override it.
 ";
 
@@ -46,12 +48,16 @@ enum Command {
     /// plus an OCI index. Prints the digest reference on stdout.
     #[command(after_help = BUILD_EXAMPLES)]
     Build(BuildArgs),
+    /// Check the tools a build needs (cargo, rustc, each target's std, zig, cargo-zigbuild,
+    /// go) and the registry login; print the exact command that fixes each missing piece.
+    Doctor(DoctorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => run_build(args),
+        Command::Build(args) => run::build(args),
+        Command::Doctor(args) => run::doctor(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,29 +66,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn run_build(args: BuildArgs) -> anyhow::Result<()> {
-    let env = Environment::from_process().context("reading the working directory")?;
-    let plan = config::resolve(&args, &env).map_err(imgpush::Error::from)?;
-    let reporter = Arc::new(ui::StderrReporter::new(plan.verbosity));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let output = runtime.block_on(imgpush::pipeline::build(&plan, reporter.clone()))?;
-    reporter.finish();
-    let text = if plan.json {
-        serde_json::to_string_pretty(&output).expect("the output serializes")
-    } else {
-        output.reference.clone()
-    };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
-        // A closed pipe (`imgpush build … | head -0`) is not an error worth a message.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e).context("writing the result to stdout");
-        }
-    }
-    Ok(())
 }

@@ -1,17 +1,18 @@
 //! One `imgpush build` run: plan → artifacts → base → layers → image set → sinks.
 
-use crate::base::{self, ClientFor};
+mod clients;
+
+use crate::base;
 use crate::build;
-use crate::config::{BaseSpec, Plan, PlatformRequest};
+use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::error::Error;
 use crate::image::{ComposeInput, compose};
 use crate::layer::{LayerOptions, write_layer};
 use crate::oci::{Digest, Platform};
 use crate::publish::{LayoutSink, PublishContext, Published, RegistrySink, Sink};
-use crate::registry::{Client, ClientConfig};
 use crate::report::Reporter;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use clients::Clients;
+use std::sync::Arc;
 
 /// The result of a run, as printed with `--json`.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -36,77 +37,12 @@ pub struct PlatformOutput {
     pub size: u64,
 }
 
-/// One client per registry host, each asking for every scope this run needs there, so a
-/// single token covers pushing the target and pulling (mounting from) the base.
-struct Clients {
-    plan: Plan,
-    scopes: HashMap<String, Vec<String>>,
-    made: Mutex<HashMap<String, Arc<Client>>>,
-    reporter: Arc<dyn Reporter>,
-}
-
-impl Clients {
-    fn new(plan: &Plan, base: &BaseSpec, reporter: Arc<dyn Reporter>) -> Self {
-        let mut scopes: HashMap<String, Vec<String>> = HashMap::new();
-        // Push scope first: some registries only read the first scope.
-        if let Some(repo) = &plan.repo {
-            scopes
-                .entry(repo.registry.clone())
-                .or_default()
-                .push(format!("repository:{}:pull,push", repo.path));
-        }
-        if let BaseSpec::Registry(r) = base {
-            let scope = format!("repository:{}:pull", r.repository.path);
-            let list = scopes.entry(r.repository.registry.clone()).or_default();
-            if !list
-                .iter()
-                .any(|s| s.starts_with(&format!("repository:{}:", r.repository.path)))
-            {
-                list.push(scope);
-            }
-        }
-        Clients {
-            plan: plan.clone(),
-            scopes,
-            made: Mutex::new(HashMap::new()),
-            reporter,
-        }
-    }
-
-    fn get(&self, registry: &str) -> Result<Arc<Client>, Error> {
-        let mut made = self.made.lock().expect("not poisoned");
-        if let Some(c) = made.get(registry) {
-            return Ok(c.clone());
-        }
-        let config = ClientConfig {
-            registry: registry.to_string(),
-            insecure: self.plan.insecure_registries.iter().any(|h| h == registry),
-            credential: self.plan.credentials.lookup(registry)?,
-            scopes: self.scopes.get(registry).cloned().unwrap_or_default(),
-            chunk_size: None,
-        };
-        let client = Arc::new(Client::new(config, self.reporter.clone()));
-        made.insert(registry.to_string(), client.clone());
-        Ok(client)
-    }
-}
-
-impl ClientFor for Clients {
-    fn client_for(&self, registry: &str) -> Arc<Client> {
-        // Credentials were looked up (and errors reported) before the base is opened.
-        self.get(registry)
-            .expect("clients are created before the base is opened")
-    }
-}
-
 /// Runs `imgpush build` for a plan.
 pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutput, Error> {
-    let artifacts = build::prebuilt(&plan.artifacts)?;
-
     let base_spec = base::resolve_alias(&plan.base)?;
     let clients = Clients::new(plan, &base_spec, reporter.clone());
     // Create every client now so that credential problems surface before any work, and
-    // reach the target registry before layering anything.
+    // reach the target registry before building anything.
     if let Some(repo) = &plan.repo {
         let client = clients.get(&repo.registry)?;
         reporter.step(&format!("checking registry {}", repo.registry));
@@ -130,28 +66,57 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
 
     reporter.step(&format!("loading base image {}", describe_base(&base_spec)));
     let opened = base::open(&base_spec, &clients, work.path()).await?;
-    let mut platforms: Vec<Platform> = match &plan.platforms {
-        PlatformRequest::List(list) => list.clone(),
-        PlatformRequest::FromArtifacts | PlatformRequest::All => {
-            artifacts.iter().map(|a| a.platform.clone()).collect()
+    let platforms = platforms(plan, &opened)?;
+    let base_image = opened.select(&platforms).await?;
+
+    let artifacts = match &plan.source {
+        Source::Prebuilt(a) => build::prebuilt(a)?,
+        Source::Cargo(c) => {
+            let cargo = build::cargo::prepare(c, &plan.tools, &platforms, &plan.dest)?;
+            reporter.step(&cargo.describe());
+            tokio::task::spawn_blocking(move || cargo.run())
+                .await
+                .expect("the build task does not panic")?
         }
     };
-    // Index order must not depend on flag order.
-    platforms.sort();
-    let base_image = opened.select(&platforms).await?;
+
+    let options = LayerOptions {
+        mtime: plan.image.created,
+        ..LayerOptions::default()
+    };
+    // Extra files are the same for every platform: one layer, built and uploaded once.
+    let shared = if plan.files.is_empty() {
+        None
+    } else {
+        let entries = build::files::entries(&plan.files)?;
+        let dir = work.path().to_path_buf();
+        let what = plan
+            .files
+            .iter()
+            .map(|f| f.dest.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        reporter.step(&format!("layering extra files for every platform: {what}"));
+        let layer = tokio::task::spawn_blocking(move || {
+            write_layer(entries, format!("imgpush: add {what}"), options, &dir)
+        })
+        .await
+        .expect("layer tasks do not panic")
+        .map_err(|source| Error::Layer {
+            platform: "every platform".into(),
+            source,
+        })?;
+        Some(layer)
+    };
 
     let mut handles = Vec::new();
     for platform in &platforms {
         let artifact = artifacts
             .iter()
             .find(|a| &a.platform == platform)
-            .expect("config checked that every platform has an artifact")
+            .expect("every platform has an artifact")
             .clone();
         let dir = work.path().to_path_buf();
-        let options = LayerOptions {
-            mtime: plan.image.created,
-            ..LayerOptions::default()
-        };
         reporter.step(&format!(
             "layering {platform}: {}",
             artifact
@@ -182,7 +147,8 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
             "{platform}: layer {} ({} bytes, diff_id {})",
             layer.digest, layer.size, layer.diff_id
         ));
-        layers.push((platform, vec![layer]));
+        // Shared files first: they change less often than the program.
+        layers.push((platform, shared.iter().cloned().chain([layer]).collect()));
     }
 
     let set = compose(&ComposeInput {
@@ -233,6 +199,26 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
             .collect(),
         outputs: published.into_iter().map(|p| p.reference).collect(),
     })
+}
+
+/// The platforms to produce, sorted so index order never depends on flag order.
+fn platforms(plan: &Plan, opened: &base::OpenedBase) -> Result<Vec<Platform>, Error> {
+    let mut out: Vec<Platform> = match (&plan.platforms, &plan.source) {
+        (PlatformRequest::List(list), _) => list.clone(),
+        (PlatformRequest::FromArtifacts | PlatformRequest::All, Source::Prebuilt(a)) => {
+            a.iter().map(|a| a.platform.clone()).collect()
+        }
+        (PlatformRequest::All, Source::Cargo(c)) => opened
+            .platforms()
+            .into_iter()
+            .filter(|p| build::rust_target(p, c.libc).is_some())
+            .collect(),
+        (PlatformRequest::FromArtifacts, Source::Cargo(_)) => {
+            unreachable!("config gives Rust builds an explicit platform list")
+        }
+    };
+    out.sort();
+    Ok(out)
 }
 
 fn describe_base(spec: &BaseSpec) -> String {

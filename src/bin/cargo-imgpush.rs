@@ -1,0 +1,52 @@
+//! `cargo imgpush`: cross-compile the crate's binary for every platform and publish one
+//! multi-arch image. Same flags and code path as `imgpush build` on a Cargo project.
+
+// `doctor` lives in `imgpush doctor`; this binary only builds.
+#[allow(dead_code)]
+#[path = "imgpush/run.rs"]
+mod run;
+#[path = "imgpush/ui.rs"]
+mod ui;
+
+use clap::Parser;
+use imgpush::config::BuildArgs;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo imgpush --repo ghcr.io/acme/api --platform linux/amd64,linux/arm64
+  cargo imgpush -p api --bin server --repo 127.0.0.1:5000/acme/api -t '{version}' -t latest
+  cargo imgpush                      # no registry: OCI layout in <target-dir>/imgpush/<bin>
+
+Settings may also come from [package.metadata.imgpush] / [workspace.metadata.imgpush] in
+Cargo.toml and from imgpush.toml; flags override them. `imgpush doctor` checks the toolchain.
+";
+
+#[derive(Parser)]
+#[command(
+    name = "cargo-imgpush",
+    bin_name = "cargo imgpush",
+    version,
+    about = "Cross-compile a Rust binary for every platform (no emulation) and publish one multi-arch image.",
+    after_help = EXAMPLES
+)]
+struct Cli {
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+fn main() -> ExitCode {
+    // `cargo imgpush …` runs `cargo-imgpush imgpush …`: drop cargo's extra argument.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "imgpush") {
+        argv.remove(1);
+    }
+    let cli = Cli::parse_from(argv);
+    match run::build(cli.build) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ui::print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! What both binaries do once flags are parsed: resolve, run, print.
+
+use crate::ui;
+use anyhow::Context as _;
+use imgpush::build::toolchain::CheckStatus;
+use imgpush::config::{self, BuildArgs, DoctorArgs, Environment};
+use std::io::Write;
+use std::sync::Arc;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Prints one line (or JSON) on stdout; a closed pipe is not an error worth a message.
+fn print_result(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("writing the result to stdout");
+        }
+    }
+    Ok(())
+}
+
+pub fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let env = Environment::from_process().context("reading the working directory")?;
+    let plan = config::resolve(&args, &env).map_err(imgpush::Error::from)?;
+    let reporter = Arc::new(ui::StderrReporter::new(plan.verbosity));
+    let output = runtime()?.block_on(imgpush::pipeline::build(&plan, reporter.clone()))?;
+    reporter.finish();
+    if plan.json {
+        print_result(&serde_json::to_string_pretty(&output).expect("the output serializes"))
+    } else {
+        print_result(&output.reference)
+    }
+}
+
+/// Prints the report on stdout; fails (exit 1) if anything needed is missing.
+pub fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
+    let env = Environment::from_process().context("reading the working directory")?;
+    let plan = config::resolve_doctor(&args, &env).map_err(imgpush::Error::from)?;
+    let report = runtime()?.block_on(imgpush::doctor::run(&plan));
+    let mut text = String::from("imgpush doctor\n");
+    for (p, t) in &report.targets {
+        text.push_str(&format!(
+            "  platform {p} → Rust target {}\n",
+            t.unwrap_or("(none)")
+        ));
+    }
+    for c in &report.checks {
+        match &c.status {
+            CheckStatus::Ok(d) => text.push_str(&format!("  ok       {}: {d}\n", c.name)),
+            CheckStatus::Info(d) => text.push_str(&format!("  info     {}: {d}\n", c.name)),
+            CheckStatus::Missing { problem, fix } => text.push_str(&format!(
+                "  MISSING  {}: {problem}\n           fix: {fix}\n",
+                c.name
+            )),
+        }
+    }
+    print_result(text.trim_end())?;
+    if report.healthy() {
+        Ok(())
+    } else {
+        anyhow::bail!("some things a build needs are missing; run the `fix:` commands above")
+    }
+}

@@ -1,0 +1,381 @@
+//! Cross-compiles a Rust binary for every platform in one cargo invocation, with
+//! cargo-zigbuild (zig links every target) or plain cargo, building std from source when
+//! only its source is installed. `command()` returns the command without running it.
+
+use super::targets::rust_target;
+use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
+use super::{Artifact, BuildError, prebuilt};
+use crate::config::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
+use crate::oci::Platform;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A checked, ready-to-run Rust build.
+#[derive(Debug)]
+pub struct CargoBuild {
+    plan: CargoPlan,
+    tools: Tools,
+    toolchain: Toolchain,
+    std: StdSource,
+    zig: Option<PathBuf>,
+    zigbuild: Option<PathBuf>,
+    /// `(platform, triple)` in build order.
+    targets: Vec<(Platform, &'static str)>,
+    dest: String,
+}
+
+/// Runs the same checks as `imgpush doctor` and fails with every missing piece and its fix.
+pub fn prepare(
+    plan: &CargoPlan,
+    tools: &Tools,
+    platforms: &[Platform],
+    dest: &str,
+) -> Result<CargoBuild, BuildError> {
+    let mut targets = Vec::new();
+    for p in platforms {
+        let triple = rust_target(p, plan.libc).ok_or_else(|| BuildError::NoRustTarget {
+            platform: p.clone(),
+            libc: match plan.libc {
+                Libc::Musl => "musl",
+                Libc::Gnu => "gnu",
+            },
+        })?;
+        targets.push((p.clone(), triple));
+    }
+    let triples: Vec<&str> = targets.iter().map(|(_, t)| *t).collect();
+    let inspection = inspect(tools, &triples, plan.builder, plan.build_std);
+    let problems: Vec<(String, String, String)> = inspection
+        .problems()
+        .into_iter()
+        .filter_map(|c| match &c.status {
+            CheckStatus::Missing { problem, fix } => {
+                Some((c.name.clone(), problem.clone(), fix.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(BuildError::Toolchain { problems });
+    }
+    let (toolchain, std) = inspection
+        .chosen
+        .expect("no problems means a toolchain was chosen");
+    Ok(CargoBuild {
+        plan: plan.clone(),
+        tools: tools.clone(),
+        toolchain,
+        std,
+        zig: inspection.zig,
+        zigbuild: inspection.zigbuild,
+        targets,
+        dest: dest.to_string(),
+    })
+}
+
+impl CargoBuild {
+    /// One line for the user: what builds, with what, and whether std is built.
+    pub fn describe(&self) -> String {
+        let tool = match self.plan.builder {
+            Builder::Zigbuild => "cargo-zigbuild",
+            Builder::Cargo => "cargo",
+        };
+        let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
+        let mut s = format!(
+            "building {} (bin {}, profile {}) for {} with {tool}, {} ({})",
+            self.plan.package,
+            self.plan.bin,
+            self.plan.profile,
+            triples.join(", "),
+            self.toolchain.version,
+            self.toolchain.cargo.display()
+        );
+        if self.std == StdSource::Build {
+            s.push_str("; building std from source (-Zbuild-std): the targets' prebuilt std is not installed");
+        }
+        s
+    }
+
+    /// The target as given to `--target` (zig's glibc pin is a suffix: `…-gnu.2.17`).
+    fn target_arg(&self, triple: &str) -> String {
+        if self.plan.builder == Builder::Zigbuild && self.plan.libc == Libc::Gnu {
+            format!("{triple}.{}", self.plan.glibc_version)
+        } else {
+            triple.to_string()
+        }
+    }
+
+    /// The build command, not yet run.
+    pub fn command(&self) -> Command {
+        let mut cmd = match (&self.plan.builder, &self.zigbuild) {
+            (Builder::Zigbuild, Some(zigbuild)) => {
+                let mut c = Command::new(zigbuild);
+                c.arg("build");
+                // cargo-zigbuild runs `$CARGO`: point it at the chosen toolchain.
+                c.env("CARGO", &self.toolchain.cargo);
+                if let Some(zig) = &self.zig {
+                    c.env("CARGO_ZIGBUILD_ZIG_PATH", zig);
+                }
+                c
+            }
+            _ => {
+                let mut c = Command::new(&self.toolchain.cargo);
+                c.arg("build");
+                c
+            }
+        };
+        cmd.env("RUSTC", &self.toolchain.rustc);
+        match &self.tools.rustup_toolchain {
+            Some(t) => cmd.env("RUSTUP_TOOLCHAIN", t),
+            None => cmd.env_remove("RUSTUP_TOOLCHAIN"),
+        };
+        // Variables an outer `cargo run` sets for its child; they describe imgpush, not the
+        // project being built.
+        for k in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_CRATE_NAME",
+        ] {
+            cmd.env_remove(k);
+        }
+        let p = &self.plan;
+        cmd.arg("--manifest-path").arg(&p.manifest_path);
+        cmd.args(["-p", &p.package, "--bin", &p.bin, "--profile", &p.profile]);
+        if !p.features.is_empty() {
+            cmd.args(["--features", &p.features.join(",")]);
+        }
+        if p.all_features {
+            cmd.arg("--all-features");
+        }
+        if p.no_default_features {
+            cmd.arg("--no-default-features");
+        }
+        if p.locked {
+            cmd.arg("--locked");
+        }
+        if p.offline {
+            cmd.arg("--offline");
+        }
+        cmd.arg("--target-dir").arg(&p.target_dir);
+        for (_, triple) in &self.targets {
+            cmd.arg("--target").arg(self.target_arg(triple));
+        }
+        if self.tools.color {
+            cmd.args(["--color", "always"]);
+        }
+        if self.std == StdSource::Build {
+            cmd.arg("-Zbuild-std=std,panic_abort");
+            // Stable compilers accept -Z only with this; it must stay the same between
+            // builds or std is rebuilt.
+            cmd.env("RUSTC_BOOTSTRAP", "1");
+            if p.libc == Libc::Musl {
+                // The musl CRT objects ship with rustup's prebuilt targets, not with the std
+                // source: let the linker (zig) provide them.
+                let flags = match &self.tools.rustflags {
+                    Some(user) => format!("{user} -C link-self-contained=no"),
+                    None => "-C link-self-contained=no".to_string(),
+                };
+                cmd.env("RUSTFLAGS", flags);
+            }
+        }
+        cmd
+    }
+
+    /// Runs the build, streaming cargo's output to our stderr (stdout is for results only),
+    /// then checks every binary with the architecture check.
+    pub fn run(&self) -> Result<Vec<Artifact>, BuildError> {
+        let mut cmd = self.command();
+        let program = cmd.get_program().to_string_lossy().to_string();
+        let stderr_fd = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| BuildError::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(stderr_fd))
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| BuildError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let pipe = child.stderr.take().expect("stderr is piped");
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut err = std::io::stderr();
+        for line in BufReader::new(pipe).split(b'\n') {
+            let Ok(line) = line else { break };
+            let _ = err.write_all(&line);
+            let _ = err.write_all(b"\n");
+            tail.push_back(String::from_utf8_lossy(&line).to_string());
+            if tail.len() > 30 {
+                tail.pop_front();
+            }
+        }
+        let status = child.wait().map_err(|source| BuildError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        if !status.success() {
+            return Err(BuildError::ToolFailed {
+                tool: program,
+                status: status.code(),
+                stderr_tail: strip_ansi(&Vec::from(tail).join("\n")),
+            });
+        }
+        let artifacts: Vec<PrebuiltArtifact> = self
+            .targets
+            .iter()
+            .map(|(platform, triple)| PrebuiltArtifact {
+                platform: platform.clone(),
+                path: self
+                    .plan
+                    .target_dir
+                    .join(triple)
+                    .join(self.plan.profile_dir())
+                    .join(&self.plan.bin),
+                dest: self.dest.clone(),
+            })
+            .collect();
+        for a in &artifacts {
+            if !a.path.is_file() {
+                return Err(BuildError::OutputMissing {
+                    path: a.path.clone(),
+                });
+            }
+        }
+        prebuilt(&artifacts)
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BuildStd;
+
+    fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
+        let plan = CargoPlan {
+            manifest_path: "/w/Cargo.toml".into(),
+            package: "api".into(),
+            version: "1.0.0".into(),
+            bin: "api".into(),
+            features: vec!["tls".into(), "json".into()],
+            all_features: false,
+            no_default_features: true,
+            profile: "release".into(),
+            locked: true,
+            offline: false,
+            target_dir: "/w/target".into(),
+            libc,
+            glibc_version: "2.17".into(),
+            builder,
+            build_std: BuildStd::Auto,
+        };
+        CargoBuild {
+            plan,
+            tools: Tools {
+                rustflags: Some("-C opt-level=3".into()),
+                ..Tools::default()
+            },
+            toolchain: Toolchain {
+                cargo: "/usr/bin/cargo".into(),
+                rustc: "/usr/bin/rustc".into(),
+                version: "rustc 1.96.0".into(),
+                host: "x86_64-unknown-linux-gnu".into(),
+                sysroot: "/usr".into(),
+                origin: "test",
+            },
+            std,
+            zig: Some("/opt/zig".into()),
+            zigbuild: Some("/opt/cargo-zigbuild".into()),
+            targets: vec![
+                (
+                    "linux/amd64".parse().unwrap(),
+                    rust_target(&"linux/amd64".parse().unwrap(), libc).unwrap(),
+                ),
+                (
+                    "linux/arm64".parse().unwrap(),
+                    rust_target(&"linux/arm64".parse().unwrap(), libc).unwrap(),
+                ),
+            ],
+            dest: "/app/api".into(),
+        }
+    }
+
+    fn args(c: &Command) -> Vec<String> {
+        c.get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .collect()
+    }
+
+    fn env(c: &Command, k: &str) -> Option<String> {
+        c.get_envs()
+            .find(|(n, _)| *n == k)
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().to_string()))
+    }
+
+    #[test]
+    fn zigbuild_with_build_std() {
+        let c = build(Builder::Zigbuild, Libc::Musl, StdSource::Build).command();
+        assert_eq!(c.get_program(), "/opt/cargo-zigbuild");
+        assert_eq!(
+            args(&c).join(" "),
+            "build --manifest-path /w/Cargo.toml -p api --bin api --profile release --features tls,json --no-default-features --locked --target-dir /w/target --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl -Zbuild-std=std,panic_abort"
+        );
+        assert_eq!(env(&c, "CARGO").as_deref(), Some("/usr/bin/cargo"));
+        assert_eq!(env(&c, "RUSTC").as_deref(), Some("/usr/bin/rustc"));
+        assert_eq!(env(&c, "RUSTC_BOOTSTRAP").as_deref(), Some("1"));
+        assert_eq!(
+            env(&c, "RUSTFLAGS").as_deref(),
+            Some("-C opt-level=3 -C link-self-contained=no")
+        );
+        assert_eq!(
+            env(&c, "CARGO_ZIGBUILD_ZIG_PATH").as_deref(),
+            Some("/opt/zig")
+        );
+        assert!(
+            c.get_envs()
+                .any(|(k, v)| k == "RUSTUP_TOOLCHAIN" && v.is_none()),
+            "RUSTUP_TOOLCHAIN is removed"
+        );
+    }
+
+    #[test]
+    fn plain_cargo_with_installed_std_and_glibc() {
+        let c = build(Builder::Cargo, Libc::Gnu, StdSource::Installed).command();
+        assert_eq!(c.get_program(), "/usr/bin/cargo");
+        let a = args(&c).join(" ");
+        assert!(
+            a.contains("--target x86_64-unknown-linux-gnu --target aarch64-unknown-linux-gnu"),
+            "{a}"
+        );
+        assert!(!a.contains("build-std"));
+        assert_eq!(env(&c, "RUSTC_BOOTSTRAP"), None);
+        let z = build(Builder::Zigbuild, Libc::Gnu, StdSource::Installed).command();
+        assert!(
+            args(&z)
+                .join(" ")
+                .contains("--target aarch64-unknown-linux-gnu.2.17")
+        );
+    }
+}

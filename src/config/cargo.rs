@@ -1,0 +1,246 @@
+//! Reads a Cargo project with `cargo metadata`: which package and binary to build, the
+//! `[package.metadata.imgpush]` / `[workspace.metadata.imgpush]` settings, and the labels
+//! the crate implies.
+
+use super::{CargoArgs, ConfigError, Environment, FileConfig, Tools};
+use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the Cargo project says, before flags are applied.
+#[derive(Debug)]
+pub struct CargoProject {
+    pub manifest_path: PathBuf,
+    pub package: String,
+    pub version: String,
+    pub bin: String,
+    pub target_dir: PathBuf,
+    /// `[package.metadata.imgpush]` over `[workspace.metadata.imgpush]`.
+    pub settings: FileConfig,
+    /// OCI labels from Cargo.toml (title, version, description, licenses, source, revision).
+    pub labels: BTreeMap<String, String>,
+    pub git_sha: Option<String>,
+}
+
+fn cargo_error(manifest: &Path, why: impl Into<String>) -> ConfigError {
+    ConfigError::Cargo {
+        manifest: manifest.to_path_buf(),
+        why: why.into(),
+    }
+}
+
+/// The cargo used for `cargo metadata` (any cargo can answer it).
+fn metadata_cargo(tools: &Tools) -> Option<PathBuf> {
+    tools
+        .cargo
+        .clone()
+        .or_else(|| {
+            tools
+                .path
+                .iter()
+                .map(|d| d.join("cargo"))
+                .find(|p| p.is_file())
+        })
+        .or_else(|| Some(PathBuf::from("/usr/bin/cargo")).filter(|p| p.is_file()))
+}
+
+/// Finds the Cargo.toml for `context` (or `--manifest-path`), if there is one.
+pub fn manifest_for(args: &CargoArgs, context: &Path, env: &Environment) -> Option<PathBuf> {
+    match &args.manifest_path {
+        Some(m) => Some(env.cwd.join(m)),
+        None => Some(context.join("Cargo.toml")).filter(|p| p.is_file()),
+    }
+}
+
+pub fn load(
+    args: &CargoArgs,
+    manifest: &Path,
+    env: &Environment,
+    tools: &Tools,
+) -> Result<CargoProject, ConfigError> {
+    if !manifest.is_file() {
+        return Err(cargo_error(
+            manifest,
+            "no such file; point --manifest-path (or PATH) at a Cargo project",
+        ));
+    }
+    let cargo = metadata_cargo(tools).ok_or(ConfigError::Tool {
+        what: "cargo",
+        fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
+    })?;
+    let mut cmd = MetadataCommand::new();
+    cmd.cargo_path(&cargo).manifest_path(manifest).no_deps();
+    if tools.rustup_toolchain.is_none() {
+        cmd.env_remove("RUSTUP_TOOLCHAIN");
+    }
+    let metadata = cmd
+        .exec()
+        .map_err(|e| cargo_error(manifest, format!("`cargo metadata` failed: {e}")))?;
+    let package = select_package(&metadata, manifest, args)?;
+    let bins: Vec<&str> = package
+        .targets
+        .iter()
+        .filter(|t| t.kind.contains(&TargetKind::Bin))
+        .map(|t| t.name.as_str())
+        .collect();
+    let bin = match (&args.bin, bins.as_slice()) {
+        (Some(b), _) if bins.contains(&b.as_str()) => b.clone(),
+        (Some(b), _) => {
+            return Err(cargo_error(
+                manifest,
+                format!(
+                    "package `{}` has no binary `{b}` (it has: {})",
+                    package.name,
+                    list(&bins)
+                ),
+            ));
+        }
+        (None, [one]) => one.to_string(),
+        (None, []) => {
+            return Err(cargo_error(
+                manifest,
+                format!("package `{}` has no binary target", package.name),
+            ));
+        }
+        (None, several) => {
+            return Err(cargo_error(
+                manifest,
+                format!(
+                    "package `{}` has several binaries ({}); choose one with --bin",
+                    package.name,
+                    several.join(", ")
+                ),
+            ));
+        }
+    };
+
+    let package_dir = package
+        .manifest_path
+        .parent()
+        .map(|p| p.as_std_path().to_path_buf())
+        .unwrap_or_default();
+    let package_settings = FileConfig::from_metadata(
+        &package.metadata,
+        &package_dir,
+        format!("[package.metadata.imgpush] in {}", package.manifest_path),
+    )?;
+    let workspace_settings = FileConfig::from_metadata(
+        &metadata.workspace_metadata,
+        metadata.workspace_root.as_std_path(),
+        format!(
+            "[workspace.metadata.imgpush] in {}/Cargo.toml",
+            metadata.workspace_root
+        ),
+    )?;
+
+    let git_sha = git_head(&package_dir);
+    let mut labels = BTreeMap::new();
+    let mut label = |k: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            labels.insert(format!("org.opencontainers.image.{k}"), v);
+        }
+    };
+    label("title", Some(bin.clone()));
+    label("version", Some(package.version.to_string()));
+    label("description", package.description.clone());
+    label("licenses", package.license.clone());
+    label("source", package.repository.clone());
+    label("revision", git_sha.clone());
+
+    Ok(CargoProject {
+        manifest_path: package.manifest_path.as_std_path().to_path_buf(),
+        package: package.name.to_string(),
+        version: package.version.to_string(),
+        bin,
+        target_dir: match &args.target_dir {
+            Some(t) => env.cwd.join(t),
+            None => metadata.target_directory.as_std_path().to_path_buf(),
+        },
+        settings: package_settings.over(workspace_settings),
+        labels,
+        git_sha,
+    })
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `-p NAME`; else the package whose manifest was given; else (a virtual workspace) the
+/// only member with a binary, or the member that has `--bin`.
+fn select_package<'a>(
+    metadata: &'a Metadata,
+    manifest: &Path,
+    args: &CargoArgs,
+) -> Result<&'a Package, ConfigError> {
+    let members: Vec<&Package> = metadata.workspace_packages();
+    if let Some(p) = &args.package {
+        return members
+            .iter()
+            .copied()
+            .find(|m| m.name.as_str() == p)
+            .ok_or_else(|| {
+                let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                cargo_error(
+                    manifest,
+                    format!("no workspace member `{p}` (members: {})", list(&names)),
+                )
+            });
+    }
+    let canonical = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_path_buf());
+    if let Some(p) = members
+        .iter()
+        .copied()
+        .find(|m| m.manifest_path.as_std_path() == canonical)
+    {
+        return Ok(p);
+    }
+    let has_bin = |p: &&Package, name: Option<&str>| {
+        p.targets
+            .iter()
+            .any(|t| t.kind.contains(&TargetKind::Bin) && name.is_none_or(|n| t.name == n))
+    };
+    let candidates: Vec<&Package> = members
+        .iter()
+        .copied()
+        .filter(|p| has_bin(p, args.bin.as_deref()))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one),
+        [] => Err(cargo_error(
+            manifest,
+            match &args.bin {
+                Some(b) => format!("no workspace member has a binary `{b}`"),
+                None => "no workspace member has a binary target".into(),
+            },
+        )),
+        several => {
+            let names: Vec<&str> = several.iter().map(|p| p.name.as_str()).collect();
+            Err(cargo_error(
+                manifest,
+                format!(
+                    "several workspace members have binaries ({}); choose one with -p",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// The commit checked out in `dir`, if it is in a git work tree.
+fn git_head(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--verify", "-q", "HEAD"])
+        .output()
+        .ok()?;
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && sha.len() == 40).then_some(sha)
+}

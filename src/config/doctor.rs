@@ -1,0 +1,48 @@
+use super::resolve::{parse_build_std, parse_builder, parse_libc, parse_platform_list, parse_repo};
+use super::{
+    BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest, Tools,
+};
+use crate::oci::{Platform, Repository};
+use crate::registry::CredentialStore;
+
+/// What `imgpush doctor` checks.
+#[derive(Clone, Debug)]
+pub struct DoctorPlan {
+    pub platforms: Vec<Platform>,
+    pub libc: Libc,
+    pub builder: Builder,
+    pub build_std: BuildStd,
+    pub tools: Tools,
+    pub repo: Option<Repository>,
+    pub insecure_registries: Vec<String>,
+    pub credentials: CredentialStore,
+}
+
+pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, ConfigError> {
+    let platforms = match args
+        .platform
+        .as_deref()
+        .map(parse_platform_list)
+        .transpose()?
+    {
+        Some(PlatformRequest::List(l)) => l,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                what: "--platform",
+                given: "all".into(),
+                why: "doctor needs the platforms to check, e.g. linux/amd64,linux/arm64".into(),
+            });
+        }
+        None => vec!["linux/amd64".parse()?, "linux/arm64".parse()?],
+    };
+    Ok(DoctorPlan {
+        platforms,
+        libc: parse_libc(args.libc.as_deref())?,
+        builder: parse_builder(args.builder.as_deref())?,
+        build_std: parse_build_std(args.build_std.as_deref())?,
+        tools: env.tools(),
+        repo: args.repo.as_deref().map(parse_repo).transpose()?,
+        insecure_registries: args.insecure_registries.clone(),
+        credentials: env.credential_store(),
+    })
+}

@@ -1,0 +1,93 @@
+use super::Tools;
+use crate::registry::CredentialStore;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// The parts of the process environment a plan depends on, read in one place.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    pub cwd: PathBuf,
+    pub source_date_epoch: Option<String>,
+    pub docker_config: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub path: Option<std::ffi::OsString>,
+    /// `IMGPUSH_CARGO` / `IMGPUSH_RUSTC`: the toolchain to build with, always respected.
+    pub imgpush_cargo: Option<PathBuf>,
+    pub imgpush_rustc: Option<PathBuf>,
+    pub cargo: Option<PathBuf>,
+    pub rustc: Option<PathBuf>,
+    pub rustup_toolchain: Option<String>,
+    /// Set when an outer `cargo run` / `cargo test` started us: its `CARGO`, `RUSTC` and
+    /// `RUSTUP_TOOLCHAIN` describe the toolchain that built imgpush, not the user's choice.
+    pub under_cargo_run: bool,
+    pub rustflags: Option<String>,
+    pub zig: Option<PathBuf>,
+    pub go: Option<PathBuf>,
+    pub stderr_is_terminal: bool,
+}
+
+impl Environment {
+    pub fn from_process() -> std::io::Result<Environment> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let path = |k: &str| var(k).map(PathBuf::from);
+        Ok(Environment {
+            cwd: std::env::current_dir()?,
+            source_date_epoch: var("SOURCE_DATE_EPOCH"),
+            docker_config: path("DOCKER_CONFIG"),
+            home: path("HOME"),
+            path: std::env::var_os("PATH"),
+            imgpush_cargo: path("IMGPUSH_CARGO"),
+            imgpush_rustc: path("IMGPUSH_RUSTC"),
+            cargo: path("CARGO"),
+            rustc: path("RUSTC"),
+            rustup_toolchain: var("RUSTUP_TOOLCHAIN"),
+            under_cargo_run: var("CARGO_PKG_NAME").is_some(),
+            rustflags: var("RUSTFLAGS"),
+            zig: path("CARGO_ZIGBUILD_ZIG_PATH"),
+            go: path("GO"),
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+        })
+    }
+
+    pub(crate) fn credential_store(&self) -> CredentialStore {
+        let dir = self
+            .docker_config
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".docker")));
+        CredentialStore {
+            docker_config: dir.map(|d| d.join("config.json")),
+        }
+    }
+
+    /// Where the external tools are. `CARGO`/`RUSTC`/`RUSTUP_TOOLCHAIN` count as the user's
+    /// choice unless an outer `cargo run` exported them (TOOLCHAIN pitfall: otherwise a
+    /// build would silently use the toolchain that built imgpush).
+    pub fn tools(&self) -> Tools {
+        let own = |v: &Option<PathBuf>| {
+            if self.under_cargo_run {
+                None
+            } else {
+                v.clone()
+            }
+        };
+        Tools {
+            cargo: self.imgpush_cargo.clone().or_else(|| own(&self.cargo)),
+            rustc: self.imgpush_rustc.clone().or_else(|| own(&self.rustc)),
+            rustup_toolchain: if self.under_cargo_run {
+                None
+            } else {
+                self.rustup_toolchain.clone()
+            },
+            rustflags: self.rustflags.clone(),
+            zig: self.zig.clone(),
+            go: self.go.clone(),
+            path: self
+                .path
+                .as_ref()
+                .map(|p| std::env::split_paths(p).collect())
+                .unwrap_or_default(),
+            home: self.home.clone(),
+            color: self.stderr_is_terminal,
+        }
+    }
+}
