@@ -32,3 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "install-deps: ready (${#missing[@]} packages installed)"
+
+# Rust cross-compilation (cargo imgpush tests): Debian's rustc-web + std source, zig,
+# cargo-zigbuild.
+bash "$(dirname "$0")/install-toolchain.sh"

@@ -150,18 +150,17 @@ pub fn choose<'a>(
     build_std: crate::config::BuildStd,
 ) -> Option<(&'a Toolchain, StdSource)> {
     use crate::config::BuildStd;
-    if build_std != BuildStd::Always {
-        if let Some(t) = candidates
+    if build_std != BuildStd::Always
+        && let Some(t) = candidates
             .iter()
             .find(|t| triples.iter().all(|x| t.has_std(x)))
-        {
-            return Some((t, StdSource::Installed));
-        }
+    {
+        return Some((t, StdSource::Installed));
     }
-    if build_std != BuildStd::Never {
-        if let Some(t) = candidates.iter().find(|t| t.has_std_source()) {
-            return Some((t, StdSource::Build));
-        }
+    if build_std != BuildStd::Never
+        && let Some(t) = candidates.iter().find(|t| t.has_std_source())
+    {
+        return Some((t, StdSource::Build));
     }
     None
 }

@@ -25,7 +25,8 @@ pub struct BuildArgs {
     pub tags: Vec<String>,
 
     /// Platforms, comma-separated (linux/amd64,linux/arm64), or `all` for every platform of
-    /// the base that has an artifact [default: the platforms of the artifacts].
+    /// the base that has an artifact or a Rust target [default: the artifacts' platforms;
+    /// linux/amd64,linux/arm64 for Rust builds].
     #[arg(long, value_name = "LIST|all")]
     pub platform: Option<String>,
 

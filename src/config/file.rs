@@ -122,10 +122,10 @@ impl FileConfig {
         if let Some(o) = &mut self.oci_layout {
             *o = absolute(dir, o);
         }
-        if let Some(b) = &mut self.base {
-            if let Some(rest) = b.strip_prefix("oci-layout:") {
-                *b = format!("oci-layout:{}", absolute(dir, rest));
-            }
+        if let Some(b) = &mut self.base
+            && let Some(rest) = b.strip_prefix("oci-layout:")
+        {
+            *b = format!("oci-layout:{}", absolute(dir, rest));
         }
         self.origin = Some(origin);
         self

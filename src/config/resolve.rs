@@ -566,7 +566,7 @@ mod tests {
         )
         .unwrap();
         let plan = resolve(&args(&["--env", "B=3", "--tag", "v2"]), &env).unwrap();
-        assert_eq!(plan.repo.unwrap().path, "from/file");
+        assert_eq!(plan.repo.as_ref().unwrap().path, "from/file");
         assert_eq!(plan.tags, vec!["v2"]);
         assert_eq!(
             plan.image.env,

@@ -21,6 +21,32 @@ pub fn require(tool: &str, package: &str) {
     );
 }
 
+/// Panics unless `tool` is on PATH, saying how to get it.
+pub fn require_with(tool: &str, how: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{tool}` is not installed; {how}");
+}
+
+/// One target directory for every cross build in the tests, so std (built from source
+/// with -Zbuild-std) and zig's libc are compiled once per target, not once per test.
+pub fn shared_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("xc-target")
+}
+
+/// The Rust cross toolchain the cargo tests need.
+pub fn require_rust_cross() {
+    let how = "run `bash scripts/install-toolchain.sh` (Debian's rustc-web + rust-web-src, zig and cargo-zigbuild from PyPI)";
+    require_with("cargo-zigbuild", how);
+    require_with("zig", how);
+    assert!(
+        Path::new("/usr/lib/rustlib/src/rust/library/std/Cargo.toml").exists()
+            || std::env::var_os("IMGPUSH_CARGO").is_some(),
+        "no std source for cross builds; {how}"
+    );
+}
+
 fn fixtures_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
     std::fs::create_dir_all(&dir).unwrap();
@@ -320,6 +346,19 @@ impl Imgpush {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().unwrap()
+    }
+
+    /// `cargo-imgpush imgpush ARGS…`, as `cargo imgpush ARGS…` runs it.
+    pub fn cargo_imgpush(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-imgpush"));
+        c.current_dir(self.cwd.path())
+            .env("DOCKER_CONFIG", self.docker_config.path())
+            .env_remove("IMGPUSH_REPO")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .stdin(Stdio::null())
+            .arg("imgpush")
+            .args(args);
+        c.output().unwrap()
     }
 }
 

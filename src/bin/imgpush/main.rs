@@ -44,10 +44,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Put prebuilt artifacts on a multi-arch base and publish one manifest per platform
-    /// plus an OCI index. Prints the digest reference on stdout.
+    /// Build a multi-arch image from prebuilt artifacts or a Rust project and publish one
+    /// manifest per platform plus an OCI index. Prints the digest reference on stdout.
     #[command(after_help = BUILD_EXAMPLES)]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Check the tools a build needs (cargo, rustc, each target's std, zig, cargo-zigbuild,
     /// go) and the registry login; print the exact command that fixes each missing piece.
     Doctor(DoctorArgs),
@@ -56,7 +56,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => run::build(args),
+        Command::Build(args) => run::build(*args),
         Command::Doctor(args) => run::doctor(args),
     };
     match result {

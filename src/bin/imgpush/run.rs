@@ -17,10 +17,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Prints one line (or JSON) on stdout; a closed pipe is not an error worth a message.
 fn print_result(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e).context("writing the result to stdout");
-        }
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("writing the result to stdout");
     }
     Ok(())
 }
