@@ -48,10 +48,29 @@ fn imgpush_build_help() {
 
 #[test]
 fn cargo_imgpush_help() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cargo-imgpush")).args(["imgpush", "--help"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-imgpush"))
+        .args(["imgpush", "--help"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--package", "--bin", "--features", "--all-features", "--no-default-features", "--profile", "--locked", "--offline", "--manifest-path", "--target-dir", "--libc", "--builder", "--build-std", "--repo", "--platform"] {
+    for flag in [
+        "--package",
+        "--bin",
+        "--features",
+        "--all-features",
+        "--no-default-features",
+        "--profile",
+        "--locked",
+        "--offline",
+        "--manifest-path",
+        "--target-dir",
+        "--libc",
+        "--builder",
+        "--build-std",
+        "--repo",
+        "--platform",
+    ] {
         assert!(text.contains(flag), "cargo imgpush --help lacks {flag}");
     }
     insta::assert_snapshot!(text);

@@ -2,11 +2,13 @@
 //! cargo-zigbuild (zig links every target) or plain cargo, building std from source when
 //! only its source is installed. `command()` returns the command without running it.
 
+use super::sysroot::StdCache;
 use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
 use super::{Artifact, BuildError, prebuilt};
 use crate::config::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
+use crate::report::Reporter;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
@@ -93,7 +95,7 @@ impl CargoBuild {
             self.toolchain.cargo.display()
         );
         if self.std == StdSource::Build {
-            s.push_str("; building std from source (-Zbuild-std): the targets' prebuilt std is not installed");
+            s.push_str("; std from source (the targets' prebuilt std is not installed), kept in the std cache");
         }
         s
     }
@@ -107,12 +109,11 @@ impl CargoBuild {
         }
     }
 
-    /// The build command, not yet run.
-    pub fn command(&self) -> Command {
+    /// cargo-zigbuild or cargo, `build`, with the chosen toolchain in its environment.
+    fn tool_command(&self) -> Command {
         let mut cmd = match (&self.plan.builder, &self.zigbuild) {
             (Builder::Zigbuild, Some(zigbuild)) => {
                 let mut c = Command::new(zigbuild);
-                c.arg("build");
                 // cargo-zigbuild runs `$CARGO`: point it at the chosen toolchain.
                 c.env("CARGO", &self.toolchain.cargo);
                 if let Some(zig) = &self.zig {
@@ -120,12 +121,9 @@ impl CargoBuild {
                 }
                 c
             }
-            _ => {
-                let mut c = Command::new(&self.toolchain.cargo);
-                c.arg("build");
-                c
-            }
+            _ => Command::new(&self.toolchain.cargo),
         };
+        cmd.arg("build");
         cmd.env("RUSTC", &self.toolchain.rustc);
         match &self.tools.rustup_toolchain {
             Some(t) => cmd.env("RUSTUP_TOOLCHAIN", t),
@@ -141,6 +139,45 @@ impl CargoBuild {
         ] {
             cmd.env_remove(k);
         }
+        if self.tools.color {
+            cmd.args(["--color", "always"]);
+        }
+        cmd
+    }
+
+    fn target_args(&self, cmd: &mut Command, triples: &[&str]) {
+        for triple in triples {
+            cmd.arg("--target").arg(self.target_arg(triple));
+        }
+    }
+
+    /// Flags std and the program are compiled with when std comes from source: the user's
+    /// RUSTFLAGS, and for musl `-C link-self-contained=no` (the musl CRT objects ship with
+    /// rustup's prebuilt targets, not with the std source; zig provides them).
+    fn source_std_flags(&self) -> Vec<String> {
+        let mut flags: Vec<String> = self.tools.rustflags.iter().cloned().collect();
+        if self.plan.libc == Libc::Musl {
+            flags.push("-C link-self-contained=no".into());
+        }
+        flags
+    }
+
+    /// The persistent std for this toolchain and these flags.
+    pub fn std_cache(&self) -> StdCache {
+        let identity = format!(
+            "{} | {} | {} | {} | {:?}",
+            self.toolchain.version,
+            self.toolchain.rustc.display(),
+            self.toolchain.sysroot.display(),
+            self.source_std_flags().join(" "),
+            self.plan.builder
+        );
+        StdCache::new(&self.tools.cache_dir, &identity)
+    }
+
+    /// The build command, not yet run.
+    pub fn command(&self) -> Command {
+        let mut cmd = self.tool_command();
         let p = &self.plan;
         cmd.arg("--manifest-path").arg(&p.manifest_path);
         cmd.args(["-p", &p.package, "--bin", &p.bin, "--profile", &p.profile]);
@@ -160,72 +197,62 @@ impl CargoBuild {
             cmd.arg("--offline");
         }
         cmd.arg("--target-dir").arg(&p.target_dir);
-        for (_, triple) in &self.targets {
-            cmd.arg("--target").arg(self.target_arg(triple));
-        }
-        if self.tools.color {
-            cmd.args(["--color", "always"]);
-        }
+        let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
+        self.target_args(&mut cmd, &triples);
         if self.std == StdSource::Build {
-            cmd.arg("-Zbuild-std=std,panic_abort");
-            // Stable compilers accept -Z only with this; it must stay the same between
-            // builds or std is rebuilt.
-            cmd.env("RUSTC_BOOTSTRAP", "1");
-            if p.libc == Libc::Musl {
-                // The musl CRT objects ship with rustup's prebuilt targets, not with the std
-                // source: let the linker (zig) provide them.
-                let flags = match &self.tools.rustflags {
-                    Some(user) => format!("{user} -C link-self-contained=no"),
-                    None => "-C link-self-contained=no".to_string(),
-                };
-                cmd.env("RUSTFLAGS", flags);
-            }
+            // RUSTFLAGS reach only the target crates when --target is given, so build
+            // scripts and proc-macros keep the host's own std.
+            let mut flags = self.source_std_flags();
+            flags.push(format!(
+                "--sysroot {}",
+                self.std_cache().sysroot().display()
+            ));
+            cmd.env("RUSTFLAGS", flags.join(" "));
         }
         cmd
     }
 
-    /// Runs the build, streaming cargo's output to our stderr (stdout is for results only),
-    /// then checks every binary with the architecture check.
-    pub fn run(&self) -> Result<Vec<Artifact>, BuildError> {
-        let mut cmd = self.command();
-        let program = cmd.get_program().to_string_lossy().to_string();
-        let stderr_fd = std::io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|source| BuildError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(stderr_fd))
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|source| BuildError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
-        let pipe = child.stderr.take().expect("stderr is piped");
-        let mut tail: VecDeque<String> = VecDeque::new();
-        let mut err = std::io::stderr();
-        for line in BufReader::new(pipe).split(b'\n') {
-            let Ok(line) = line else { break };
-            let _ = err.write_all(&line);
-            let _ = err.write_all(b"\n");
-            tail.push_back(String::from_utf8_lossy(&line).to_string());
-            if tail.len() > 30 {
-                tail.pop_front();
+    /// Builds std from source for `triples` on an empty crate, for the std cache.
+    fn std_command(
+        &self,
+        manifest: &std::path::Path,
+        target_dir: &std::path::Path,
+        triples: &[&str],
+    ) -> Command {
+        let mut cmd = self.tool_command();
+        cmd.arg("--manifest-path").arg(manifest).arg("--release");
+        cmd.arg("--target-dir").arg(target_dir);
+        self.target_args(&mut cmd, triples);
+        cmd.arg("-Zbuild-std=std,panic_abort");
+        // Stable compilers accept -Z only with this.
+        cmd.env("RUSTC_BOOTSTRAP", "1");
+        let mut flags = self.source_std_flags();
+        // Keep bitcode in std's rlibs, as rustup's prebuilt std does, so LTO builds work.
+        flags.push("-C embed-bitcode=yes".into());
+        cmd.env("RUSTFLAGS", flags.join(" "));
+        cmd
+    }
+
+    /// Makes sure the std cache has every target (building the missing ones from source),
+    /// runs the build with cargo's output streamed to our stderr (stdout is for results
+    /// only), then checks every binary with the architecture check.
+    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, BuildError> {
+        if self.std == StdSource::Build {
+            let cache = self.std_cache();
+            let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
+            let missing: Vec<&str> = triples.iter().copied().filter(|t| !cache.has(t)).collect();
+            if missing.is_empty() {
+                reporter.detail(&format!("std from the std cache {}", cache.root.display()));
+            } else {
+                reporter.step(&format!(
+                    "building std for {} from source into the std cache {} (once per rustc version, flags and target; later builds of any project reuse it)",
+                    missing.join(", "),
+                    cache.root.display()
+                ));
             }
+            cache.fill(&triples, |m, t, x| self.std_command(m, t, x), run_streaming)?;
         }
-        let status = child.wait().map_err(|source| BuildError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
-        if !status.success() {
-            return Err(BuildError::ToolFailed {
-                tool: program,
-                status: status.code(),
-                stderr_tail: strip_ansi(&Vec::from(tail).join("\n")),
-            });
-        }
+        run_streaming(self.command())?;
         let artifacts: Vec<PrebuiltArtifact> = self
             .targets
             .iter()
@@ -248,6 +275,46 @@ impl CargoBuild {
             }
         }
         prebuilt(&artifacts)
+    }
+}
+
+/// Runs a build tool with stdout sent to our stderr and stderr echoed line by line (and
+/// its tail kept for the error).
+fn run_streaming(mut cmd: Command) -> Result<(), BuildError> {
+    let program = cmd.get_program().to_string_lossy().to_string();
+    let spawn = |source| BuildError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let stderr_fd = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(spawn)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(stderr_fd))
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(spawn)?;
+    let pipe = child.stderr.take().expect("stderr is piped");
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut err = std::io::stderr();
+    for line in BufReader::new(pipe).split(b'\n') {
+        let Ok(line) = line else { break };
+        let _ = err.write_all(&line);
+        let _ = err.write_all(b"\n");
+        tail.push_back(String::from_utf8_lossy(&line).to_string());
+        if tail.len() > 30 {
+            tail.pop_front();
+        }
+    }
+    let status = child.wait().map_err(spawn)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::ToolFailed {
+            tool: program,
+            status: status.code(),
+            stderr_tail: strip_ansi(&Vec::from(tail).join("\n")),
+        })
     }
 }
 
@@ -335,19 +402,28 @@ mod tests {
     }
 
     #[test]
-    fn zigbuild_with_build_std() {
-        let c = build(Builder::Zigbuild, Libc::Musl, StdSource::Build).command();
+    fn zigbuild_with_std_from_source_uses_the_std_cache() {
+        let b = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
+        let c = b.command();
         assert_eq!(c.get_program(), "/opt/cargo-zigbuild");
         assert_eq!(
             args(&c).join(" "),
-            "build --manifest-path /w/Cargo.toml -p api --bin api --profile release --features tls,json --no-default-features --locked --target-dir /w/target --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl -Zbuild-std=std,panic_abort"
+            "build --manifest-path /w/Cargo.toml -p api --bin api --profile release --features tls,json --no-default-features --locked --target-dir /w/target --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl"
         );
         assert_eq!(env(&c, "CARGO").as_deref(), Some("/usr/bin/cargo"));
         assert_eq!(env(&c, "RUSTC").as_deref(), Some("/usr/bin/rustc"));
-        assert_eq!(env(&c, "RUSTC_BOOTSTRAP").as_deref(), Some("1"));
         assert_eq!(
-            env(&c, "RUSTFLAGS").as_deref(),
-            Some("-C opt-level=3 -C link-self-contained=no")
+            env(&c, "RUSTC_BOOTSTRAP"),
+            None,
+            "the program itself needs no nightly features"
+        );
+        let sysroot = b.std_cache().sysroot();
+        assert_eq!(
+            env(&c, "RUSTFLAGS"),
+            Some(format!(
+                "-C opt-level=3 -C link-self-contained=no --sysroot {}",
+                sysroot.display()
+            ))
         );
         assert_eq!(
             env(&c, "CARGO_ZIGBUILD_ZIG_PATH").as_deref(),
@@ -357,6 +433,21 @@ mod tests {
             c.get_envs()
                 .any(|(k, v)| k == "RUSTUP_TOOLCHAIN" && v.is_none()),
             "RUSTUP_TOOLCHAIN is removed"
+        );
+
+        let s = b.std_command(
+            std::path::Path::new("/c/empty/Cargo.toml"),
+            std::path::Path::new("/c/build"),
+            &["aarch64-unknown-linux-musl"],
+        );
+        assert_eq!(
+            args(&s).join(" "),
+            "build --manifest-path /c/empty/Cargo.toml --release --target-dir /c/build --target aarch64-unknown-linux-musl -Zbuild-std=std,panic_abort"
+        );
+        assert_eq!(env(&s, "RUSTC_BOOTSTRAP").as_deref(), Some("1"));
+        assert_eq!(
+            env(&s, "RUSTFLAGS").as_deref(),
+            Some("-C opt-level=3 -C link-self-contained=no -C embed-bitcode=yes")
         );
     }
 

@@ -5,6 +5,7 @@
 pub mod cargo;
 mod elf;
 pub mod files;
+pub mod sysroot;
 mod targets;
 pub mod toolchain;
 
@@ -76,6 +77,12 @@ pub enum BuildError {
         tool: String,
         status: Option<i32>,
         stderr_tail: String,
+    },
+    #[error("the std cache at {path}")]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("the build succeeded but {path} is missing")]
     OutputMissing { path: PathBuf },

@@ -24,6 +24,8 @@ pub struct Environment {
     pub zig: Option<PathBuf>,
     pub go: Option<PathBuf>,
     pub stderr_is_terminal: bool,
+    pub cache_dir: Option<PathBuf>,
+    pub xdg_cache_home: Option<PathBuf>,
 }
 
 impl Environment {
@@ -46,6 +48,8 @@ impl Environment {
             zig: path("CARGO_ZIGBUILD_ZIG_PATH"),
             go: path("GO"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            cache_dir: path("IMGPUSH_CACHE_DIR"),
+            xdg_cache_home: path("XDG_CACHE_HOME"),
         })
     }
 
@@ -88,6 +92,12 @@ impl Environment {
                 .unwrap_or_default(),
             home: self.home.clone(),
             color: self.stderr_is_terminal,
+            cache_dir: self
+                .cache_dir
+                .clone()
+                .or_else(|| self.xdg_cache_home.as_ref().map(|x| x.join("imgpush")))
+                .or_else(|| self.home.as_ref().map(|h| h.join(".cache/imgpush")))
+                .unwrap_or_else(|| std::env::temp_dir().join("imgpush-cache")),
         }
     }
 }

@@ -125,6 +125,9 @@ pub struct Tools {
     pub home: Option<PathBuf>,
     /// Is stderr a terminal (cargo gets `--color always` then)?
     pub color: bool,
+    /// imgpush's cache (`IMGPUSH_CACHE_DIR`, else `$XDG_CACHE_HOME/imgpush`, else
+    /// `~/.cache/imgpush`): std built from source lives here.
+    pub cache_dir: PathBuf,
 }
 
 /// A file or directory to ship in every platform's image (one shared layer).

@@ -74,7 +74,8 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         Source::Cargo(c) => {
             let cargo = build::cargo::prepare(c, &plan.tools, &platforms, &plan.dest)?;
             reporter.step(&cargo.describe());
-            tokio::task::spawn_blocking(move || cargo.run())
+            let reporter = reporter.clone();
+            tokio::task::spawn_blocking(move || cargo.run(reporter.as_ref()))
                 .await
                 .expect("the build task does not panic")?
         }

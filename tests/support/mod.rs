@@ -35,6 +35,12 @@ pub fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("xc-target")
 }
 
+/// imgpush's cache for the tests (the std built from source lives here), inside the
+/// build's tmpdir so a fresh checkout exercises building it.
+pub fn test_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("imgpush-cache")
+}
+
 /// The Rust cross toolchain the cargo tests need.
 pub fn require_rust_cross() {
     let how = "run `bash scripts/install-toolchain.sh` (Debian's rustc-web + rust-web-src, zig and cargo-zigbuild from PyPI)";
@@ -338,6 +344,7 @@ impl Imgpush {
         let mut c = Command::new(env!("CARGO_BIN_EXE_imgpush"));
         c.current_dir(self.cwd.path())
             .env("DOCKER_CONFIG", self.docker_config.path())
+            .env("IMGPUSH_CACHE_DIR", test_cache_dir())
             .env_remove("IMGPUSH_REPO")
             .env_remove("SOURCE_DATE_EPOCH")
             .stdin(Stdio::null());
@@ -353,6 +360,7 @@ impl Imgpush {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-imgpush"));
         c.current_dir(self.cwd.path())
             .env("DOCKER_CONFIG", self.docker_config.path())
+            .env("IMGPUSH_CACHE_DIR", test_cache_dir())
             .env_remove("IMGPUSH_REPO")
             .env_remove("SOURCE_DATE_EPOCH")
             .stdin(Stdio::null())
