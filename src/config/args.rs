@@ -150,21 +150,28 @@ pub struct CargoArgs {
     #[arg(long, value_name = "DIRECTORY")]
     pub target_dir: Option<PathBuf>,
 
-    /// C library: musl (static, any base) or gnu (glibc bases) [default: musl].
-    #[arg(long, value_name = "musl|gnu")]
-    pub libc: Option<String>,
-
     /// glibc version to link against with --libc gnu [default: 2.17].
     #[arg(long, value_name = "VERSION")]
     pub glibc_version: Option<String>,
+
+    #[command(flatten)]
+    pub toolchain: ToolchainArgs,
+}
+
+/// How Rust targets are built; shared by `build` and `doctor`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ToolchainArgs {
+    /// C library: musl (static, any base) or gnu (glibc bases) [default: musl].
+    #[arg(long, value_name = "musl|gnu")]
+    pub libc: Option<String>,
 
     /// zigbuild (cargo-zigbuild, zig links every target) or cargo (your own linker config)
     /// [default: zigbuild].
     #[arg(long, value_name = "zigbuild|cargo")]
     pub builder: Option<String>,
 
-    /// Build std from source (-Zbuild-std): auto (when a target's std is not installed but
-    /// the std source is), always, never [default: auto].
+    /// Build std from source (-Zbuild-std, once, into imgpush's std cache): auto (when a
+    /// target's std is not installed but the std source is), always, never [default: auto].
     #[arg(long, value_name = "auto|always|never")]
     pub build_std: Option<String>,
 }
@@ -189,15 +196,6 @@ pub struct DoctorArgs {
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
 
-    /// C library the Rust targets use: musl or gnu [default: musl].
-    #[arg(long, value_name = "musl|gnu")]
-    pub libc: Option<String>,
-
-    /// zigbuild or cargo [default: zigbuild].
-    #[arg(long, value_name = "zigbuild|cargo")]
-    pub builder: Option<String>,
-
-    /// auto, always or never [default: auto].
-    #[arg(long, value_name = "auto|always|never")]
-    pub build_std: Option<String>,
+    #[command(flatten)]
+    pub toolchain: ToolchainArgs,
 }

@@ -37,9 +37,9 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
     };
     Ok(DoctorPlan {
         platforms,
-        libc: parse_libc(args.libc.as_deref())?,
-        builder: parse_builder(args.builder.as_deref())?,
-        build_std: parse_build_std(args.build_std.as_deref())?,
+        libc: parse_libc(args.toolchain.libc.as_deref())?,
+        builder: parse_builder(args.toolchain.builder.as_deref())?,
+        build_std: parse_build_std(args.toolchain.build_std.as_deref())?,
         tools: env.tools(),
         repo: args.repo.as_deref().map(parse_repo).transpose()?,
         insecure_registries: args.insecure_registries.clone(),

@@ -101,3 +101,45 @@ impl Environment {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_exported_by_an_outer_cargo_run_is_not_the_users_choice() {
+        let mut env = Environment {
+            cargo: Some("/home/u/.rustup/toolchains/stable/bin/cargo".into()),
+            rustc: Some("/usr/bin/rustc".into()),
+            rustup_toolchain: Some("stable".into()),
+            home: Some("/home/u".into()),
+            ..Default::default()
+        };
+        let tools = env.tools();
+        assert_eq!(
+            tools.cargo.as_deref(),
+            Some(std::path::Path::new(
+                "/home/u/.rustup/toolchains/stable/bin/cargo"
+            ))
+        );
+        assert_eq!(tools.rustup_toolchain.as_deref(), Some("stable"));
+        assert_eq!(tools.cache_dir, PathBuf::from("/home/u/.cache/imgpush"));
+
+        env.under_cargo_run = true;
+        let tools = env.tools();
+        assert_eq!(
+            (tools.cargo, tools.rustc, tools.rustup_toolchain),
+            (None, None, None)
+        );
+
+        env.imgpush_cargo = Some("/usr/bin/cargo".into());
+        env.cache_dir = Some("/c".into());
+        let tools = env.tools();
+        assert_eq!(
+            tools.cargo.as_deref(),
+            Some(std::path::Path::new("/usr/bin/cargo")),
+            "IMGPUSH_CARGO always wins"
+        );
+        assert_eq!(tools.cache_dir, PathBuf::from("/c"));
+    }
+}

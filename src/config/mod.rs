@@ -10,7 +10,7 @@ mod file;
 mod plan;
 mod resolve;
 
-pub use args::{BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs};
+pub use args::{BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, ToolchainArgs};
 pub use doctor::{DoctorPlan, resolve_doctor};
 pub use environment::Environment;
 pub use file::FileConfig;

@@ -229,9 +229,14 @@ fn cargo_plan(
     project: &CargoProject,
 ) -> Result<CargoPlan, ConfigError> {
     let c = &args.cargo;
-    let libc = parse_libc(c.libc.as_deref().or(settings.libc.as_deref()))?;
-    let builder = parse_builder(c.builder.as_deref().or(settings.builder.as_deref()))?;
-    let build_std = match (&c.build_std, &settings.build_std) {
+    let libc = parse_libc(c.toolchain.libc.as_deref().or(settings.libc.as_deref()))?;
+    let builder = parse_builder(
+        c.toolchain
+            .builder
+            .as_deref()
+            .or(settings.builder.as_deref()),
+    )?;
+    let build_std = match (&c.toolchain.build_std, &settings.build_std) {
         (Some(s), _) | (None, Some(BuildStdSetting::Word(s))) => parse_build_std(Some(s))?,
         (None, Some(BuildStdSetting::Flag(true))) => BuildStd::Always,
         (None, Some(BuildStdSetting::Flag(false))) => BuildStd::Never,

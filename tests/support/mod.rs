@@ -340,8 +340,10 @@ impl Imgpush {
         }
     }
 
-    pub fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_imgpush"));
+    /// `program` in the test's working directory, with an empty docker config and the
+    /// tests' own imgpush cache.
+    fn prepared(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
         c.current_dir(self.cwd.path())
             .env("DOCKER_CONFIG", self.docker_config.path())
             .env("IMGPUSH_CACHE_DIR", test_cache_dir())
@@ -351,22 +353,18 @@ impl Imgpush {
         c
     }
 
+    pub fn command(&self) -> Command {
+        self.prepared(env!("CARGO_BIN_EXE_imgpush"))
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().unwrap()
     }
 
     /// `cargo-imgpush imgpush ARGS…`, as `cargo imgpush ARGS…` runs it.
     pub fn cargo_imgpush(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-imgpush"));
-        c.current_dir(self.cwd.path())
-            .env("DOCKER_CONFIG", self.docker_config.path())
-            .env("IMGPUSH_CACHE_DIR", test_cache_dir())
-            .env_remove("IMGPUSH_REPO")
-            .env_remove("SOURCE_DATE_EPOCH")
-            .stdin(Stdio::null())
-            .arg("imgpush")
-            .args(args);
-        c.output().unwrap()
+        let mut c = self.prepared(env!("CARGO_BIN_EXE_cargo-imgpush"));
+        c.arg("imgpush").args(args).output().unwrap()
     }
 }
 
