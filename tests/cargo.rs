@@ -404,3 +404,36 @@ fn doctor_reports_each_piece_and_its_fix() {
         stdout(&out)
     );
 }
+
+#[test]
+fn plain_cargo_builder_with_a_prebuilt_glibc_std() {
+    require_rust_cross();
+    let target = shared_target_dir();
+    let imgpush = Imgpush::new();
+    let layout = imgpush.cwd.path().join("out");
+    let out = imgpush.run(&[
+        "build",
+        &fixture("one-bin"),
+        "--builder",
+        "cargo",
+        "--libc",
+        "gnu",
+        "--platform",
+        "linux/amd64",
+        "--target-dir",
+        target.to_str().unwrap(),
+        "--oci-layout",
+        layout.to_str().unwrap(),
+    ]);
+    success_line(&out);
+    let err = stderr(&out);
+    // The host's glibc std is prebuilt in every toolchain here: no std from source.
+    assert!(
+        err.contains("for x86_64-unknown-linux-gnu with cargo,")
+            && !err.contains("std from source"),
+        "{err}"
+    );
+    let bin = target.join("x86_64-unknown-linux-gnu/release/one-bin");
+    let run = std::process::Command::new(&bin).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "hello from x86_64\n");
+}

@@ -533,3 +533,76 @@ fn single_manifest_base_gives_its_one_platform_and_refuses_others() {
     );
     assert!(!registry.tags("app/one").contains(&"arm".to_string()));
 }
+
+#[test]
+fn extra_files_are_one_layer_shared_by_every_platform_and_uploaded_once() {
+    let registry = Registry::start();
+    let hello = hello();
+    let imgpush = Imgpush::new();
+    let site = imgpush.cwd.path().join("site");
+    std::fs::create_dir_all(site.join("assets")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>hi</h1>\n").unwrap();
+    std::fs::write(site.join("assets/app.js"), "console.log(1)\n").unwrap();
+    std::os::unix::fs::symlink("assets/app.js", site.join("app.js")).unwrap();
+    std::fs::write(imgpush.cwd.path().join("app.toml"), "port = 8080\n").unwrap();
+    let repo = format!("{}/app/files", registry.host);
+    let out = imgpush.run(&[
+        "build",
+        "--repo",
+        &repo,
+        "--dest",
+        "/app/hello",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--file",
+        "site:/srv/www",
+        "--file",
+        "app.toml:/etc/app.toml:0600",
+    ]);
+    let line = success_line(&out);
+    let index = json(&skopeo_raw(&format!("docker://{line}"), None));
+    let mut shared = Vec::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let manifest = json(&skopeo_raw(
+            &format!("docker://{repo}@{}", m["digest"].as_str().unwrap()),
+            None,
+        ));
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 3, "static base + shared files + the program");
+        shared.push(layers[1]["digest"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        shared[0], shared[1],
+        "the same files layer in both platforms"
+    );
+    let uploads = registry
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT /v2/app/files/blobs/uploads/"))
+        .count();
+    // 1 base layer + 1 shared files layer + 2 program layers + 2 configs, each once.
+    assert_eq!(uploads, 6, "{:?}", registry.requests());
+
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack_platform(&format!("docker://{line}"), "arm64", work.path(), None);
+    let root = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(root.join("srv/www/index.html")).unwrap(),
+        "<h1>hi</h1>\n"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("srv/www/app.js")).unwrap(),
+        std::path::Path::new("assets/app.js")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(root.join("etc/app.toml"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o600
+    );
+}
