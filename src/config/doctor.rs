@@ -1,4 +1,4 @@
-use super::resolve::{parse_build_std, parse_builder, parse_libc, parse_platform_list, parse_repo};
+use super::values::{parse_build_std, parse_builder, parse_libc, parse_platform_list, parse_repo};
 use super::{
     BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest, Tools,
 };

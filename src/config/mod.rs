@@ -9,6 +9,7 @@ mod environment;
 mod file;
 mod plan;
 mod resolve;
+mod values;
 
 pub use args::{BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, ToolchainArgs};
 pub use doctor::{DoctorPlan, resolve_doctor};
@@ -18,7 +19,8 @@ pub use plan::{
     BaseSpec, BuildStd, Builder, CargoPlan, ExtraFile, Libc, Plan, PlatformRequest,
     PrebuiltArtifact, Source, Tools, Verbosity,
 };
-pub use resolve::{parse_platform_list, resolve};
+pub use resolve::resolve;
+pub use values::parse_platform_list;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,221 @@
+//! Parsing single values as users write them: `K=V`, ports, users, platforms, base and
+//! repository references, tag templates, build settings.
+
+use super::file::Platforms;
+use super::{BaseSpec, BuildStd, Builder, ConfigError, Libc, PlatformRequest};
+use crate::oci::{Digest, Platform, Reference, Repository, reference::valid_tag};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub(crate) fn invalid(what: &'static str, given: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        what,
+        given: given.to_string(),
+        why: why.into(),
+    }
+}
+
+pub(crate) fn key_value(what: &'static str, s: &str) -> Result<(String, String), ConfigError> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        Some(_) => Err(invalid(what, s, "the name before `=` is empty")),
+        None => Err(invalid(
+            what,
+            s,
+            "expected K=V (for an empty value write K=)",
+        )),
+    }
+}
+
+/// Merges the settings' map with K=V flags; a flag replaces the value for its key.
+pub(crate) fn merged(
+    what: &'static str,
+    file: &Option<BTreeMap<String, String>>,
+    flags: &[String],
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out: Vec<(String, String)> = file.clone().unwrap_or_default().into_iter().collect();
+    for f in flags {
+        let (k, v) = key_value(what, f)?;
+        match out.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(e) => e.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn parse_expose(p: &str) -> Result<String, ConfigError> {
+    let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| invalid("--expose", p, "the port must be a number from 1 to 65535"))?;
+    let proto = proto.to_ascii_lowercase();
+    if proto != "tcp" && proto != "udp" {
+        return Err(invalid("--expose", p, "the protocol must be tcp or udp"));
+    }
+    Ok(format!("{port}/{proto}"))
+}
+
+pub(crate) fn parse_user(u: &str) -> Result<String, ConfigError> {
+    let ok = !u.is_empty()
+        && u.split(':').count() <= 2
+        && u.split(':').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        });
+    if ok {
+        Ok(u.to_string())
+    } else {
+        Err(invalid(
+            "--user",
+            u,
+            "expected UID[:GID] or a user name (e.g. 65532, 65532:65532, nonroot)",
+        ))
+    }
+}
+
+/// `--base` / `base =`: `oci-layout:DIR[:TAG|@DIGEST]`, a name from base-images/, or a
+/// registry reference.
+pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> {
+    if let Some(rest) = s.strip_prefix("oci-layout:") {
+        let (dir, tag, digest) = if let Some((dir, d)) = rest.split_once('@') {
+            let digest: Digest = d
+                .parse()
+                .map_err(|e| invalid("--base", s, format!("{e}")))?;
+            (dir, None, Some(digest))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => {
+                    if !valid_tag(tag) {
+                        return Err(invalid("--base", s, format!("`{tag}` is not a valid tag")));
+                    }
+                    (dir, Some(tag.to_string()), None)
+                }
+                _ => (rest, None, None),
+            }
+        };
+        if dir.is_empty() {
+            return Err(invalid("--base", s, "write oci-layout:DIR[:TAG]"));
+        }
+        return Ok(BaseSpec::Layout {
+            dir: relative_to.join(dir),
+            tag,
+            digest,
+        });
+    }
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Ok(BaseSpec::Named(s.to_string()));
+    }
+    Ok(BaseSpec::Registry(s.parse::<Reference>()?))
+}
+
+pub(crate) fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
+    let last = s.rsplit('/').next().unwrap_or(s);
+    if s.contains('@') || (s.contains('/') && last.contains(':')) {
+        return Err(invalid(
+            "--repo",
+            s,
+            "give the repository without tag or digest; tags go in --tag",
+        ));
+    }
+    Ok(s.parse::<Repository>()?)
+}
+
+/// `linux/amd64,linux/arm64` or `all`, as `--platform` takes it.
+pub fn parse_platform_list(s: &str) -> Result<PlatformRequest, ConfigError> {
+    parse_platforms(&Platforms::One(s.to_string()))
+}
+
+pub(crate) fn parse_platforms(spec: &Platforms) -> Result<PlatformRequest, ConfigError> {
+    let items: Vec<String> = match spec {
+        Platforms::One(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+        Platforms::List(l) => l.clone(),
+    };
+    if items.len() == 1 && items[0] == "all" {
+        return Ok(PlatformRequest::All);
+    }
+    let mut out: Vec<Platform> = Vec::new();
+    for i in items.iter().filter(|i| !i.is_empty()) {
+        let p: Platform = i.parse()?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid("--platform", &items.join(","), "no platform given"));
+    }
+    Ok(PlatformRequest::List(out))
+}
+
+/// Expands `{version}`, `{git_sha}` and `{git_short_sha}` in a tag.
+pub(crate) fn expand_tag(
+    tag: &str,
+    version: Option<&str>,
+    git_sha: Option<&str>,
+) -> Result<String, ConfigError> {
+    let mut out = tag.to_string();
+    let needs = |k: &str| tag.contains(k);
+    if needs("{version}") {
+        let v = version.ok_or_else(|| {
+            invalid(
+                "--tag",
+                tag,
+                "{version} needs a Cargo package to take the version from",
+            )
+        })?;
+        // semver build metadata (`+…`) is not allowed in tags.
+        out = out.replace("{version}", &v.replace('+', "-"));
+    }
+    if needs("{git_sha}") || needs("{git_short_sha}") {
+        let sha = git_sha.ok_or_else(|| {
+            invalid(
+                "--tag",
+                tag,
+                "{git_sha} needs the project to be in a git checkout with a commit",
+            )
+        })?;
+        out = out
+            .replace("{git_sha}", sha)
+            .replace("{git_short_sha}", &sha[..12]);
+    }
+    if !valid_tag(&out) {
+        return Err(invalid(
+            "--tag",
+            &out,
+            "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -",
+        ));
+    }
+    Ok(out)
+}
+
+pub(crate) fn parse_libc(s: Option<&str>) -> Result<Libc, ConfigError> {
+    match s {
+        None | Some("musl") => Ok(Libc::Musl),
+        Some("gnu") | Some("glibc") => Ok(Libc::Gnu),
+        Some(other) => Err(invalid("--libc", other, "use musl or gnu")),
+    }
+}
+
+pub(crate) fn parse_builder(s: Option<&str>) -> Result<Builder, ConfigError> {
+    match s {
+        None | Some("zigbuild") | Some("cargo-zigbuild") => Ok(Builder::Zigbuild),
+        Some("cargo") => Ok(Builder::Cargo),
+        Some(other) => Err(invalid("--builder", other, "use zigbuild or cargo")),
+    }
+}
+
+pub(crate) fn parse_build_std(s: Option<&str>) -> Result<BuildStd, ConfigError> {
+    match s {
+        None | Some("auto") => Ok(BuildStd::Auto),
+        Some("always") | Some("true") => Ok(BuildStd::Always),
+        Some("never") | Some("false") => Ok(BuildStd::Never),
+        Some(other) => Err(invalid("--build-std", other, "use auto, always or never")),
+    }
+}
