@@ -13,6 +13,7 @@ packages=(
   skopeo umoci runc qemu-user-static  # independent checkers
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # static test binaries
   python3 dpkg curl file ca-certificates
+  golang-go                          # Go builds (GOOS/GOARCH)
   buildah                            # benchmarks only
 )
 

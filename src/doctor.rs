@@ -2,7 +2,7 @@
 //! fixes it. `imgpush build` runs the toolchain part of the same checks before compiling.
 
 use crate::build::rust_target;
-use crate::build::toolchain::{Check, CheckStatus, find_in_path, inspect};
+use crate::build::toolchain::{Check, CheckStatus, inspect};
 use crate::config::DoctorPlan;
 use crate::oci::Digest;
 use crate::registry::{Client, ClientConfig, RegistryError};
@@ -52,11 +52,7 @@ pub async fn run(plan: &DoctorPlan) -> DoctorReport {
 }
 
 fn go_check(plan: &DoctorPlan) -> Check {
-    let go = plan
-        .tools
-        .go
-        .clone()
-        .or_else(|| find_in_path(&plan.tools, "go"));
+    let go = crate::build::go::find_go(&plan.tools);
     let version = go.as_ref().and_then(|g| {
         let out = std::process::Command::new(g).arg("version").output().ok()?;
         out.status
@@ -67,7 +63,10 @@ fn go_check(plan: &DoctorPlan) -> Check {
         name: "go".into(),
         status: match (go, version) {
             (Some(g), Some(v)) => CheckStatus::Ok(format!("{} — {v}", g.display())),
-            _ => CheckStatus::Info("not found; needed only for Go builds: apt-get install golang-go (or https://go.dev/dl)".into()),
+            _ => CheckStatus::Info(format!(
+                "not found; needed only for Go builds: {}",
+                crate::build::go::GO_FIX
+            )),
         },
     }
 }

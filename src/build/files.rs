@@ -27,10 +27,9 @@ pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
         let meta = std::fs::metadata(&f.source).map_err(read(&f.source))?;
         if !meta.is_dir() {
             let mode = f.mode.unwrap_or_else(|| default_mode(&meta));
-            out.push(LayerEntry::file(
-                &f.dest,
-                EntrySource::Path(f.source.clone()),
-                mode,
+            out.push(owned(
+                LayerEntry::file(&f.dest, EntrySource::Path(f.source.clone()), mode),
+                f.owner,
             ));
             continue;
         }
@@ -42,8 +41,8 @@ pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
                 &root_dest
             },
             0o755,
-            0,
-            0,
+            f.owner.0,
+            f.owner.1,
         ));
         let mut stack = vec![f.source.clone()];
         while let Some(dir) = stack.pop() {
@@ -68,15 +67,18 @@ pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
                             target.to_string_lossy().to_string(),
                         ),
                         mode: 0o777,
-                        uid: 0,
-                        gid: 0,
+                        uid: f.owner.0,
+                        gid: f.owner.1,
                     });
                 } else if meta.is_dir() {
-                    out.push(LayerEntry::dir(&dest, 0o755, 0, 0));
+                    out.push(LayerEntry::dir(&dest, 0o755, f.owner.0, f.owner.1));
                     stack.push(path);
                 } else if meta.is_file() {
                     let mode = f.mode.unwrap_or_else(|| default_mode(&meta));
-                    out.push(LayerEntry::file(&dest, EntrySource::Path(path), mode));
+                    out.push(owned(
+                        LayerEntry::file(&dest, EntrySource::Path(path), mode),
+                        f.owner,
+                    ));
                 } else {
                     return Err(BuildError::Unsupported {
                         path,
@@ -87,6 +89,12 @@ pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
         }
     }
     Ok(out)
+}
+
+fn owned(mut e: LayerEntry, (uid, gid): (u64, u64)) -> LayerEntry {
+    e.uid = uid;
+    e.gid = gid;
+    e
 }
 
 /// Does a relative symlink at `link` (relative to the tree root) resolve inside the tree?
@@ -124,8 +132,10 @@ mod tests {
             source: root.clone(),
             dest: "/srv/www".into(),
             mode: None,
+            owner: (101, 101),
         }];
         let e = entries(&files).unwrap();
+        assert!(e.iter().all(|e| (e.uid, e.gid) == (101, 101)));
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,

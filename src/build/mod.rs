@@ -5,6 +5,7 @@
 pub mod cargo;
 mod elf;
 pub mod files;
+pub mod go;
 pub mod sysroot;
 mod targets;
 pub mod toolchain;
@@ -66,6 +67,8 @@ pub enum BuildError {
         platform: Platform,
         libc: &'static str,
     },
+    #[error("Go has no GOARCH for {platform}")]
+    NoGoTarget { platform: Platform },
     #[error("running {program}")]
     Spawn {
         program: String,

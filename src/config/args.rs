@@ -75,6 +75,28 @@ pub struct BuildArgs {
     #[arg(long = "annotation", value_name = "K=V")]
     pub annotations: Vec<String>,
 
+    /// A static bundle (e.g. `npm run build` output) to ship at --dest, in one layer shared by
+    /// every platform; no program is built. Keeps the base's entrypoint.
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Owner of the --static bundle's files, UID:GID (e.g. 101:101) [default: 0:0].
+    #[arg(long, value_name = "UID:GID")]
+    pub owner: Option<String>,
+
+    /// Build this Go main package (an import path or ./relative path in the module) instead
+    /// of the one in PATH.
+    #[arg(long = "go", value_name = "IMPORTPATH")]
+    pub go: Option<String>,
+
+    /// Go: -ldflags for `go build`.
+    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+    pub ldflags: Option<String>,
+
+    /// Go: build tags for `go build` (comma-separated).
+    #[arg(long = "tags", value_name = "TAGS")]
+    pub go_tags: Option<String>,
+
     /// Extra file or directory for every platform, SRC:DST[:MODE]; repeatable. Shipped in one
     /// layer shared by all platforms.
     #[arg(long = "file", value_name = "SRC:DST[:MODE]")]

@@ -146,5 +146,6 @@ pub fn extra_file(
         source: source.to_path_buf(),
         dest: absolute_in_image("--file destination", dest)?,
         mode: mode.map(|m| parse_mode("--file", given, m)).transpose()?,
+        owner: (0, 0),
     })
 }

@@ -26,6 +26,11 @@ pub struct FileConfig {
     pub labels: Option<BTreeMap<String, String>>,
     pub annotations: Option<BTreeMap<String, String>>,
     pub files: Option<Vec<FileEntry>>,
+    #[serde(rename = "static")]
+    pub static_dir: Option<String>,
+    pub owner: Option<String>,
+    pub ldflags: Option<String>,
+    pub go_tags: Option<String>,
     pub oci_layout: Option<String>,
     pub insecure_registries: Option<Vec<String>>,
     pub jobs: Option<usize>,
@@ -119,6 +124,9 @@ impl FileConfig {
                 f.src = absolute(dir, &f.src);
             }
         }
+        if let Some(d) = &mut self.static_dir {
+            *d = absolute(dir, d);
+        }
         if let Some(o) = &mut self.oci_layout {
             *o = absolute(dir, o);
         }
@@ -161,6 +169,10 @@ impl FileConfig {
             labels: map(self.labels, lower.labels),
             annotations: map(self.annotations, lower.annotations),
             files: self.files.or(lower.files),
+            static_dir: self.static_dir.or(lower.static_dir),
+            owner: self.owner.or(lower.owner),
+            ldflags: self.ldflags.or(lower.ldflags),
+            go_tags: self.go_tags.or(lower.go_tags),
             oci_layout: self.oci_layout.or(lower.oci_layout),
             insecure_registries: self.insecure_registries.or(lower.insecure_registries),
             jobs: self.jobs.or(lower.jobs),

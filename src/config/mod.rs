@@ -7,6 +7,7 @@ mod cargo;
 mod doctor;
 mod environment;
 mod file;
+mod go;
 mod plan;
 mod resolve;
 mod values;
@@ -16,7 +17,7 @@ pub use doctor::{DoctorPlan, resolve_doctor};
 pub use environment::Environment;
 pub use file::FileConfig;
 pub use plan::{
-    BaseSpec, BuildStd, Builder, CargoPlan, ExtraFile, Libc, Plan, PlatformRequest,
+    BaseSpec, BuildStd, Builder, CargoPlan, ExtraFile, GoPlan, Libc, Plan, PlatformRequest,
     PrebuiltArtifact, Source, Tools, Verbosity,
 };
 pub use resolve::resolve;
@@ -54,6 +55,8 @@ pub enum ConfigError {
     Conflict(String),
     #[error("nothing to build: {0}")]
     Nothing(String),
+    #[error("Go package {dir}: {why}")]
+    Go { dir: PathBuf, why: String },
     #[error("Cargo project {manifest}: {why}")]
     Cargo { manifest: PathBuf, why: String },
     #[error("{what} is not installed")]

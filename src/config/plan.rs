@@ -41,6 +41,23 @@ pub enum Source {
     Prebuilt(Vec<PrebuiltArtifact>),
     /// A Rust binary target, cross-compiled per platform.
     Cargo(Box<CargoPlan>),
+    /// A Go main package, cross-compiled per platform with GOOS/GOARCH.
+    Go(GoPlan),
+    /// Only platform-independent files (`--static DIR`): no per-platform build.
+    Static,
+}
+
+/// A Go main package to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoPlan {
+    /// The module root (the directory with go.mod), where `go build` runs.
+    pub module_dir: PathBuf,
+    /// What to build: `./cmd/server` (relative to the module) or an import path (`--go`).
+    pub package: String,
+    /// The binary's name (the package directory's or import path's last element).
+    pub name: String,
+    pub ldflags: Option<String>,
+    pub tags: Option<String>,
 }
 
 /// Which C library Rust binaries link against.
@@ -137,6 +154,8 @@ pub struct ExtraFile {
     pub dest: String,
     /// Mode for files (directories are 0755); default 0755 if executable, else 0644.
     pub mode: Option<u32>,
+    /// Owner of every entry (`--owner UID:GID` for `--static`); default 0:0.
+    pub owner: (u64, u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -157,6 +176,8 @@ pub struct Plan {
     pub source: Source,
     /// Where the program goes in the image (`--dest`, `/app/<file name>`, `/app/<bin>`).
     pub dest: String,
+    /// `--static DIR`: the bundle, in its own layer shared by all platforms.
+    pub bundle: Option<ExtraFile>,
     /// Shipped in every platform's image, in one layer shared by all platforms.
     pub files: Vec<ExtraFile>,
     pub tools: Tools,

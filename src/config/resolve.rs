@@ -1,9 +1,10 @@
 use super::artifacts::{self, absolute_in_image};
 use super::cargo::{self, CargoProject};
 use super::file::{BuildStdSetting, Platforms};
+use super::go;
 use super::values::{
     expand_tag, invalid, merged, parse_base, parse_build_std, parse_builder, parse_expose,
-    parse_libc, parse_platforms, parse_repo, parse_user,
+    parse_libc, parse_owner, parse_platforms, parse_repo, parse_user,
 };
 use super::{
     BaseSpec, BuildArgs, BuildStd, CargoPlan, ConfigError, DEFAULT_LAYOUT_DIR, Environment,
@@ -84,11 +85,20 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         ));
     }
     let file = FileConfig::load(&context)?;
-    let prebuilt_wanted = !args.artifacts.is_empty() || file.artifacts.is_some();
+    // What to build, most explicit first: --static, --go, artifacts, a Cargo project, a Go
+    // main package in PATH.
+    let static_dir = args
+        .static_dir
+        .as_ref()
+        .map(|d| env.cwd.join(d))
+        .or(file.static_dir.as_ref().map(PathBuf::from));
+    let go_import = args.go.clone();
+    let explicit = static_dir.is_some()
+        || go_import.is_some()
+        || !args.artifacts.is_empty()
+        || file.artifacts.is_some();
     let project = match cargo::manifest_for(&args.cargo, &context, env) {
-        Some(manifest) if !prebuilt_wanted => {
-            Some(cargo::load(&args.cargo, &manifest, env, &tools)?)
-        }
+        Some(manifest) if !explicit => Some(cargo::load(&args.cargo, &manifest, env, &tools)?),
         _ => None,
     };
     let settings = match &project {
@@ -99,54 +109,103 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
     let platforms = match (&args.platform, &settings.platforms) {
         (Some(p), _) => parse_platforms(&Platforms::One(p.clone()))?,
         (None, Some(p)) => parse_platforms(p)?,
-        // Builds default to the two platforms nearly everyone ships.
-        (None, None) if project.is_some() => {
+        // Builds and bundles default to the two platforms nearly everyone ships.
+        (None, None)
+            if project.is_some() || static_dir.is_some() || go_import.is_some() || !explicit =>
+        {
             PlatformRequest::List(vec!["linux/amd64".parse()?, "linux/arm64".parse()?])
         }
         (None, None) => PlatformRequest::FromArtifacts,
     };
 
     let dest_flag = args.dest.clone().or(settings.dest.clone());
-    let source = match &project {
-        Some(p) => Source::Cargo(Box::new(cargo_plan(args, &settings, p)?)),
-        None => {
-            let raw: Vec<(String, PathBuf)> = if !args.artifacts.is_empty() {
-                args.artifacts
-                    .iter()
-                    .map(|a| {
-                        let (p, f) = a.split_once('=').ok_or_else(|| {
-                            invalid(
-                                "--artifact",
-                                a,
-                                "expected PLATFORM=FILE, e.g. linux/amd64=./hello",
-                            )
-                        })?;
-                        Ok((p.to_string(), env.cwd.join(f)))
-                    })
-                    .collect::<Result<_, ConfigError>>()?
-            } else {
-                settings
-                    .artifacts
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(p, f)| (p, PathBuf::from(f)))
-                    .collect()
-            };
-            if raw.is_empty() {
-                return Err(ConfigError::Nothing(format!(
-                    "no --artifact given and no Cargo.toml in {}",
-                    context.display()
-                )));
-            }
-            Source::Prebuilt(artifacts::prebuilt(raw, &platforms, dest_flag.as_deref())?)
+    let ldflags = args.ldflags.clone().or(settings.ldflags.clone());
+    let go_tags = args.go_tags.clone().or(settings.go_tags.clone());
+    let mut go_package_dir: Option<PathBuf> = None;
+    let mut bundle: Option<ExtraFile> = None;
+    let source = if let Some(dir) = &static_dir {
+        let dest = dest_flag.as_deref().ok_or_else(|| {
+            invalid(
+                "--static",
+                &dir.display().to_string(),
+                "needs --dest: where the bundle goes, e.g. --dest /usr/share/nginx/html",
+            )
+        })?;
+        if !dir.is_dir() {
+            return Err(invalid(
+                "--static",
+                &dir.display().to_string(),
+                if dir.exists() {
+                    "is not a directory; --static takes a directory (use --file for a single file)"
+                } else {
+                    "does not exist"
+                },
+            ));
         }
+        let owner = match args.owner.as_deref().or(settings.owner.as_deref()) {
+            Some(o) => parse_owner(o)?,
+            None => (0, 0),
+        };
+        bundle = Some(ExtraFile {
+            source: dir.clone(),
+            dest: absolute_in_image("--dest", dest)?,
+            mode: None,
+            owner,
+        });
+        Source::Static
+    } else if let Some(import) = &go_import {
+        let g = go::from_import_path(import, &context, ldflags, go_tags)?;
+        go_package_dir = g.package_dir;
+        Source::Go(g.plan)
+    } else if let Some(p) = &project {
+        Source::Cargo(Box::new(cargo_plan(args, &settings, p)?))
+    } else if !args.artifacts.is_empty() || settings.artifacts.is_some() {
+        let raw: Vec<(String, PathBuf)> = if !args.artifacts.is_empty() {
+            args.artifacts
+                .iter()
+                .map(|a| {
+                    let (p, f) = a.split_once('=').ok_or_else(|| {
+                        invalid(
+                            "--artifact",
+                            a,
+                            "expected PLATFORM=FILE, e.g. linux/amd64=./hello",
+                        )
+                    })?;
+                    Ok((p.to_string(), env.cwd.join(f)))
+                })
+                .collect::<Result<_, ConfigError>>()?
+        } else {
+            settings
+                .artifacts
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(p, f)| (p, PathBuf::from(f)))
+                .collect()
+        };
+        Source::Prebuilt(artifacts::prebuilt(raw, &platforms, dest_flag.as_deref())?)
+    } else if let Some(g) = go::detect(&context, ldflags, go_tags)? {
+        go_package_dir = g.package_dir;
+        Source::Go(g.plan)
+    } else {
+        return Err(ConfigError::Nothing(format!(
+            "no --artifact, --static or --go given, and {} holds no Cargo.toml or Go main package",
+            context.display()
+        )));
     };
     let dest = match &source {
         Source::Prebuilt(a) => a[0].dest.clone(),
-        Source::Cargo(c) => match &dest_flag {
+        Source::Static => bundle.as_ref().map(|b| b.dest.clone()).unwrap_or_default(),
+        Source::Cargo(_) | Source::Go(_) => match &dest_flag {
             Some(d) => absolute_in_image("--dest", d)?,
-            None => format!("/app/{}", c.bin),
+            None => format!(
+                "/app/{}",
+                match &source {
+                    Source::Cargo(c) => c.bin.clone(),
+                    Source::Go(g) => g.name.clone(),
+                    _ => unreachable!(),
+                }
+            ),
         },
     };
 
@@ -166,7 +225,24 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         }
     }
 
-    let env_vars = merged("--env", &settings.env, &args.env)?;
+    // ko's convention: kodata/ next to the main package is shipped at /var/run/ko, and
+    // KO_DATA_PATH says where.
+    let mut settings_env = settings.env.clone().unwrap_or_default();
+    if let Some(kodata) = go_package_dir
+        .map(|d| d.join("kodata"))
+        .filter(|k| k.is_dir())
+    {
+        files.push(ExtraFile {
+            source: kodata,
+            dest: "/var/run/ko".into(),
+            mode: None,
+            owner: (0, 0),
+        });
+        settings_env
+            .entry("KO_DATA_PATH".into())
+            .or_insert_with(|| "/var/run/ko".into());
+    }
+    let env_vars = merged("--env", &Some(settings_env), &args.env)?;
     // Crate labels < settings < flags.
     let mut label_base: BTreeMap<String, String> = project
         .as_ref()
@@ -203,7 +279,8 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         .entrypoint
         .clone()
         .or(settings.entrypoint.clone())
-        .or_else(|| Some(vec![dest.clone()]));
+        // A bundle keeps the base's entrypoint (nginx stays nginx).
+        .or_else(|| (!matches!(source, Source::Static)).then(|| vec![dest.clone()]));
     let cmd = args.cmd.clone().or(settings.cmd.clone());
 
     let created = match &env.source_date_epoch {
@@ -246,7 +323,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
     };
     let default_layout = match &source {
         Source::Cargo(c) => c.target_dir.join("imgpush").join(&c.bin),
-        Source::Prebuilt(_) => env.cwd.join(DEFAULT_LAYOUT_DIR),
+        _ => env.cwd.join(DEFAULT_LAYOUT_DIR),
     };
     let oci_layout = match (&args.oci_layout, &settings.oci_layout) {
         (Some(d), _) => Some(env.cwd.join(d)),
@@ -267,6 +344,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         base,
         source,
         dest,
+        bundle,
         files,
         tools,
         image: ImageSettings {
@@ -303,7 +381,7 @@ mod tests {
     fn prebuilt(plan: &Plan) -> &[crate::config::PrebuiltArtifact] {
         match &plan.source {
             Source::Prebuilt(a) => a,
-            Source::Cargo(_) => panic!("expected prebuilt artifacts"),
+            other => panic!("expected prebuilt artifacts, got {other:?}"),
         }
     }
 

@@ -219,3 +219,19 @@ pub(crate) fn parse_build_std(s: Option<&str>) -> Result<BuildStd, ConfigError> 
         Some(other) => Err(invalid("--build-std", other, "use auto, always or never")),
     }
 }
+
+/// `UID:GID` (numbers) for `--owner`.
+pub(crate) fn parse_owner(s: &str) -> Result<(u64, u64), ConfigError> {
+    let parse = |v: &str| v.parse::<u64>().ok();
+    match s.split_once(':') {
+        Some((u, g)) if parse(u).is_some() && parse(g).is_some() => {
+            Ok((parse(u).unwrap_or(0), parse(g).unwrap_or(0)))
+        }
+        None if parse(s).is_some() => Ok((parse(s).unwrap_or(0), parse(s).unwrap_or(0))),
+        _ => Err(invalid(
+            "--owner",
+            s,
+            "expected numeric UID:GID, e.g. 101:101",
+        )),
+    }
+}

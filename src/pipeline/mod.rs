@@ -7,7 +7,7 @@ use crate::build;
 use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::error::Error;
 use crate::image::{ComposeInput, compose};
-use crate::layer::{LayerOptions, write_layer};
+use crate::layer::{Layer, LayerOptions, write_layer};
 use crate::oci::{Digest, Platform};
 use crate::publish::{LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::report::Reporter;
@@ -71,11 +71,25 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
 
     let artifacts = match &plan.source {
         Source::Prebuilt(a) => build::prebuilt(a)?,
+        Source::Static => Vec::new(),
         Source::Cargo(c) => {
             let cargo = build::cargo::prepare(c, &plan.tools, &platforms, &plan.dest)?;
             reporter.step(&cargo.describe());
             let reporter = reporter.clone();
             tokio::task::spawn_blocking(move || cargo.run(reporter.as_ref()))
+                .await
+                .expect("the build task does not panic")?
+        }
+        Source::Go(g) => {
+            let go = build::go::prepare(
+                g,
+                &plan.tools,
+                &platforms,
+                &plan.dest,
+                &work.path().join("go"),
+            )?;
+            reporter.step(&go.describe());
+            tokio::task::spawn_blocking(move || go.run())
                 .await
                 .expect("the build task does not panic")?
         }
@@ -85,72 +99,74 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         mtime: plan.image.created,
         ..LayerOptions::default()
     };
-    // Extra files are the same for every platform: one layer, built and uploaded once.
-    let shared = if plan.files.is_empty() {
-        None
-    } else {
-        let entries = build::files::entries(&plan.files)?;
-        let dir = work.path().to_path_buf();
-        let what = plan
-            .files
+    // Platform-independent content — the --static bundle, then extra files (and kodata) —
+    // is one layer each, built, compressed and uploaded once, and shared by every platform.
+    // Platform layers are built at the same time.
+    let mut shared_jobs = Vec::new();
+    for (what, files) in [
+        ("bundle", plan.bundle.iter().cloned().collect::<Vec<_>>()),
+        ("files", plan.files.clone()),
+    ] {
+        if files.is_empty() {
+            continue;
+        }
+        let entries = build::files::entries(&files)?;
+        let dests = files
             .iter()
             .map(|f| f.dest.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        reporter.step(&format!("layering extra files for every platform: {what}"));
-        let layer = tokio::task::spawn_blocking(move || {
-            write_layer(entries, format!("imgpush: add {what}"), options, &dir)
-        })
-        .await
-        .expect("layer tasks do not panic")
-        .map_err(|source| Error::Layer {
-            platform: "every platform".into(),
-            source,
-        })?;
-        Some(layer)
-    };
-
-    let mut handles = Vec::new();
-    for platform in &platforms {
-        let artifact = artifacts
-            .iter()
-            .find(|a| &a.platform == platform)
-            .expect("every platform has an artifact")
-            .clone();
-        let dir = work.path().to_path_buf();
         reporter.step(&format!(
-            "layering {platform}: {}",
-            artifact
-                .files
-                .iter()
-                .map(|f| f.dest.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "layering {what} for every platform: {dests} ({} entries)",
+            entries.len()
         ));
-        handles.push(tokio::task::spawn_blocking(move || {
-            let layer = write_layer(
+        shared_jobs.push((
+            "every platform".to_string(),
+            spawn_layer(
+                entries,
+                format!("imgpush: add {dests}"),
+                options,
+                work.path(),
+            ),
+        ));
+    }
+    let mut platform_jobs = Vec::new();
+    for artifact in &artifacts {
+        let dests = artifact
+            .files
+            .iter()
+            .map(|f| f.dest.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        reporter.step(&format!("layering {}: {dests}", artifact.platform));
+        platform_jobs.push((
+            artifact.platform.to_string(),
+            spawn_layer(
                 artifact.layer_entries(),
                 artifact.description(),
                 options,
-                &dir,
-            );
-            (artifact.platform, layer)
-        }));
-    }
-    let mut layers = Vec::new();
-    for h in handles {
-        let (platform, layer) = h.await.expect("layer tasks do not panic");
-        let layer = layer.map_err(|source| Error::Layer {
-            platform: platform.to_string(),
-            source,
-        })?;
-        reporter.detail(&format!(
-            "{platform}: layer {} ({} bytes, diff_id {})",
-            layer.digest, layer.size, layer.diff_id
+                work.path(),
+            ),
         ));
-        // Shared files first: they change less often than the program.
-        layers.push((platform, shared.iter().cloned().chain([layer]).collect()));
     }
+    let mut shared = Vec::new();
+    for (label, job) in shared_jobs {
+        shared.push(finish_layer(&label, job, reporter.as_ref()).await?);
+    }
+    let mut own = Vec::new();
+    for (label, job) in platform_jobs {
+        own.push(finish_layer(&label, job, reporter.as_ref()).await?);
+    }
+    let layers: Vec<(Platform, Vec<Layer>)> = platforms
+        .iter()
+        .map(|p| {
+            let mine = artifacts
+                .iter()
+                .position(|a| &a.platform == p)
+                .map(|i| own[i].clone());
+            (p.clone(), shared.iter().cloned().chain(mine).collect())
+        })
+        .collect();
 
     let set = compose(&ComposeInput {
         base: &base_image,
@@ -202,20 +218,51 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     })
 }
 
+fn spawn_layer(
+    entries: Vec<crate::layer::LayerEntry>,
+    created_by: String,
+    options: LayerOptions,
+    dir: &std::path::Path,
+) -> tokio::task::JoinHandle<Result<Layer, crate::layer::LayerError>> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || write_layer(entries, created_by, options, &dir))
+}
+
+async fn finish_layer(
+    label: &str,
+    job: tokio::task::JoinHandle<Result<Layer, crate::layer::LayerError>>,
+    reporter: &dyn Reporter,
+) -> Result<Layer, Error> {
+    let layer = job
+        .await
+        .expect("layer tasks do not panic")
+        .map_err(|source| Error::Layer {
+            platform: label.to_string(),
+            source,
+        })?;
+    reporter.detail(&format!(
+        "{label}: layer {} ({} bytes, diff_id {})",
+        layer.digest, layer.size, layer.diff_id
+    ));
+    Ok(layer)
+}
+
 /// The platforms to produce, sorted so index order never depends on flag order.
 fn platforms(plan: &Plan, opened: &base::OpenedBase) -> Result<Vec<Platform>, Error> {
     let mut out: Vec<Platform> = match (&plan.platforms, &plan.source) {
         (PlatformRequest::List(list), _) => list.clone(),
-        (PlatformRequest::FromArtifacts | PlatformRequest::All, Source::Prebuilt(a)) => {
-            a.iter().map(|a| a.platform.clone()).collect()
-        }
-        (PlatformRequest::All, Source::Cargo(c)) => opened
+        (_, Source::Prebuilt(a)) => a.iter().map(|a| a.platform.clone()).collect(),
+        (PlatformRequest::All, source) => opened
             .platforms()
             .into_iter()
-            .filter(|p| build::rust_target(p, c.libc).is_some())
+            .filter(|p| match source {
+                Source::Cargo(c) => build::rust_target(p, c.libc).is_some(),
+                Source::Go(_) => build::go::go_target(p).is_some(),
+                Source::Static | Source::Prebuilt(_) => true,
+            })
             .collect(),
-        (PlatformRequest::FromArtifacts, Source::Cargo(_)) => {
-            unreachable!("config gives Rust builds an explicit platform list")
+        (PlatformRequest::FromArtifacts, _) => {
+            unreachable!("config gives builds and bundles an explicit platform list")
         }
     };
     out.sort();

@@ -218,24 +218,41 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
-    /// Access-log lines of requests, as `METHOD path` (query strings dropped).
-    pub fn requests(&self) -> Vec<String> {
+    /// Access-log lines of requests, as `(METHOD, path?query)`.
+    pub fn raw_requests(&self) -> Vec<(String, String)> {
         self.log()
             .lines()
             .filter_map(|l| {
-                let start = l
-                    .find("\"GET ")
-                    .or(l.find("\"HEAD "))
-                    .or(l.find("\"PUT "))
-                    .or(l.find("\"POST "))
-                    .or(l.find("\"PATCH "))?;
-                let rest = &l[start + 1..];
-                let mut parts = rest.split(' ');
-                let method = parts.next()?;
-                let path = parts.next()?.split('?').next()?;
-                Some(format!("{method} {path}"))
+                let start = ["\"GET ", "\"HEAD ", "\"PUT ", "\"POST ", "\"PATCH "]
+                    .iter()
+                    .find_map(|m| l.find(m))?;
+                let mut parts = l[start + 1..].split(' ');
+                Some((parts.next()?.to_string(), parts.next()?.to_string()))
             })
             .collect()
+    }
+
+    /// Access-log lines of requests, as `METHOD path` (query strings dropped).
+    pub fn requests(&self) -> Vec<String> {
+        self.raw_requests()
+            .into_iter()
+            .map(|(m, t)| format!("{m} {}", t.split('?').next().unwrap_or("")))
+            .collect()
+    }
+
+    /// How many uploads of `digest` (`sha256:…`) the registry completed (the final PUT of
+    /// an upload session carries `?digest=`).
+    pub fn uploads_of(&self, digest: &str) -> usize {
+        let hex = digest.trim_start_matches("sha256:");
+        self.raw_requests()
+            .iter()
+            .filter(|(m, t)| {
+                m == "PUT"
+                    && t.contains("/blobs/uploads/")
+                    && (t.contains(&format!("sha256%3A{hex}"))
+                        || t.contains(&format!("sha256:{hex}")))
+            })
+            .count()
     }
 
     pub fn storage(&self) -> PathBuf {

@@ -1,0 +1,227 @@
+//! Cross-compiles a Go main package per platform with the host's `go`: CGO off,
+//! GOOS/GOARCH/GOARM from the platform, `-trimpath`, all platforms in parallel.
+
+use super::toolchain::find_in_path;
+use super::{Artifact, BuildError, prebuilt};
+use crate::config::{GoPlan, PrebuiltArtifact, Tools};
+use crate::oci::Platform;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// GOARCH (and GOARM) for a platform.
+pub fn go_target(platform: &Platform) -> Option<(&'static str, Option<&'static str>)> {
+    Some(
+        match (platform.architecture.as_str(), platform.variant.as_deref()) {
+            ("amd64", _) => ("amd64", None),
+            ("arm64", _) => ("arm64", None),
+            ("arm", Some("v7")) => ("arm", Some("7")),
+            ("arm", Some("v6")) => ("arm", Some("6")),
+            ("386", _) => ("386", None),
+            ("riscv64", _) => ("riscv64", None),
+            ("ppc64le", _) => ("ppc64le", None),
+            ("s390x", _) => ("s390x", None),
+            _ => return None,
+        },
+    )
+}
+
+/// The `go` binary: `$GO`, else `go` on PATH.
+pub fn find_go(tools: &Tools) -> Option<PathBuf> {
+    tools
+        .go
+        .clone()
+        .filter(|g| g.is_file())
+        .or_else(|| find_in_path(tools, "go"))
+}
+
+pub const GO_FIX: &str = "apt-get install golang-go   (or download Go from https://go.dev/dl)";
+
+#[derive(Debug)]
+pub struct GoBuild {
+    plan: GoPlan,
+    go: PathBuf,
+    targets: Vec<(Platform, &'static str, Option<&'static str>)>,
+    out_dir: PathBuf,
+    dest: String,
+}
+
+pub fn prepare(
+    plan: &GoPlan,
+    tools: &Tools,
+    platforms: &[Platform],
+    dest: &str,
+    out_dir: &Path,
+) -> Result<GoBuild, BuildError> {
+    let go = find_go(tools).ok_or_else(|| BuildError::Toolchain {
+        problems: vec![("go".into(), "not found ($GO or PATH)".into(), GO_FIX.into())],
+    })?;
+    let targets = platforms
+        .iter()
+        .map(|p| {
+            let (arch, arm) = go_target(p).ok_or_else(|| BuildError::NoGoTarget {
+                platform: p.clone(),
+            })?;
+            Ok((p.clone(), arch, arm))
+        })
+        .collect::<Result<_, BuildError>>()?;
+    Ok(GoBuild {
+        plan: plan.clone(),
+        go,
+        targets,
+        out_dir: out_dir.to_path_buf(),
+        dest: dest.to_string(),
+    })
+}
+
+impl GoBuild {
+    pub fn describe(&self) -> String {
+        let platforms: Vec<String> = self.targets.iter().map(|(p, _, _)| p.to_string()).collect();
+        format!(
+            "building Go package {} in {} for {} with {} (CGO_ENABLED=0, -trimpath), in parallel",
+            self.plan.package,
+            self.plan.module_dir.display(),
+            platforms.join(", "),
+            self.go.display()
+        )
+    }
+
+    fn output_path(&self, arch: &str, arm: Option<&str>) -> PathBuf {
+        let dir = match arm {
+            Some(v) => format!("linux-{arch}-v{v}"),
+            None => format!("linux-{arch}"),
+        };
+        self.out_dir.join(dir).join(&self.plan.name)
+    }
+
+    /// `go build` for one platform, not yet run. `GOFLAGS` and the rest of the user's Go
+    /// environment pass through.
+    pub fn command(&self, arch: &str, arm: Option<&str>) -> Command {
+        let mut cmd = Command::new(&self.go);
+        cmd.current_dir(&self.plan.module_dir)
+            .env("CGO_ENABLED", "0")
+            .env("GOOS", "linux")
+            .env("GOARCH", arch)
+            // Use this go, never a toolchain download (ignored before Go 1.21).
+            .env("GOTOOLCHAIN", "local");
+        match arm {
+            Some(v) => cmd.env("GOARM", v),
+            None => cmd.env_remove("GOARM"),
+        };
+        cmd.args(["build", "-trimpath", "-o"])
+            .arg(self.output_path(arch, arm));
+        if let Some(l) = &self.plan.ldflags {
+            cmd.arg(format!("-ldflags={l}"));
+        }
+        if let Some(t) = &self.plan.tags {
+            cmd.arg(format!("-tags={t}"));
+        }
+        cmd.arg(&self.plan.package);
+        cmd
+    }
+
+    /// Builds every platform at once; each one's output goes to stderr when it finishes.
+    pub fn run(&self) -> Result<Vec<Artifact>, BuildError> {
+        let results: Vec<(String, std::io::Result<std::process::Output>)> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .targets
+                    .iter()
+                    .map(|(p, arch, arm)| {
+                        let mut cmd = self.command(arch, *arm);
+                        let label = p.to_string();
+                        s.spawn(move || (label, cmd.stdin(std::process::Stdio::null()).output()))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("go build threads do not panic"))
+                    .collect()
+            });
+        let mut err = std::io::stderr();
+        for (label, result) in results {
+            let out = result.map_err(|source| BuildError::Spawn {
+                program: self.go.display().to_string(),
+                source,
+            })?;
+            for line in String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .chain(String::from_utf8_lossy(&out.stderr).lines())
+            {
+                let _ = writeln!(err, "go build ({label}): {line}");
+            }
+            if !out.status.success() {
+                let text = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                return Err(BuildError::ToolFailed {
+                    tool: format!("go build for {label}"),
+                    status: out.status.code(),
+                    stderr_tail: tail.join("\n"),
+                });
+            }
+        }
+        let artifacts: Vec<PrebuiltArtifact> = self
+            .targets
+            .iter()
+            .map(|(p, arch, arm)| PrebuiltArtifact {
+                platform: p.clone(),
+                path: self.output_path(arch, *arm),
+                dest: self.dest.clone(),
+            })
+            .collect();
+        prebuilt(&artifacts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_for_arm_v7() {
+        let b = GoBuild {
+            plan: GoPlan {
+                module_dir: "/m".into(),
+                package: "./cmd/server".into(),
+                name: "server".into(),
+                ldflags: Some("-s -w".into()),
+                tags: Some("netgo".into()),
+            },
+            go: "/usr/bin/go".into(),
+            targets: vec![],
+            out_dir: "/w".into(),
+            dest: "/app/server".into(),
+        };
+        let c = b.command("arm", Some("7"));
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "build -trimpath -o /w/linux-arm-v7/server -ldflags=-s -w -tags=netgo ./cmd/server"
+        );
+        let env = |k: &str| {
+            c.get_envs()
+                .find(|(n, _)| *n == k)
+                .and_then(|(_, v)| v)
+                .map(|v| v.to_string_lossy().to_string())
+        };
+        assert_eq!(env("GOARCH").as_deref(), Some("arm"));
+        assert_eq!(env("GOARM").as_deref(), Some("7"));
+        assert_eq!(env("CGO_ENABLED").as_deref(), Some("0"));
+        assert_eq!(env("GOTOOLCHAIN").as_deref(), Some("local"));
+        assert_eq!(c.get_current_dir(), Some(Path::new("/m")));
+        assert_eq!(
+            go_target(&"linux/arm/v6".parse().unwrap()),
+            Some(("arm", Some("6")))
+        );
+    }
+}
