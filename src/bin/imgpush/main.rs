@@ -22,6 +22,12 @@ Examples:
   # A Rust project (same as `cargo imgpush`): cross-compiled for linux/amd64 and linux/arm64
   imgpush build path/to/crate --repo 127.0.0.1:5000/app/api -t '{version}'
 
+  # A Go main package (GOOS/GOARCH, CGO off; kodata/ shipped at /var/run/ko):
+  imgpush build ./cmd/server --repo 127.0.0.1:5000/app/server
+
+  # A static frontend bundle on nginx, one layer shared by every platform:
+  imgpush build --static dist --dest /usr/share/nginx/html --base docker.io/library/nginx:stable-alpine --platform all
+
   # On a registry base, with settings:
   imgpush build --base docker.io/library/busybox:1.37 --repo 127.0.0.1:5000/app/hello \\
       --artifact linux/amd64=hello --env RUST_LOG=info --expose 8080 --user 65532
