@@ -331,6 +331,33 @@ pub fn inspect(
         ));
     }
     let chosen = choose(&all, triples, build_std).map(|(t, s)| (t.clone(), s));
+    let mut skipped = Vec::new();
+    if let Some((picked, _)) = &chosen {
+        for other in all.iter().filter(|t| t.rustc != picked.rustc) {
+            let lacking: Vec<&&str> = triples.iter().filter(|x| !other.has_std(x)).collect();
+            if !lacking.is_empty() {
+                skipped.push(Check {
+                    name: format!("skipped {}", other.rustc.display()),
+                    status: CheckStatus::Info(format!(
+                        "{} ({}) has no std for {}{}; to use it instead: {}",
+                        other.version,
+                        other.origin,
+                        lacking
+                            .iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if other.has_std_source() {
+                            ""
+                        } else {
+                            " and no std source"
+                        },
+                        other.std_fix(lacking[0]),
+                    )),
+                });
+            }
+        }
+    }
     if let Some((t, how)) = &chosen {
         checks.push(Check::ok(
             "cargo",
@@ -350,7 +377,7 @@ pub fn inspect(
                 StdSource::Build => Check::ok(
                     format!("std for {triple}"),
                     format!(
-                        "built from source ({}/lib/rustlib/src) with -Zbuild-std",
+                        "from source ({}/lib/rustlib/src), built once into imgpush's std cache",
                         t.sysroot.display()
                     ),
                 ),
@@ -377,6 +404,7 @@ pub fn inspect(
             ));
         }
     }
+    checks.extend(skipped);
     let (mut zig, mut zigbuild) = (None, None);
     if builder == crate::config::Builder::Zigbuild {
         zigbuild = find_zigbuild(tools);

@@ -188,8 +188,6 @@ pub struct Plan {
     pub oci_layout: Option<PathBuf>,
     pub insecure_registries: Vec<String>,
     pub credentials: CredentialStore,
-    /// Where temporary layer files go.
-    pub work_dir: Option<PathBuf>,
     /// Concurrent blob transfers.
     pub jobs: usize,
     pub json: bool,

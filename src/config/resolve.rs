@@ -363,7 +363,6 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         oci_layout,
         insecure_registries: insecure,
         credentials: env.credential_store(),
-        work_dir: None,
         jobs,
         json: args.json || settings.json.unwrap_or(false),
         verbosity: match args.verbose {

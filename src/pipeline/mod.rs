@@ -55,14 +55,14 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         clients.get(&r.repository.registry)?;
     }
 
-    let work = match &plan.work_dir {
-        Some(dir) => tempfile::Builder::new().prefix("imgpush-").tempdir_in(dir),
-        None => tempfile::Builder::new().prefix("imgpush-").tempdir(),
-    }
-    .map_err(|source| Error::WorkDir {
-        path: plan.work_dir.clone().unwrap_or_else(std::env::temp_dir),
-        source,
-    })?;
+    // Layer files live here until published ($TMPDIR, else /tmp).
+    let work = tempfile::Builder::new()
+        .prefix("imgpush-")
+        .tempdir()
+        .map_err(|source| Error::WorkDir {
+            path: std::env::temp_dir(),
+            source,
+        })?;
 
     reporter.step(&format!("loading base image {}", describe_base(&base_spec)));
     let opened = base::open(&base_spec, &clients, work.path()).await?;
