@@ -4,14 +4,14 @@ use crate::config::ConfigError;
 use crate::image::ImageError;
 use crate::layer::LayerError;
 use crate::publish::PublishError;
-use crate::registry::auth::CredentialError;
+use crate::registry::CredentialError;
 
 /// Any failure of a run, by stage. Each stage's error names what it was working on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("reading registry credentials")]
+    #[error("registry credentials")]
     Credentials(#[from] CredentialError),
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -50,8 +50,9 @@ impl Error {
             Error::Base(e) => e.hint(),
             Error::Publish(e) => e.hint(),
             Error::Registry { source, .. } => source.hint(),
+            Error::Credentials(crate::registry::CredentialError::HelperMissing { .. }) => None,
             Error::Credentials(_) => Some(
-                "fix or remove the file; imgpush reads the `auths` section of docker's config.json"
+                "fix or remove the file; imgpush reads `credHelpers`, `credsStore` and `auths` of docker's config.json and podman's auth.json"
                     .into(),
             ),
             _ => None,

@@ -14,6 +14,7 @@ pub mod doctor;
 mod error;
 pub mod image;
 pub mod layer;
+pub mod login;
 pub mod oci;
 pub mod pipeline;
 pub mod publish;

@@ -80,3 +80,13 @@ fn cargo_imgpush_help() {
 fn imgpush_doctor_help() {
     insta::assert_snapshot!(help(&["doctor", "--help"]));
 }
+
+#[test]
+fn imgpush_login_help() {
+    let text = help(&["login", "--help"]);
+    assert!(
+        text.contains("--password-stdin") && !text.contains("--password "),
+        "no password flag"
+    );
+    insta::assert_snapshot!(text);
+}

@@ -111,6 +111,11 @@ pub struct BuildArgs {
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
 
+    /// One-off credentials for the target registry, USER:PASSWORD (or IMGPUSH_USERNAME and
+    /// IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<String>,
+
     /// Concurrent blob transfers [default: 4].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -220,4 +225,33 @@ pub struct DoctorArgs {
 
     #[command(flatten)]
     pub toolchain: ToolchainArgs,
+}
+
+/// Flags of `imgpush login`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct LoginArgs {
+    /// Registry host[:port], e.g. ghcr.io or 127.0.0.1:5000 (docker.io for Docker Hub).
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+
+    /// User name.
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub username: String,
+
+    /// Read the password (or token) from stdin. Without it, IMGPUSH_PASSWORD is used;
+    /// there is no flag for the password itself, so it never shows in `ps`.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Allow plain HTTP and unverified TLS for this registry.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Flags of `imgpush logout`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct LogoutArgs {
+    /// Registry host[:port].
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
 }

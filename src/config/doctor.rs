@@ -35,14 +35,15 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
         }
         None => vec!["linux/amd64".parse()?, "linux/arm64".parse()?],
     };
+    let repo = args.repo.as_deref().map(parse_repo).transpose()?;
     Ok(DoctorPlan {
         platforms,
         libc: parse_libc(args.toolchain.libc.as_deref())?,
         builder: parse_builder(args.toolchain.builder.as_deref())?,
         build_std: parse_build_std(args.toolchain.build_std.as_deref())?,
         tools: env.tools(),
-        repo: args.repo.as_deref().map(parse_repo).transpose()?,
+        repo: repo.clone(),
         insecure_registries: args.insecure_registries.clone(),
-        credentials: env.credential_store(),
+        credentials: env.credential_store(repo.as_ref().map(|r| r.registry.as_str()), None)?,
     })
 }

@@ -1,5 +1,6 @@
+use super::ConfigError;
 use super::Tools;
-use crate::registry::CredentialStore;
+use crate::registry::{Credential, CredentialStore};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -26,6 +27,12 @@ pub struct Environment {
     pub stderr_is_terminal: bool,
     pub cache_dir: Option<PathBuf>,
     pub xdg_cache_home: Option<PathBuf>,
+    /// One-off credentials for the target registry.
+    pub imgpush_username: Option<String>,
+    pub imgpush_password: Option<String>,
+    /// podman's auth file locations.
+    pub registry_auth_file: Option<PathBuf>,
+    pub xdg_runtime_dir: Option<PathBuf>,
 }
 
 impl Environment {
@@ -50,17 +57,65 @@ impl Environment {
             stderr_is_terminal: std::io::stderr().is_terminal(),
             cache_dir: path("IMGPUSH_CACHE_DIR"),
             xdg_cache_home: path("XDG_CACHE_HOME"),
+            imgpush_username: var("IMGPUSH_USERNAME"),
+            imgpush_password: var("IMGPUSH_PASSWORD"),
+            registry_auth_file: path("REGISTRY_AUTH_FILE"),
+            xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
         })
     }
 
-    pub(crate) fn credential_store(&self) -> CredentialStore {
+    /// Where credentials come from. `creds` (`--creds USER:PASSWORD`), else
+    /// `IMGPUSH_USERNAME`/`IMGPUSH_PASSWORD`, is a one-off credential for `target`.
+    pub fn credential_store(
+        &self,
+        target: Option<&str>,
+        creds: Option<&str>,
+    ) -> Result<CredentialStore, ConfigError> {
         let dir = self
             .docker_config
             .clone()
             .or_else(|| self.home.as_ref().map(|h| h.join(".docker")));
-        CredentialStore {
+        let mut auth_files: Vec<PathBuf> = self.registry_auth_file.iter().cloned().collect();
+        auth_files.extend(
+            self.xdg_runtime_dir
+                .as_ref()
+                .map(|d| d.join("containers/auth.json")),
+        );
+        let one_off = match (creds, &self.imgpush_username, &self.imgpush_password) {
+            (Some(c), _, _) => Some(
+                c.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        what: "--creds",
+                        given: "(hidden)".into(),
+                        why: "expected USER:PASSWORD".into(),
+                    })?,
+            ),
+            (None, Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    what: "IMGPUSH_USERNAME/IMGPUSH_PASSWORD",
+                    given: "(hidden)".into(),
+                    why: "set both, or neither".into(),
+                });
+            }
+            (None, None, None) => None,
+        };
+        Ok(CredentialStore {
             docker_config: dir.map(|d| d.join("config.json")),
-        }
+            auth_files,
+            explicit: match (one_off, target) {
+                (Some((username, password)), Some(t)) => {
+                    Some((t.to_string(), Credential::Basic { username, password }))
+                }
+                _ => None,
+            },
+            helper_path: self
+                .path
+                .as_ref()
+                .map(|p| std::env::split_paths(p).collect())
+                .unwrap_or_default(),
+        })
     }
 
     /// Where the external tools are. `CARGO`/`RUSTC`/`RUSTUP_TOOLCHAIN` count as the user's

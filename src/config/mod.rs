@@ -12,7 +12,9 @@ mod plan;
 mod resolve;
 mod values;
 
-pub use args::{BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, ToolchainArgs};
+pub use args::{
+    BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, LoginArgs, LogoutArgs, ToolchainArgs,
+};
 pub use doctor::{DoctorPlan, resolve_doctor};
 pub use environment::Environment;
 pub use file::FileConfig;

@@ -331,6 +331,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         (None, None) if repo.is_none() => Some(default_layout),
         (None, None) => None,
     };
+    let repo_registry = repo.as_ref().map(|r| r.registry.clone());
     let mut insecure = settings.insecure_registries.clone().unwrap_or_default();
     insecure.extend(args.insecure_registries.iter().cloned());
     let jobs = args.jobs.or(settings.jobs).unwrap_or(4);
@@ -362,7 +363,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         tags,
         oci_layout,
         insecure_registries: insecure,
-        credentials: env.credential_store(),
+        credentials: env.credential_store(repo_registry.as_deref(), args.creds.as_deref())?,
         jobs,
         json: args.json || settings.json.unwrap_or(false),
         verbosity: match args.verbose {

@@ -133,3 +133,18 @@ impl Client {
         Ok(digest)
     }
 }
+
+impl Client {
+    /// Proves the configured credential works: `GET /v2/` must end in 200 after the
+    /// authentication dance (a Basic header, or a token fetched with the credential).
+    pub async fn check_login(&self) -> Result<(), RegistryError> {
+        let op = format!("logging in to {}", self.registry());
+        let url = self.url("").await?;
+        let response = self.send(&op, Method::GET, url, &Ok).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.status_error(&op, response).await)
+        }
+    }
+}

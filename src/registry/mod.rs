@@ -3,12 +3,13 @@
 
 pub mod auth;
 mod blobs;
+pub mod credentials;
 mod error;
 mod manifests;
 mod transport;
 
-pub use auth::{Credential, CredentialStore};
 pub use blobs::{BlobStream, MountResult, UploadSource};
+pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
 pub use transport::{Client, ClientConfig};

@@ -1,7 +1,8 @@
 //! The HTTP side of the client: scheme selection, the `/v2/` ping, attaching and renewing
 //! authorization, and turning answers into typed errors.
 
-use super::auth::{Challenge, Credential, TokenResponse, parse_challenges};
+use super::auth::{Challenge, TokenResponse, parse_challenges};
+use super::credentials::Credential;
 use super::error::parse_error_body;
 use super::{RegistryError, is_loopback};
 use crate::report::Reporter;

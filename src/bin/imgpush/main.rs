@@ -4,7 +4,7 @@ mod run;
 mod ui;
 
 use clap::{Parser, Subcommand};
-use imgpush::config::{BuildArgs, DoctorArgs};
+use imgpush::config::{BuildArgs, DoctorArgs, LoginArgs, LogoutArgs};
 use std::process::ExitCode;
 
 const BUILD_EXAMPLES: &str = "\
@@ -57,6 +57,11 @@ enum Command {
     /// Check the tools a build needs (cargo, rustc, each target's std, zig, cargo-zigbuild,
     /// go) and the registry login; print the exact command that fixes each missing piece.
     Doctor(DoctorArgs),
+    /// Check credentials against a registry and store them in docker's config.json (or its
+    /// credential helper), like `docker login`.
+    Login(LoginArgs),
+    /// Remove stored credentials for a registry.
+    Logout(LogoutArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => run::build(*args),
         Command::Doctor(args) => run::doctor(args),
+        Command::Login(args) => run::login(args),
+        Command::Logout(args) => run::logout(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

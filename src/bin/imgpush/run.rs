@@ -3,7 +3,7 @@
 use crate::ui;
 use anyhow::Context as _;
 use imgpush::build::toolchain::CheckStatus;
-use imgpush::config::{self, BuildArgs, DoctorArgs, Environment};
+use imgpush::config::{self, BuildArgs, DoctorArgs, Environment, LoginArgs, LogoutArgs};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -66,4 +66,57 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("some things a build needs are missing; run the `fix:` commands above")
     }
+}
+
+pub fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let env = Environment::from_process().context("reading the working directory")?;
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        env.imgpush_password
+            .clone()
+            .context("no password: pipe it in with --password-stdin (or set IMGPUSH_PASSWORD)")?
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    // Only the file locations matter here, not a one-off credential.
+    let mut env_files = env.clone();
+    env_files.imgpush_username = None;
+    env_files.imgpush_password = None;
+    let store = env_files
+        .credential_store(None, None)
+        .map_err(imgpush::Error::from)?;
+    let reporter = Arc::new(ui::StderrReporter::new(config::Verbosity::Normal));
+    let path = runtime()?.block_on(imgpush::login::login(
+        &store,
+        &args.registry,
+        &args.username,
+        &password,
+        args.insecure,
+        reporter,
+    ))?;
+    eprintln!(
+        "imgpush: login succeeded; credentials for {} stored via {}",
+        args.registry,
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
+    let mut env = Environment::from_process().context("reading the working directory")?;
+    env.imgpush_username = None;
+    env.imgpush_password = None;
+    let store = env
+        .credential_store(None, None)
+        .map_err(imgpush::Error::from)?;
+    if imgpush::login::logout(&store, &args.registry)? {
+        eprintln!("imgpush: removed the credentials for {}", args.registry);
+    } else {
+        eprintln!("imgpush: no credentials were stored for {}", args.registry);
+    }
+    Ok(())
 }

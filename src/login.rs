@@ -1,0 +1,47 @@
+//! `imgpush login` / `logout`: verify credentials against the registry, then store them in
+//! docker's config.json (or its credential helper) like `docker login` does.
+
+use crate::error::Error;
+use crate::registry::credentials::normalize_host;
+use crate::registry::{Client, ClientConfig, Credential, CredentialStore};
+use crate::report::Reporter;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Checks `username`/`password` against `registry` and stores them; returns the file written.
+pub async fn login(
+    store: &CredentialStore,
+    registry: &str,
+    username: &str,
+    password: &str,
+    insecure: bool,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PathBuf, Error> {
+    let registry = normalize_host(registry);
+    let client = Client::new(
+        ClientConfig {
+            registry: registry.clone(),
+            insecure,
+            credential: Some(Credential::Basic {
+                username: username.to_string(),
+                password: password.to_string(),
+            }),
+            scopes: vec![],
+            chunk_size: None,
+        },
+        reporter,
+    );
+    client
+        .check_login()
+        .await
+        .map_err(|source| Error::Registry {
+            registry: registry.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(store.store(&registry, username, password)?)
+}
+
+/// Forgets the stored credential; `false` if there was none.
+pub fn logout(store: &CredentialStore, registry: &str) -> Result<bool, Error> {
+    Ok(store.erase(&normalize_host(registry))?)
+}

@@ -1,0 +1,632 @@
+//! Where credentials come from, in docker's order: a one-off credential (`--creds`,
+//! `IMGPUSH_USERNAME`/`IMGPUSH_PASSWORD`), then docker's config.json — `credHelpers`,
+//! `credsStore` (running `docker-credential-<name> get` as docker does), `auths` — then
+//! podman's auth file. Also writes config.json for `imgpush login` / `logout`.
+//! Secrets never reach `Debug`, logs or error messages.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid JSON: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: the `auth` entry for {registry} is not base64 of `user:password`")]
+    BadAuth { path: PathBuf, registry: String },
+    #[error(
+        "credential helper docker-credential-{helper} (named in {path}) is not installed; install it or remove it from that file"
+    )]
+    HelperMissing { helper: String, path: PathBuf },
+    #[error("credential helper docker-credential-{helper} failed for {registry}: {message}")]
+    Helper {
+        helper: String,
+        registry: String,
+        message: String,
+    },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no docker config location: set DOCKER_CONFIG or HOME")]
+    NoConfigPath,
+}
+
+/// Where credentials are looked up. Resolved by `config` (paths from the environment), read
+/// here.
+#[derive(Clone, Debug, Default)]
+pub struct CredentialStore {
+    /// `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`).
+    pub docker_config: Option<PathBuf>,
+    /// podman/containers auth files (`$REGISTRY_AUTH_FILE`,
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`), read after docker's.
+    pub auth_files: Vec<PathBuf>,
+    /// A one-off credential for one registry (`--creds`, `IMGPUSH_USERNAME`/`PASSWORD`).
+    pub explicit: Option<(String, Credential)>,
+    /// Directories searched for `docker-credential-*` helpers (PATH).
+    pub helper_path: Vec<PathBuf>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct DockerConfig {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+/// The server URL docker uses as a credential key (Docker Hub's is historical).
+fn server_url(registry: &str) -> String {
+    match normalize_host(registry).as_str() {
+        "docker.io" => "https://index.docker.io/v1/".to_string(),
+        host => host.to_string(),
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> Result<Option<T>, CredentialError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|source| CredentialError::Parse {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CredentialError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl CredentialStore {
+    /// The credential for `registry` (as written in a reference, e.g. `127.0.0.1:5000` or
+    /// `docker.io`), or `None` for anonymous access.
+    pub fn lookup(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let wanted = normalize_host(registry);
+        if let Some((r, c)) = &self.explicit
+            && normalize_host(r) == wanted
+        {
+            return Ok(Some(c.clone()));
+        }
+        if let Some(path) = &self.docker_config
+            && let Some(config) = read_json::<DockerConfig>(path)?
+        {
+            let helper = config
+                .cred_helpers
+                .iter()
+                .find(|(k, _)| normalize_host(k) == wanted)
+                .map(|(_, v)| v.clone())
+                .or(config.creds_store.clone());
+            if let Some(helper) = helper
+                && let Some(c) = self.helper_get(&helper, registry, path)?
+            {
+                return Ok(Some(c));
+            }
+            if let Some(c) = auths_entry(&config.auths, &wanted, path, registry)? {
+                return Ok(Some(c));
+            }
+        }
+        for path in &self.auth_files {
+            if let Some(config) = read_json::<DockerConfig>(path)?
+                && let Some(c) = auths_entry(&config.auths, &wanted, path, registry)?
+            {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    fn helper_program(&self, helper: &str, config: &Path) -> Result<PathBuf, CredentialError> {
+        let name = format!("docker-credential-{helper}");
+        self.helper_path
+            .iter()
+            .map(|d| d.join(&name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| CredentialError::HelperMissing {
+                helper: helper.to_string(),
+                path: config.to_path_buf(),
+            })
+    }
+
+    /// Runs `docker-credential-<helper> <verb>` with `input` on stdin, as docker does.
+    fn run_helper(
+        &self,
+        helper: &str,
+        verb: &str,
+        input: &str,
+        registry: &str,
+        config: &Path,
+    ) -> Result<(bool, String), CredentialError> {
+        let program = self.helper_program(helper, config)?;
+        let fail = |message: String| CredentialError::Helper {
+            helper: helper.to_string(),
+            registry: registry.to_string(),
+            message,
+        };
+        let mut child = Command::new(program)
+            .arg(verb)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(e.to_string()))?;
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(input.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+        // Helpers report errors on stdout; never echo more than a short line of it.
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        Ok((out.status.success(), text))
+    }
+
+    fn helper_get(
+        &self,
+        helper: &str,
+        registry: &str,
+        config: &Path,
+    ) -> Result<Option<Credential>, CredentialError> {
+        let (ok, text) = self.run_helper(helper, "get", &server_url(registry), registry, config)?;
+        if !ok {
+            if text.to_ascii_lowercase().contains("credentials not found") {
+                return Ok(None);
+            }
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(120)
+                .collect::<String>();
+            return Err(CredentialError::Helper {
+                helper: helper.to_string(),
+                registry: registry.to_string(),
+                message: if first.is_empty() {
+                    "it failed without a message".into()
+                } else {
+                    first
+                },
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "Username")]
+            username: String,
+            #[serde(rename = "Secret")]
+            secret: String,
+        }
+        let a: Answer = serde_json::from_str(&text).map_err(|_| CredentialError::Helper {
+            helper: helper.to_string(),
+            registry: registry.to_string(),
+            message: "its answer is not the JSON docker expects ({\"Username\":…,\"Secret\":…})"
+                .into(),
+        })?;
+        Ok(Some(if a.username == "<token>" {
+            Credential::IdentityToken {
+                username: String::new(),
+                token: a.secret,
+            }
+        } else {
+            Credential::Basic {
+                username: a.username,
+                password: a.secret,
+            }
+        }))
+    }
+
+    /// Stores a verified credential like `docker login`: in the configured helper when
+    /// config.json names one for this registry, else base64 in `auths`. Other keys of the
+    /// file are kept; the file is written atomically with mode 0600.
+    pub fn store(
+        &self,
+        registry: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<PathBuf, CredentialError> {
+        let path = self
+            .docker_config
+            .clone()
+            .ok_or(CredentialError::NoConfigPath)?;
+        let mut root = read_json::<Value>(&path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let helper = configured_helper(&root, registry);
+        let key = server_url(registry);
+        let auths = object_entry(&mut root, "auths");
+        auths.retain(|k, _| normalize_host(k) != normalize_host(registry));
+        match helper {
+            Some(h) => {
+                let input =
+                    serde_json::json!({"ServerURL": key, "Username": username, "Secret": password})
+                        .to_string();
+                let (ok, text) = self.run_helper(&h, "store", &input, registry, &path)?;
+                if !ok {
+                    return Err(CredentialError::Helper {
+                        helper: h,
+                        registry: registry.into(),
+                        message: text
+                            .lines()
+                            .next()
+                            .unwrap_or("store failed")
+                            .chars()
+                            .take(120)
+                            .collect(),
+                    });
+                }
+                auths.insert(key, serde_json::json!({}));
+            }
+            None => {
+                let auth = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                auths.insert(key, serde_json::json!({ "auth": auth }));
+            }
+        }
+        write_private(&path, &root)?;
+        Ok(path)
+    }
+
+    /// Forgets the credential for `registry` (`imgpush logout`); `false` if there was none.
+    pub fn erase(&self, registry: &str) -> Result<bool, CredentialError> {
+        let path = self
+            .docker_config
+            .clone()
+            .ok_or(CredentialError::NoConfigPath)?;
+        let Some(mut root) = read_json::<Value>(&path)? else {
+            return Ok(false);
+        };
+        let mut removed = false;
+        if let Some(h) = configured_helper(&root, registry) {
+            let (ok, _) = self.run_helper(&h, "erase", &server_url(registry), registry, &path)?;
+            removed |= ok;
+        }
+        let auths = object_entry(&mut root, "auths");
+        let before = auths.len();
+        auths.retain(|k, _| normalize_host(k) != normalize_host(registry));
+        removed |= auths.len() != before;
+        write_private(&path, &root)?;
+        Ok(removed)
+    }
+}
+
+fn configured_helper(root: &Value, registry: &str) -> Option<String> {
+    let wanted = normalize_host(registry);
+    root.get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(k, _)| normalize_host(k) == wanted))
+        .and_then(|(_, v)| v.as_str().map(str::to_string))
+        .or_else(|| {
+            root.get("credsStore")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+}
+
+fn object_entry<'a>(root: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
+    if !root.is_object() {
+        *root = Value::Object(Map::new());
+    }
+    let map = root.as_object_mut().expect("just made an object");
+    let slot = map
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    slot.as_object_mut().expect("just made an object")
+}
+
+fn write_private(path: &Path, value: &Value) -> Result<(), CredentialError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| CredentialError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(err)?;
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    tmp.write_all(text.as_bytes()).map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+fn auths_entry(
+    auths: &BTreeMap<String, AuthEntry>,
+    wanted: &str,
+    path: &Path,
+    registry: &str,
+) -> Result<Option<Credential>, CredentialError> {
+    match auths.iter().find(|(k, _)| normalize_host(k) == wanted) {
+        Some((_, entry)) => entry_to_credential(entry, path, registry),
+        None => Ok(None),
+    }
+}
+
+/// A credential for one registry. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// docker's `identitytoken`: an OAuth2 refresh token for the token endpoint.
+    IdentityToken {
+        username: String,
+        token: String,
+    },
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Basic { username, .. } => {
+                write!(
+                    f,
+                    "Basic {{ username: {username:?}, password: <redacted> }}"
+                )
+            }
+            Credential::IdentityToken { username, .. } => {
+                write!(
+                    f,
+                    "IdentityToken {{ username: {username:?}, token: <redacted> }}"
+                )
+            }
+        }
+    }
+}
+
+impl Credential {
+    pub fn basic_header(&self) -> Option<String> {
+        match self {
+            Credential::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
+            Credential::IdentityToken { .. } => None,
+        }
+    }
+}
+
+/// The key docker uses for a registry host, with its aliases folded (`index.docker.io`,
+/// `registry-1.docker.io` and `https://index.docker.io/v1/` are all Docker Hub).
+pub fn normalize_host(key: &str) -> String {
+    let host = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = host.split('/').next().unwrap_or(host);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_string(),
+        h => h.to_string(),
+    }
+}
+
+fn entry_to_credential(
+    entry: &AuthEntry,
+    path: &Path,
+    registry: &str,
+) -> Result<Option<Credential>, CredentialError> {
+    let (mut username, mut password) = (entry.username.clone(), entry.password.clone());
+    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let bad = || CredentialError::BadAuth {
+            path: path.to_path_buf(),
+            registry: registry.to_string(),
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| bad())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (u, p) = decoded.split_once(':').ok_or_else(bad)?;
+        username = Some(u.to_string());
+        password = Some(p.to_string());
+    }
+    if let Some(token) = entry.identitytoken.clone().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credential::IdentityToken {
+            username: username.unwrap_or_default(),
+            token,
+        }));
+    }
+    Ok(match (username, password) {
+        (Some(username), Some(password)) => Some(Credential::Basic { username, password }),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{
+                "https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},
+                "127.0.0.1:5000":{"username":"a","password":"b:c"},
+                "ghcr.io":{"auth":"","identitytoken":"tok"}}}"#,
+        )
+        .unwrap();
+        let store = CredentialStore {
+            docker_config: Some(path),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.lookup("docker.io").unwrap(),
+            Some(Credential::Basic {
+                username: "user".into(),
+                password: "pass".into()
+            })
+        );
+        assert_eq!(
+            store.lookup("127.0.0.1:5000").unwrap(),
+            Some(Credential::Basic {
+                username: "a".into(),
+                password: "b:c".into()
+            })
+        );
+        assert!(matches!(
+            store.lookup("ghcr.io").unwrap(),
+            Some(Credential::IdentityToken { .. })
+        ));
+        assert_eq!(store.lookup("quay.io").unwrap(), None);
+        let debug = format!("{:?}", store.lookup("docker.io").unwrap());
+        assert!(
+            !debug.contains("pass\"") && debug.contains("redacted"),
+            "{debug}"
+        );
+    }
+
+    fn helper_script(dir: &Path, name: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(format!("docker-credential-{name}"));
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn helpers_explicit_and_podman_files_in_docker_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        // Answers only for 127.0.0.1:5000; records what it was asked.
+        helper_script(
+            &bin,
+            "test",
+            &format!(
+                "read host; echo \"$1 $host\" >> {log}; if [ \"$host\" = 127.0.0.1:5000 ]; then echo '{{\"ServerURL\":\"x\",\"Username\":\"hu\",\"Secret\":\"hs\"}}'; else echo 'credentials not found in native keychain'; exit 1; fi",
+                log = dir.path().join("log").display()
+            ),
+        );
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, r#"{"credHelpers":{"127.0.0.1:5000":"test"},"auths":{"127.0.0.1:5000":{"auth":"dTpw"},"b.io":{"auth":"dTpw"}}}"#).unwrap();
+        let podman = dir.path().join("auth.json");
+        std::fs::write(&podman, r#"{"auths":{"c.io":{"auth":"cG9kOm1hbg=="}}}"#).unwrap();
+        let store = CredentialStore {
+            docker_config: Some(config),
+            auth_files: vec![podman],
+            explicit: Some((
+                "d.io".into(),
+                Credential::Basic {
+                    username: "e".into(),
+                    password: "f".into(),
+                },
+            )),
+            helper_path: vec![bin],
+        };
+        let basic = |u: &str, p: &str| {
+            Some(Credential::Basic {
+                username: u.into(),
+                password: p.into(),
+            })
+        };
+        assert_eq!(
+            store.lookup("127.0.0.1:5000").unwrap(),
+            basic("hu", "hs"),
+            "credHelpers before auths"
+        );
+        assert_eq!(store.lookup("b.io").unwrap(), basic("u", "p"));
+        assert_eq!(
+            store.lookup("c.io").unwrap(),
+            basic("pod", "man"),
+            "podman's auth file"
+        );
+        assert_eq!(
+            store.lookup("d.io").unwrap(),
+            basic("e", "f"),
+            "the one-off credential"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("log")).unwrap(),
+            "get 127.0.0.1:5000\n"
+        );
+
+        let missing = CredentialStore {
+            helper_path: vec![],
+            ..store.clone()
+        };
+        let err = missing.lookup("127.0.0.1:5000").unwrap_err().to_string();
+        assert!(
+            err.contains("docker-credential-test") && err.contains("not installed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn store_and_erase_keep_other_keys_and_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("d/config.json");
+        std::fs::create_dir_all(dir.path().join("d")).unwrap();
+        std::fs::write(
+            &config,
+            r#"{"auths":{"other.io":{"auth":"eDp5"}},"proxies":{"default":{}}}"#,
+        )
+        .unwrap();
+        let store = CredentialStore {
+            docker_config: Some(config.clone()),
+            ..Default::default()
+        };
+        store.store("index.docker.io", "alice", "pw").unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        assert_eq!(
+            v["auths"]["https://index.docker.io/v1/"]["auth"],
+            "YWxpY2U6cHc="
+        );
+        assert_eq!(v["auths"]["other.io"]["auth"], "eDp5");
+        assert!(v.get("proxies").is_some());
+        assert_eq!(
+            std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            store.lookup("docker.io").unwrap(),
+            Some(Credential::Basic {
+                username: "alice".into(),
+                password: "pw".into()
+            })
+        );
+        assert!(store.erase("docker.io").unwrap());
+        assert_eq!(store.lookup("docker.io").unwrap(), None);
+        assert!(!store.erase("docker.io").unwrap());
+    }
+}

@@ -1,0 +1,172 @@
+//! Credential sources against a real htpasswd registry: `imgpush login`/`logout`,
+//! docker's config.json, a credential helper on PATH, env and `--creds`. Secrets never
+//! appear in output.
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+use support::*;
+
+const USER: &str = "carol";
+const PASS: &str = "Sup3r-secret-pw";
+
+fn push_args(registry: &Registry, repo: &str) -> Vec<String> {
+    vec![
+        "build".into(),
+        "--repo".into(),
+        format!("{}/{repo}", registry.host),
+        "--artifact".into(),
+        format!("linux/amd64={}", hello().amd64.display()),
+        "-vv".into(),
+    ]
+}
+
+fn assert_no_secret(text: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    assert!(
+        !text.contains(PASS) && !text.contains(&b64),
+        "a secret leaked:\n{text}"
+    );
+}
+
+fn login(imgpush: &Imgpush, registry: &Registry, password: &str) -> std::process::Output {
+    let mut child = imgpush
+        .command()
+        .args(["login", &registry.host, "-u", USER, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn login_push_logout() {
+    let registry = Registry::start_with_htpasswd(USER, PASS);
+    let imgpush = Imgpush::new();
+    let config = imgpush.docker_config.path().join("config.json");
+
+    let out = login(&imgpush, &registry, "wrong-password");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    assert!(!config.exists(), "nothing stored for rejected credentials");
+
+    let out = login(&imgpush, &registry, PASS);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_secret(&stderr(&out));
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert!(stored["auths"][&registry.host]["auth"].is_string());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let out = imgpush
+        .command()
+        .args(push_args(&registry, "app/a"))
+        .output()
+        .unwrap();
+    success_line(&out);
+    assert_no_secret(&stderr(&out));
+    assert_eq!(registry.tags("app/a"), ["latest"]);
+
+    let out = imgpush.run(&["logout", &registry.host]);
+    assert!(out.status.success());
+    let out = imgpush
+        .command()
+        .args(push_args(&registry, "app/b"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && stderr(&out).contains("docker login"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn credential_helper_env_and_creds_flag() {
+    let registry = Registry::start_with_htpasswd(USER, PASS);
+
+    // A docker-credential-… helper on PATH, named in config.json's credHelpers.
+    let imgpush = Imgpush::new();
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-imgtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"ServerURL\":\"'$host'\",\"Username\":\"{USER}\",\"Secret\":\"{PASS}\"}}'\n",
+            registry.host
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        imgpush.docker_config.path().join("config.json"),
+        serde_json::json!({"credHelpers": {registry.host.clone(): "imgtest"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = imgpush
+        .command()
+        .env("PATH", &path)
+        .args(push_args(&registry, "app/helper"))
+        .output()
+        .unwrap();
+    success_line(&out);
+    assert_no_secret(&stderr(&out));
+
+    // The helper named but not installed: a clear error naming it.
+    let out = imgpush
+        .command()
+        .args(push_args(&registry, "app/nohelper"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("docker-credential-imgtest")
+            && stderr(&out).contains("not installed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // One-off credentials from the environment, and from --creds.
+    let fresh = Imgpush::new();
+    let out = fresh
+        .command()
+        .env("IMGPUSH_USERNAME", USER)
+        .env("IMGPUSH_PASSWORD", PASS)
+        .args(push_args(&registry, "app/env"))
+        .output()
+        .unwrap();
+    success_line(&out);
+    assert_no_secret(&stderr(&out));
+    let mut args = push_args(&registry, "app/flag");
+    args.extend(["--creds".to_string(), format!("{USER}:{PASS}")]);
+    let out = fresh.command().args(&args).output().unwrap();
+    success_line(&out);
+    assert_no_secret(&stderr(&out));
+    let mut tags: Vec<String> = ["app/helper", "app/env", "app/flag"]
+        .iter()
+        .flat_map(|r| registry.tags(r))
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["latest", "latest", "latest"]);
+    assert!(registry.tags("app/nohelper").is_empty());
+}
