@@ -240,6 +240,14 @@ impl Registry {
             .collect()
     }
 
+    /// Requests that changed something (anything but GET and HEAD), as `METHOD path`.
+    pub fn writes(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !r.starts_with("GET") && !r.starts_with("HEAD"))
+            .collect()
+    }
+
     /// How many uploads of `digest` (`sha256:…`) the registry completed (the final PUT of
     /// an upload session carries `?digest=`).
     pub fn uploads_of(&self, digest: &str) -> usize {
@@ -495,4 +503,20 @@ pub fn qemu_arm64(binary: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Runs each `(name, args, expected stderr fragments)` case with a fresh `Imgpush` and
+/// asserts it fails with every fragment in stderr.
+pub fn assert_all_fail(cases: &[(&str, Vec<&str>, Vec<&str>)]) {
+    for (name, args, expect) in cases {
+        let out = Imgpush::new().run(args);
+        assert!(!out.status.success(), "{name} should fail");
+        for e in expect {
+            assert!(
+                stderr(&out).contains(e),
+                "{name}: stderr lacks `{e}`:\n{}",
+                stderr(&out)
+            );
+        }
+    }
 }
