@@ -95,6 +95,7 @@ async fn registry_check(plan: &DoctorPlan, repo: &crate::oci::Repository) -> Che
             credential,
             scopes: vec![format!("repository:{}:pull,push", repo.path)],
             chunk_size: None,
+            retries: crate::registry::DEFAULT_RETRIES,
         },
         Arc::new(NoopReporter),
     );

@@ -28,6 +28,7 @@ pub async fn login(
             }),
             scopes: vec![],
             chunk_size: None,
+            retries: crate::registry::DEFAULT_RETRIES,
         },
         reporter,
     );

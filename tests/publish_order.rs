@@ -33,6 +33,7 @@ async fn a_refused_index_leaves_no_tag() {
             credential: None,
             scopes: vec![],
             chunk_size: None,
+            retries: 0,
         },
         reporter.clone(),
     ));

@@ -23,6 +23,7 @@ fn client(host: &str, chunk_size: Option<u64>) -> Client {
             credential: None,
             scopes: vec![],
             chunk_size,
+            retries: 0,
         },
         Arc::new(NoopReporter),
     )
@@ -273,6 +274,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
                 "repository:base/busybox:pull".into(),
             ],
             chunk_size: None,
+            retries: 0,
         },
         reporter.clone(),
     );

@@ -116,6 +116,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
     pub creds: Option<String>,
 
+    /// Retries per registry request after a connection error, timeout, 429 or 5xx, with
+    /// exponential backoff [default: 4].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+
     /// Concurrent blob transfers [default: 4].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,

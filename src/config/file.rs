@@ -34,6 +34,7 @@ pub struct FileConfig {
     pub oci_layout: Option<String>,
     pub insecure_registries: Option<Vec<String>>,
     pub jobs: Option<usize>,
+    pub retries: Option<u32>,
     pub json: Option<bool>,
     // Rust builds.
     pub features: Option<Vec<String>>,
@@ -176,6 +177,7 @@ impl FileConfig {
             oci_layout: self.oci_layout.or(lower.oci_layout),
             insecure_registries: self.insecure_registries.or(lower.insecure_registries),
             jobs: self.jobs.or(lower.jobs),
+            retries: self.retries.or(lower.retries),
             json: self.json.or(lower.json),
             features: self.features.or(lower.features),
             profile: self.profile.or(lower.profile),

@@ -190,6 +190,8 @@ pub struct Plan {
     pub credentials: CredentialStore,
     /// Concurrent blob transfers.
     pub jobs: usize,
+    /// Retries per registry request (connection errors, 429, 5xx).
+    pub retries: u32,
     pub json: bool,
     pub verbosity: Verbosity,
 }

@@ -365,6 +365,10 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         insecure_registries: insecure,
         credentials: env.credential_store(repo_registry.as_deref(), args.creds.as_deref())?,
         jobs,
+        retries: args
+            .retries
+            .or(settings.retries)
+            .unwrap_or(crate::registry::DEFAULT_RETRIES),
         json: args.json || settings.json.unwrap_or(false),
         verbosity: match args.verbose {
             0 => Verbosity::Normal,

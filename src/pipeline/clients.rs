@@ -54,6 +54,7 @@ impl Clients {
             credential: self.plan.credentials.lookup(registry)?,
             scopes: self.scopes.get(registry).cloned().unwrap_or_default(),
             chunk_size: None,
+            retries: self.plan.retries,
         };
         let client = Arc::new(Client::new(config, self.reporter.clone()));
         made.insert(registry.to_string(), client.clone());

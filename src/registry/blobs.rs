@@ -93,9 +93,9 @@ impl Client {
         self.resolve_location(&op, &response).await
     }
 
-    /// Uploads a blob into `session` (or a new session). Monolithic `PUT ?digest=` streamed
-    /// from the source; if the registry refuses a body that large (413), or chunked uploads
-    /// are configured, falls back to `PATCH` chunks, always following the newest `Location`.
+    /// Uploads a blob into `session` (or a new session). A failed attempt (connection
+    /// error, 429, 5xx) is retried from the start in a fresh session, re-reading the file;
+    /// a stream from another registry cannot be re-read and is not retried here.
     pub async fn upload_blob(
         &self,
         repo: &str,
@@ -105,11 +105,42 @@ impl Client {
         session: Option<Url>,
         progress: ProgressId,
     ) -> Result<(), RegistryError> {
-        let session = match session {
-            Some(s) => s,
-            None => self.start_upload(repo).await?,
-        };
-        if let (Some(chunk), UploadSource::File(path)) = (self.config.chunk_size, &source) {
+        let replayable = !matches!(source, UploadSource::Stream(_));
+        let mut session = session;
+        let mut attempt = 0;
+        loop {
+            let s = match session.take() {
+                Some(s) => s,
+                None => self.start_upload(repo).await?,
+            };
+            match self
+                .upload_in_session(repo, digest, size, &source, s, progress)
+                .await
+            {
+                Err(e) if replayable && attempt < self.config.retries && e.is_transient() => {
+                    attempt += 1;
+                    let op = format!("uploading blob {digest} to {repo}");
+                    self.pause_before_retry(&op, attempt, &e.to_string(), None)
+                        .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One upload attempt in one session: monolithic `PUT ?digest=` streamed from the
+    /// source; if the registry refuses a body that large (413), or chunked uploads are
+    /// configured, `PATCH` chunks, always following the newest `Location`.
+    async fn upload_in_session(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        source: &UploadSource<'_>,
+        session: Url,
+        progress: ProgressId,
+    ) -> Result<(), RegistryError> {
+        if let (Some(chunk), UploadSource::File(path)) = (self.config.chunk_size, source) {
             return self
                 .upload_chunked(repo, digest, path, chunk, session, progress)
                 .await;
@@ -117,8 +148,8 @@ impl Client {
         let op = format!("uploading blob {digest} to {repo}");
         let url = with_digest(session, digest);
         let response = self
-            .send(&op, Method::PUT, url, &|r| {
-                let body = self.body(&source, progress)?;
+            .send_once(&op, Method::PUT, url, &|r| {
+                let body = self.body(source, progress)?;
                 Ok(r.header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
                     .body(body))
@@ -204,7 +235,7 @@ impl Client {
             let chunk = Bytes::copy_from_slice(&buf[..n]);
             let range = format!("{}-{}", offset, offset + n as u64 - 1);
             let response = self
-                .send(&op, Method::PATCH, location.clone(), &|r| {
+                .send_once(&op, Method::PATCH, location.clone(), &|r| {
                     Ok(r.header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_RANGE, range.clone())
                         .header(CONTENT_LENGTH, n)
@@ -220,7 +251,7 @@ impl Client {
             self.reporter.blob_progress(progress, n as u64);
         }
         let response = self
-            .send(&op, Method::PUT, with_digest(location, digest), &|r| {
+            .send_once(&op, Method::PUT, with_digest(location, digest), &|r| {
                 Ok(r.header(CONTENT_LENGTH, 0))
             })
             .await?;

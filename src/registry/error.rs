@@ -65,6 +65,17 @@ fn detail_suffix(detail: &Option<String>) -> String {
 }
 
 impl RegistryError {
+    /// Worth retrying: the connection failed, or the registry was throttling or failing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } => true,
+            RegistryError::Status { status, .. } => super::transport::retryable_status(
+                reqwest::StatusCode::from_u16(*status).unwrap_or_default(),
+            ),
+            _ => false,
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {

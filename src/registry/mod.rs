@@ -12,7 +12,7 @@ pub use blobs::{BlobStream, MountResult, UploadSource};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
-pub use transport::{Client, ClientConfig};
+pub use transport::{Client, ClientConfig, DEFAULT_RETRIES};
 
 /// Is `host` (with optional port) a loopback address? Plain HTTP is allowed for those
 /// without `--insecure-registry`, as docker does.

@@ -25,6 +25,18 @@ pub struct ClientConfig {
     pub scopes: Vec<String>,
     /// Upload in chunks of this size instead of one monolithic PUT.
     pub chunk_size: Option<u64>,
+    /// How often a request is retried after a connection error, a timeout, 429 or
+    /// 500/502/503/504 (so at most `retries + 1` attempts).
+    pub retries: u32,
+}
+
+/// Default for [`ClientConfig::retries`].
+pub const DEFAULT_RETRIES: u32 = 4;
+
+/// Is an answer worth retrying? Throttling, and the server errors proxies and overloaded
+/// registries give on bad days.
+pub(crate) fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 #[derive(Default)]
@@ -155,10 +167,68 @@ impl Client {
             .map_err(|e| self.protocol(op, format!("bad Location `{location}`: {e}")))
     }
 
-    /// Sends a request with the current authorization; on a 401 authenticates once from
-    /// the challenge and sends it again. `build` is called per attempt, so bodies are
-    /// rebuilt (a file is reopened) rather than replayed.
+    /// [`Client::send_once`] with bounded retries: connection errors, timeouts, 429 (honouring
+    /// `Retry-After`) and 5xx answers are retried with exponential backoff and jitter.
+    /// `build` runs per attempt, so bodies are rebuilt (a file is reopened), never replayed.
     pub(crate) async fn send(
+        &self,
+        op: &str,
+        method: Method,
+        url: Url,
+        build: &(dyn Fn(RequestBuilder) -> Result<RequestBuilder, RegistryError> + Sync),
+    ) -> Result<Response, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            let result = self.send_once(op, method.clone(), url.clone(), build).await;
+            let (why, retry_after) = match &result {
+                Ok(r) if retryable_status(r.status()) => {
+                    (format!("registry answered {}", r.status()), retry_after(r))
+                }
+                Err(RegistryError::Transport { source, .. }) => {
+                    (format!("connection failed: {source}"), None)
+                }
+                _ => return result,
+            };
+            if attempt >= self.config.retries {
+                return match result {
+                    Ok(r) => Err(self.status_error(op, r).await),
+                    Err(e) => Err(e),
+                };
+            }
+            attempt += 1;
+            self.pause_before_retry(op, attempt, &why, retry_after)
+                .await;
+        }
+    }
+
+    /// Waits before retry `attempt` (1-based): `Retry-After` when the registry gave one
+    /// (capped at 60 s), else 250 ms · 2^(attempt-1) (capped at 8 s) with ±50 % jitter.
+    pub(crate) async fn pause_before_retry(
+        &self,
+        op: &str,
+        attempt: u32,
+        why: &str,
+        retry_after: Option<Duration>,
+    ) {
+        let delay = retry_after
+            .map(|d| d.min(Duration::from_secs(60)))
+            .unwrap_or_else(|| {
+                let base = Duration::from_millis(250) * 2u32.pow((attempt - 1).min(5));
+                base.min(Duration::from_secs(8))
+                    .mul_f64(0.5 + fastrand::f64())
+            });
+        self.reporter.detail(&format!(
+            "{op}: {why}; retry {attempt} of {} in {:.1}s",
+            self.config.retries,
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Sends a request with the current authorization; on a 401 authenticates once from
+    /// the challenge and sends it again. No other retries: for requests that must not be
+    /// repeated as they are (the steps of an upload session).
+    pub(crate) async fn send_once(
         &self,
         op: &str,
         method: Method,
@@ -372,6 +442,16 @@ impl Client {
             source,
         }
     }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from registries and ignored).
+fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn challenges(headers: &HeaderMap) -> Vec<Challenge> {

@@ -520,3 +520,119 @@ pub fn assert_all_fail(cases: &[(&str, Vec<&str>, Vec<&str>)]) {
         }
     }
 }
+
+/// What a [`FaultProxy`] rule does to a matching request.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After: secs`) instead of forwarding.
+    Status(u16, Option<u64>),
+    /// Drop the connection without an answer (a reset, as far as the client can tell).
+    Drop,
+}
+
+/// Fail the first `times` requests whose method is `method` and whose path contains `path`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path: String,
+    pub times: usize,
+    pub fault: Fault,
+}
+
+/// An HTTP proxy between imgpush and a registry that injects faults by rule. Every request
+/// gets its own connection (`Connection: close` both ways), so each is seen and decided on.
+pub struct FaultProxy {
+    pub host: String,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, rules: Vec<Rule>) -> FaultProxy {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let rules = Arc::new(Mutex::new(rules));
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (upstream, log2) = (upstream.to_string(), log.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { break };
+                let (rules, log, upstream) = (rules.clone(), log2.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut head = Vec::new();
+                    let mut length = 0usize;
+                    let mut request_line = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if request_line.is_empty() {
+                            request_line = line.trim_end().to_string();
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            head.extend_from_slice(b"Connection: close\r\n\r\n");
+                            break;
+                        }
+                        if !lower.starts_with("connection:") {
+                            head.extend_from_slice(line.as_bytes());
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let mut parts = request_line.split(' ');
+                    let (method, path) = (
+                        parts.next().unwrap_or("").to_string(),
+                        parts.next().unwrap_or("").to_string(),
+                    );
+                    let fault = {
+                        let mut rules = rules.lock().unwrap();
+                        rules
+                            .iter_mut()
+                            .find(|r| r.times > 0 && r.method == method && path.contains(&r.path))
+                            .map(|r| {
+                                r.times -= 1;
+                                r.fault.clone()
+                            })
+                    };
+                    log.lock().unwrap().push(format!(
+                        "{method} {path} {}",
+                        match &fault {
+                            Some(f) => format!("{f:?}"),
+                            None => "forwarded".into(),
+                        }
+                    ));
+                    match fault {
+                        Some(Fault::Drop) => {}
+                        Some(Fault::Status(code, retry_after)) => {
+                            let extra = retry_after
+                                .map(|s| format!("Retry-After: {s}\r\n"))
+                                .unwrap_or_default();
+                            let _ = write!(
+                                client,
+                                "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
+                            );
+                        }
+                        None => {
+                            let mut up = TcpStream::connect(&upstream).unwrap();
+                            up.write_all(&head).unwrap();
+                            up.write_all(&body).unwrap();
+                            let mut response = Vec::new();
+                            let _ = up.read_to_end(&mut response);
+                            let _ = client.write_all(&response);
+                        }
+                    }
+                });
+            }
+        });
+        FaultProxy { host, log }
+    }
+}

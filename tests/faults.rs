@@ -1,0 +1,121 @@
+//! Registries on bad days: a fault-injecting proxy between imgpush and a real registry.
+//! Transient faults are retried (requests rebuilt, uploads restarted in a fresh session
+//! from the layer file) and the push completes; persistent faults fail cleanly with no tag.
+
+mod support;
+
+use support::*;
+
+fn rule(method: &'static str, path: &str, times: usize, fault: Fault) -> Rule {
+    Rule {
+        method,
+        path: path.into(),
+        times,
+        fault,
+    }
+}
+
+fn push(imgpush: &Imgpush, host: &str, repo: &str, extra: &[&str]) -> std::process::Output {
+    let hello = hello();
+    let mut args = vec![
+        "build".to_string(),
+        "--repo".into(),
+        format!("{host}/{repo}"),
+        "--dest".into(),
+        "/app/hello".into(),
+        "-v".into(),
+        "--artifact".into(),
+        format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact".into(),
+        format!("linux/arm64={}", hello.arm64.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    imgpush.command().args(&args).output().unwrap()
+}
+
+#[test]
+fn transient_faults_are_retried_and_the_push_completes() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![
+            rule("HEAD", "/blobs/sha256:", 1, Fault::Status(429, Some(1))),
+            rule("POST", "/blobs/uploads/", 1, Fault::Status(502, None)),
+            rule("PUT", "/blobs/uploads/", 2, Fault::Drop),
+            rule("PUT", "/manifests/sha256:", 2, Fault::Status(503, None)),
+            rule("PUT", "/manifests/latest", 1, Fault::Status(500, None)),
+        ],
+    );
+    let imgpush = Imgpush::new();
+    let started = std::time::Instant::now();
+    let out = push(&imgpush, &proxy.host, "app/faulty", &[]);
+    let elapsed = started.elapsed();
+    let line = success_line(&out);
+    let err = stderr(&out);
+    let retries = err.lines().filter(|l| l.contains("; retry ")).count();
+    eprintln!("fault scenario: 7 injected faults, {retries} retries, {elapsed:?}");
+    assert_eq!(retries, 7, "each injected fault costs one retry:\n{err}");
+    assert!(
+        err.contains("429") && err.contains("retry 1 of 4 in 1.0s"),
+        "Retry-After is honoured:\n{err}"
+    );
+    let log = proxy.log.lock().unwrap().clone();
+    let injected = log.iter().filter(|l| !l.ends_with("forwarded")).count();
+    assert_eq!(injected, 7, "every rule fired: {log:#?}");
+
+    // What landed is complete and correct, checked against the registry directly.
+    let digest = line.rsplit('@').next().unwrap();
+    let raw = skopeo_raw(
+        &format!("docker://{}/app/faulty:latest", registry.host),
+        None,
+    );
+    assert_eq!(format!("sha256:{}", sha256_hex(&raw)), digest);
+    let work = tempfile::tempdir().unwrap();
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app/faulty@{digest}", registry.host),
+        &format!("dir:{}", work.path().join("d").display()),
+    ]);
+    let bundle = unpack_platform(
+        &format!("docker://{}/app/faulty@{digest}", registry.host),
+        "amd64",
+        work.path(),
+        None,
+    );
+    assert_eq!(runc_run(&bundle), "hello from x86_64\n");
+}
+
+#[test]
+fn persistent_faults_fail_cleanly_without_a_tag_and_a_rerun_completes() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![rule(
+            "PUT",
+            "/manifests/latest",
+            1000,
+            Fault::Status(503, None),
+        )],
+    );
+    let imgpush = Imgpush::new();
+    let out = push(&imgpush, &proxy.host, "app/down", &["--retries", "2"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("503") && err.contains("retry 2 of 2"), "{err}");
+    assert!(
+        registry.tags("app/down").is_empty(),
+        "no tag after giving up"
+    );
+
+    // When the registry recovers, a rerun finds the blobs and manifests already there.
+    let out = push(&imgpush, &registry.host, "app/down", &[]);
+    success_line(&out);
+    assert!(
+        !stderr(&out).contains(": uploaded"),
+        "nothing uploaded twice:\n{}",
+        stderr(&out)
+    );
+    assert_eq!(registry.tags("app/down"), ["latest"]);
+}
