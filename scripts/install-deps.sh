@@ -12,7 +12,7 @@ packages=(
   docker-registry apache2-utils      # the registry under test, htpasswd for its auth
   skopeo umoci runc qemu-user-static  # independent checkers
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # static test binaries
-  python3 dpkg curl file ca-certificates
+  python3 dpkg curl file ca-certificates openssl   # openssl: the test token server signs JWTs
   golang-go                          # Go builds (GOOS/GOARCH)
   buildah                            # benchmarks only
 )

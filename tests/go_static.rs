@@ -132,7 +132,7 @@ fn go_hello_server_serves_on_amd64_and_runs_on_arm64() {
         layers[0].1[1], layers[1].1[1],
         "kodata is one layer for both platforms"
     );
-    assert_eq!(registry.uploads_of(&layers[0].1[1]), 1);
+    assert_eq!(registry.uploads_of("app/hello-go", &layers[0].1[1]), 1);
 
     let work = tempfile::tempdir().unwrap();
     let bundle = unpack_platform(&format!("docker://{line}"), "amd64", work.path(), None);
@@ -208,7 +208,11 @@ fn static_site_is_one_shared_layer_and_busybox_httpd_serves_it() {
         bundle_layer, &layers[1].1[1],
         "byte-identical bundle layer for both platforms"
     );
-    assert_eq!(registry.uploads_of(bundle_layer), 1, "uploaded once");
+    assert_eq!(
+        registry.uploads_of("app/site", bundle_layer),
+        1,
+        "uploaded once"
+    );
 
     let work = tempfile::tempdir().unwrap();
     let bundle = unpack_platform(&format!("docker://{line}"), "amd64", work.path(), None);

@@ -156,14 +156,26 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
-        Registry::start_inner(None)
+        Registry::start_inner(None, None)
     }
 
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
-        Registry::start_inner(Some((user.to_string(), password.to_string())))
+        Registry::start_inner(Some((user.to_string(), password.to_string())), None)
     }
 
-    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+    /// Distribution's `auth.token`: tokens from `server`, trusted through its certificate.
+    pub fn start_with_token_auth(server: &TokenServer) -> Registry {
+        let yaml = format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            server.host,
+            TokenServer::SERVICE,
+            TokenServer::ISSUER,
+            server.cert_pem.display()
+        );
+        Registry::start_inner(None, Some(yaml))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>, auth_yaml: Option<String>) -> Registry {
         require("docker-registry", "docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -185,6 +197,9 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: imgpush-test\n    path: {}\n",
                 path.display()
             ));
+        }
+        if let Some(yaml) = auth_yaml {
+            config.push_str(&yaml);
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -248,15 +263,16 @@ impl Registry {
             .collect()
     }
 
-    /// How many uploads of `digest` (`sha256:…`) the registry completed (the final PUT of
-    /// an upload session carries `?digest=`).
-    pub fn uploads_of(&self, digest: &str) -> usize {
+    /// How many uploads of `digest` (`sha256:…`) into `repo` the registry completed (the
+    /// final PUT of an upload session carries `?digest=`).
+    pub fn uploads_of(&self, repo: &str, digest: &str) -> usize {
         let hex = digest.trim_start_matches("sha256:");
+        let prefix = format!("/v2/{repo}/blobs/uploads/");
         self.raw_requests()
             .iter()
             .filter(|(m, t)| {
                 m == "PUT"
-                    && t.contains("/blobs/uploads/")
+                    && t.starts_with(&prefix)
                     && (t.contains(&format!("sha256%3A{hex}"))
                         || t.contains(&format!("sha256:{hex}")))
             })
@@ -634,5 +650,111 @@ impl FaultProxy {
             }
         });
         FaultProxy { host, log }
+    }
+}
+
+/// `fixtures/token-server/token_server.py`: signs JWTs for distribution's token auth with a
+/// throwaway RSA key; logs the scopes of every token request. Killed on drop.
+pub struct TokenServer {
+    pub host: String,
+    pub cert_pem: PathBuf,
+    pub log: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    pub const SERVICE: &'static str = "imgpush-test-registry";
+    pub const ISSUER: &'static str = "imgpush-test-token-server";
+
+    pub fn start() -> TokenServer {
+        require("openssl", "openssl");
+        require("python3", "python3");
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert, der) = (
+            dir.path().join("key.pem"),
+            dir.path().join("cert.pem"),
+            dir.path().join("cert.der"),
+        );
+        let ok = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=imgpush-test-token",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "openssl could not make the token signing key");
+        let ok = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .arg("-out")
+            .arg(&der)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let port = free_port();
+        let log = dir.path().join("scopes.log");
+        let child = Command::new("python3")
+            .arg(repo_root().join("fixtures/token-server/token_server.py"))
+            .arg(port.to_string())
+            .arg(&key)
+            .arg(&der)
+            .args([Self::ISSUER, Self::SERVICE])
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "the token server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TokenServer {
+            host,
+            cert_pem: cert,
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// The scopes of each token request so far, one entry per request.
+    pub fn requests(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["scopes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
