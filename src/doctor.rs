@@ -96,6 +96,22 @@ async fn registry_check(plan: &DoctorPlan, repo: &crate::oci::Repository) -> Che
             scopes: vec![format!("repository:{}:pull,push", repo.path)],
             chunk_size: None,
             retries: crate::registry::DEFAULT_RETRIES,
+            extra_roots: match crate::registry::load_ca_certs(
+                &repo.registry,
+                &plan.tls.ca_files,
+                &plan.tls.certs_dirs,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Check {
+                        name,
+                        status: CheckStatus::Missing {
+                            problem: e.to_string(),
+                            fix: "fix or remove that certificate file".into(),
+                        },
+                    };
+                }
+            },
         },
         Arc::new(NoopReporter),
     );

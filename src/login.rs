@@ -15,9 +15,16 @@ pub async fn login(
     username: &str,
     password: &str,
     insecure: bool,
+    tls: &crate::config::TlsConfig,
     reporter: Arc<dyn Reporter>,
 ) -> Result<PathBuf, Error> {
     let registry = normalize_host(registry);
+    let registry_err = |source| Error::Registry {
+        registry: registry.clone(),
+        source: Box::new(source),
+    };
+    let extra_roots = crate::registry::load_ca_certs(&registry, &tls.ca_files, &tls.certs_dirs)
+        .map_err(registry_err)?;
     let client = Client::new(
         ClientConfig {
             registry: registry.clone(),
@@ -29,6 +36,7 @@ pub async fn login(
             scopes: vec![],
             chunk_size: None,
             retries: crate::registry::DEFAULT_RETRIES,
+            extra_roots,
         },
         reporter,
     );

@@ -34,6 +34,7 @@ async fn a_refused_index_leaves_no_tag() {
             scopes: vec![],
             chunk_size: None,
             retries: 0,
+            extra_roots: vec![],
         },
         reporter.clone(),
     ));

@@ -24,6 +24,7 @@ fn client(host: &str, chunk_size: Option<u64>) -> Client {
             scopes: vec![],
             chunk_size,
             retries: 0,
+            extra_roots: vec![],
         },
         Arc::new(NoopReporter),
     )
@@ -275,6 +276,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
             ],
             chunk_size: None,
             retries: 0,
+            extra_roots: vec![],
         },
         reporter.clone(),
     );

@@ -111,6 +111,11 @@ pub struct BuildArgs {
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
 
+    /// CA certificate (PEM) to trust for registries' TLS, on top of the system roots and
+    /// certs.d/HOST/*.crt; repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+
     /// One-off credentials for the target registry, USER:PASSWORD (or IMGPUSH_USERNAME and
     /// IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
     #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
@@ -228,6 +233,10 @@ pub struct DoctorArgs {
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
 
+    /// CA certificate (PEM) to trust for the registry's TLS; repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+
     #[command(flatten)]
     pub toolchain: ToolchainArgs,
 }
@@ -251,6 +260,10 @@ pub struct LoginArgs {
     /// Allow plain HTTP and unverified TLS for this registry.
     #[arg(long)]
     pub insecure: bool,
+
+    /// CA certificate (PEM) to trust for the registry's TLS; repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
 }
 
 /// Flags of `imgpush logout`.

@@ -1,6 +1,7 @@
 use super::values::{parse_build_std, parse_builder, parse_libc, parse_platform_list, parse_repo};
 use super::{
-    BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest, Tools,
+    BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest, TlsConfig,
+    Tools,
 };
 use crate::oci::{Platform, Repository};
 use crate::registry::CredentialStore;
@@ -15,6 +16,7 @@ pub struct DoctorPlan {
     pub tools: Tools,
     pub repo: Option<Repository>,
     pub insecure_registries: Vec<String>,
+    pub tls: TlsConfig,
     pub credentials: CredentialStore,
 }
 
@@ -44,6 +46,7 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
         tools: env.tools(),
         repo: repo.clone(),
         insecure_registries: args.insecure_registries.clone(),
+        tls: env.tls(&args.ca_certs),
         credentials: env.credential_store(repo.as_ref().map(|r| r.registry.as_str()), None)?,
     })
 }

@@ -118,6 +118,19 @@ impl Environment {
         })
     }
 
+    /// `--ca-cert` files (relative to the working directory) and the certs.d directories.
+    pub fn tls(&self, ca_certs: &[PathBuf]) -> super::TlsConfig {
+        let mut certs_dirs = vec![
+            PathBuf::from("/etc/containers/certs.d"),
+            PathBuf::from("/etc/docker/certs.d"),
+        ];
+        certs_dirs.extend(self.home.as_ref().map(|h| h.join(".docker/certs.d")));
+        super::TlsConfig {
+            ca_files: ca_certs.iter().map(|c| self.cwd.join(c)).collect(),
+            certs_dirs,
+        }
+    }
+
     /// Where the external tools are. `CARGO`/`RUSTC`/`RUSTUP_TOOLCHAIN` count as the user's
     /// choice unless an outer `cargo run` exported them (TOOLCHAIN pitfall: otherwise a
     /// build would silently use the toolchain that built imgpush).

@@ -20,7 +20,7 @@ pub use environment::Environment;
 pub use file::FileConfig;
 pub use plan::{
     BaseSpec, BuildStd, Builder, CargoPlan, ExtraFile, GoPlan, Libc, Plan, PlatformRequest,
-    PrebuiltArtifact, Source, Tools, Verbosity,
+    PrebuiltArtifact, Source, TlsConfig, Tools, Verbosity,
 };
 pub use resolve::resolve;
 pub use values::parse_platform_list;

@@ -147,6 +147,16 @@ pub struct Tools {
     pub cache_dir: PathBuf,
 }
 
+/// Extra trust for registries' TLS certificates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `--ca-cert FILE`: trusted for every registry of the run.
+    pub ca_files: Vec<PathBuf>,
+    /// certs.d directories holding `<registry>/*.crt`: `/etc/containers/certs.d`,
+    /// `/etc/docker/certs.d`, `~/.docker/certs.d`.
+    pub certs_dirs: Vec<PathBuf>,
+}
+
 /// A file or directory to ship in every platform's image (one shared layer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtraFile {
@@ -187,6 +197,7 @@ pub struct Plan {
     /// OCI layout outputs (`--oci-layout`, or the default directory when nothing else is asked).
     pub oci_layout: Option<PathBuf>,
     pub insecure_registries: Vec<String>,
+    pub tls: TlsConfig,
     pub credentials: CredentialStore,
     /// Concurrent blob transfers.
     pub jobs: usize,

@@ -363,6 +363,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         tags,
         oci_layout,
         insecure_registries: insecure,
+        tls: env.tls(&args.ca_certs),
         credentials: env.credential_store(repo_registry.as_deref(), args.creds.as_deref())?,
         jobs,
         retries: args

@@ -55,6 +55,15 @@ impl Clients {
             scopes: self.scopes.get(registry).cloned().unwrap_or_default(),
             chunk_size: None,
             retries: self.plan.retries,
+            extra_roots: crate::registry::load_ca_certs(
+                registry,
+                &self.plan.tls.ca_files,
+                &self.plan.tls.certs_dirs,
+            )
+            .map_err(|source| Error::Registry {
+                registry: registry.to_string(),
+                source: Box::new(source),
+            })?,
         };
         let client = Arc::new(Client::new(config, self.reporter.clone()));
         made.insert(registry.to_string(), client.clone());

@@ -48,6 +48,12 @@ pub enum RegistryError {
         registry: String,
         message: String,
     },
+    #[error("CA certificate {path} for {registry}: {message}")]
+    CaCert {
+        registry: String,
+        path: PathBuf,
+        message: String,
+    },
     #[error("reading {path} to upload it")]
     Io {
         path: PathBuf,
@@ -64,7 +70,25 @@ fn detail_suffix(detail: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// Does an error chain say the TLS peer's certificate was rejected?
+fn certificate_rejected(e: &(dyn std::error::Error + 'static)) -> bool {
+    let text = format!("{e:?}").to_ascii_lowercase();
+    text.contains("invalidcertificate")
+        || text.contains("certificate")
+        || text.contains("unknownissuer")
+}
+
 impl RegistryError {
+    /// The registry speaks TLS but its certificate was not trusted.
+    pub fn is_certificate_rejection(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { source, .. } | RegistryError::Transport { source, .. } => {
+                certificate_rejected(source)
+            }
+            _ => false,
+        }
+    }
+
     /// Worth retrying: the connection failed, or the registry was throttling or failing.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -82,13 +106,11 @@ impl RegistryError {
             RegistryError::Unreachable {
                 registry, source, ..
             } => {
-                let tls = {
-                    let text = format!("{source:?}").to_ascii_lowercase();
-                    text.contains("certificate") || text.contains("tls")
-                };
+                let tls = certificate_rejected(source)
+                    || format!("{source:?}").to_ascii_lowercase().contains("tls");
                 Some(if tls {
                     format!(
-                        "the TLS connection to {registry} failed; if it uses a private CA or a self-signed certificate, pass --insecure-registry {registry}"
+                        "{registry}'s TLS certificate is not trusted; give its CA with --ca-cert FILE, or put it in /etc/containers/certs.d/{registry}/ca.crt or ~/.docker/certs.d/{registry}/ca.crt (--insecure-registry {registry} skips verification)"
                     )
                 } else {
                     format!(
@@ -101,10 +123,10 @@ impl RegistryError {
                 had_credentials: false,
                 ..
             } => Some(format!(
-                "log in first: `docker login {registry}` (imgpush reads $DOCKER_CONFIG/config.json, default ~/.docker/config.json)"
+                "log in first: `imgpush login {registry} -u USER --password-stdin` or `docker login {registry}` (imgpush reads $DOCKER_CONFIG/config.json, default ~/.docker/config.json, and its credential helpers)"
             )),
             RegistryError::Unauthorized { registry, .. } => Some(format!(
-                "the stored credentials for {registry} were rejected or lack access; log in again with `docker login {registry}`"
+                "the stored credentials for {registry} were rejected or lack access; log in again with `imgpush login {registry}` or `docker login {registry}`"
             )),
             RegistryError::Status {
                 status: 403,

@@ -14,6 +14,45 @@ pub use error::RegistryError;
 pub use manifests::FetchedManifest;
 pub use transport::{Client, ClientConfig, DEFAULT_RETRIES};
 
+/// The CA certificates to trust for `registry`: the given files, then every `*.crt` in
+/// `DIR/<registry>/` for each certs.d directory (docker's and containers' convention; the
+/// client `*.cert`/`*.key` pairs there are not CAs and are left alone).
+pub fn load_ca_certs(
+    registry: &str,
+    files: &[std::path::PathBuf],
+    certs_dirs: &[std::path::PathBuf],
+) -> Result<Vec<reqwest::Certificate>, RegistryError> {
+    let mut paths: Vec<std::path::PathBuf> = files.to_vec();
+    for dir in certs_dirs {
+        let Ok(entries) = std::fs::read_dir(dir.join(registry)) else {
+            continue;
+        };
+        let mut found: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        let bad = |message: String| RegistryError::CaCert {
+            registry: registry.to_string(),
+            path: path.clone(),
+            message,
+        };
+        let pem = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad("it holds no PEM certificate".into()));
+        }
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
 /// Is `host` (with optional port) a loopback address? Plain HTTP is allowed for those
 /// without `--insecure-registry`, as docker does.
 pub fn is_loopback(registry: &str) -> bool {

@@ -28,6 +28,9 @@ pub struct ClientConfig {
     /// How often a request is retried after a connection error, a timeout, 429 or
     /// 500/502/503/504 (so at most `retries + 1` attempts).
     pub retries: u32,
+    /// CA certificates trusted for this registry on top of the system roots
+    /// (`--ca-cert`, `certs.d/HOST/*.crt`); see [`super::load_ca_certs`].
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 /// Default for [`ClientConfig::retries`].
@@ -71,13 +74,17 @@ fn api_host(registry: &str) -> &str {
 
 impl Client {
     pub fn new(config: ClientConfig, reporter: Arc<dyn Reporter>) -> Client {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("imgpush/", env!("CARGO_PKG_VERSION")))
             .use_rustls_tls()
             .danger_accept_invalid_certs(config.insecure)
-            .connect_timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(15));
+        for cert in &config.extra_roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        let http = builder
             .build()
-            .expect("the HTTP client configuration is static and valid");
+            .expect("the HTTP client configuration is valid (certificates were parsed already)");
         Client {
             config,
             http,
@@ -105,14 +112,19 @@ impl Client {
         let first = self.ping_at(&https).await;
         let (base, response) = match first {
             Ok(r) => (https, r),
-            Err(err) if allow_http => {
+            // A registry that speaks TLS but whose certificate we reject must not be
+            // retried as plain HTTP: that would only hide the real problem.
+            Err(err) if allow_http && !err.is_certificate_rejection() => {
                 let http = Url::parse(&format!("http://{host}/")).expect("valid URL");
                 self.reporter.trace(&format!(
                     "HTTPS to {host} failed ({err}); trying plain HTTP"
                 ));
                 match self.ping_at(&http).await {
-                    Ok(r) => (http, r),
-                    Err(_) => return Err(err),
+                    Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => {
+                        (http, r)
+                    }
+                    // Not a registry over plain HTTP either (e.g. a TLS port): report HTTPS.
+                    _ => return Err(err),
                 }
             }
             Err(err) => return Err(err),

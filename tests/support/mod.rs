@@ -152,15 +152,22 @@ pub struct Registry {
     child: Child,
     dir: tempfile::TempDir,
     pub credentials: Option<(String, String)>,
+    /// Serving HTTPS (with the test CA).
+    pub tls: bool,
 }
 
 impl Registry {
     pub fn start() -> Registry {
-        Registry::start_inner(None, None)
+        Registry::start_inner(None, None, None)
     }
 
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
-        Registry::start_inner(Some((user.to_string(), password.to_string())), None)
+        Registry::start_inner(Some((user.to_string(), password.to_string())), None, None)
+    }
+
+    /// Serving HTTPS with `pki`'s leaf certificate.
+    pub fn start_with_tls(pki: &TestPki) -> Registry {
+        Registry::start_inner(None, None, Some(pki))
     }
 
     /// Distribution's `auth.token`: tokens from `server`, trusted through its certificate.
@@ -172,10 +179,14 @@ impl Registry {
             TokenServer::ISSUER,
             server.cert_pem.display()
         );
-        Registry::start_inner(None, Some(yaml))
+        Registry::start_inner(None, Some(yaml), None)
     }
 
-    fn start_inner(credentials: Option<(String, String)>, auth_yaml: Option<String>) -> Registry {
+    fn start_inner(
+        credentials: Option<(String, String)>,
+        auth_yaml: Option<String>,
+        tls: Option<&TestPki>,
+    ) -> Registry {
         require("docker-registry", "docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -184,6 +195,13 @@ impl Registry {
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             dir.path().join("storage").display()
         );
+        if let Some(pki) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                pki.leaf_pem.display(),
+                pki.leaf_key.display()
+            ));
+        }
         if let Some((user, password)) = &credentials {
             require("htpasswd", "apache2-utils");
             let out = Command::new("htpasswd")
@@ -216,6 +234,7 @@ impl Registry {
             child,
             dir,
             credentials,
+            tls: tls.is_some(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&registry.host).is_err() {
@@ -304,7 +323,11 @@ impl Registry {
     pub fn tags(&self, repo: &str) -> Vec<String> {
         require("curl", "curl");
         let mut cmd = Command::new("curl");
-        cmd.args(["-s", &format!("http://{}/v2/{repo}/tags/list", self.host)]);
+        let scheme = if self.tls { "https" } else { "http" };
+        cmd.args([
+            "-sk",
+            &format!("{scheme}://{}/v2/{repo}/tags/list", self.host),
+        ]);
         if let Some((u, p)) = &self.credentials {
             cmd.args(["-u", &format!("{u}:{p}")]);
         }
@@ -756,5 +779,93 @@ impl Drop for TokenServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A throwaway CA and a leaf certificate it signed for `IP:127.0.0.1` / `DNS:localhost`
+/// (CA:FALSE, serverAuth), made with the openssl CLI.
+pub struct TestPki {
+    pub ca_pem: PathBuf,
+    pub leaf_pem: PathBuf,
+    pub leaf_key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        require("openssl", "openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=imgpush test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+        ]);
+        std::fs::write(
+            p("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ]);
+        TestPki {
+            ca_pem: p("ca.pem"),
+            leaf_pem: p("leaf.pem"),
+            leaf_key: p("leaf.key"),
+            _dir: dir,
+        }
     }
 }

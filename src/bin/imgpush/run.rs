@@ -96,6 +96,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         &args.username,
         &password,
         args.insecure,
+        &env.tls(&args.ca_certs),
         reporter,
     ))?;
     eprintln!(
