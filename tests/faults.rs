@@ -119,3 +119,58 @@ fn persistent_faults_fail_cleanly_without_a_tag_and_a_rerun_completes() {
     );
     assert_eq!(registry.tags("app/down"), ["latest"]);
 }
+
+#[test]
+fn two_processes_pushing_the_same_image_at_once_both_succeed() {
+    let registry = Registry::start();
+    let base = registry.seed_busybox("base/busybox", &[]);
+    let hello = hello();
+    let args = |n: &str| {
+        vec![
+            "build".to_string(),
+            "--repo".into(),
+            format!("{}/app/race", registry.host),
+            "--base".into(),
+            base.clone(),
+            "--dest".into(),
+            "/app/hello".into(),
+            "-t".into(),
+            "latest".into(),
+            "-t".into(),
+            n.to_string(),
+            "--artifact".into(),
+            format!("linux/amd64={}", hello.amd64.display()),
+            "--artifact".into(),
+            format!("linux/arm64={}", hello.arm64.display()),
+        ]
+        .into_iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<String>>()
+    };
+    let (a, b) = (Imgpush::new(), Imgpush::new());
+    let ca = a
+        .command()
+        .args(args("a"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cb = b
+        .command()
+        .args(args("b"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (oa, ob) = (
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    );
+    let (la, lb) = (success_line(&oa), success_line(&ob));
+    assert_eq!(la, lb, "the same image, the same digest");
+    let mut tags = registry.tags("app/race");
+    tags.sort();
+    assert_eq!(tags, ["a", "b", "latest"]);
+    let raw = skopeo_raw(&format!("docker://{}/app/race:latest", registry.host), None);
+    assert!(la.ends_with(&sha256_hex(&raw)));
+}

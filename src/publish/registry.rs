@@ -1,7 +1,7 @@
 use super::{PublishContext, PublishError, Published, Sink, blob_label};
 use crate::base::BlobStore;
-use crate::image::{BlobOrigin, BlobRef};
-use crate::oci::Repository;
+use crate::image::{BlobOrigin, BlobRef, Document};
+use crate::oci::{Digest, Repository, Target};
 use crate::registry::{Client, MountResult, RegistryError, UploadSource};
 use crate::report::{BlobOutcome, ProgressId};
 use futures_util::future::BoxFuture;
@@ -29,7 +29,6 @@ impl Sink for RegistrySink {
 
 impl RegistrySink {
     async fn push(&self, cx: &PublishContext<'_>) -> Result<Published, PublishError> {
-        let repo = &self.repo.path;
         let manifest_err = |what: String| {
             let repo = self.repo.to_string();
             move |source| PublishError::Manifest {
@@ -46,25 +45,18 @@ impl RegistrySink {
             .await?;
         // Children first: distribution rejects an index whose manifests it does not have.
         for image in &cx.set.images {
-            self.client
-                .put_manifest(
-                    repo,
-                    image.manifest.digest.as_str(),
-                    &image.manifest.bytes,
-                    &image.manifest.media_type,
-                )
+            let m = &image.manifest;
+            self.put_manifest(cx, m.digest.as_str(), m)
                 .await
                 .map_err(manifest_err(image.platform.to_string()))?;
         }
         let index = &cx.set.index;
-        self.client
-            .put_manifest(repo, index.digest.as_str(), &index.bytes, &index.media_type)
+        self.put_manifest(cx, index.digest.as_str(), index)
             .await
             .map_err(manifest_err("index".into()))?;
         // Tags last: a failure before this point leaves no new tag behind.
         for tag in cx.tags {
-            self.client
-                .put_manifest(repo, tag, &index.bytes, &index.media_type)
+            self.put_manifest(cx, tag, index)
                 .await
                 .map_err(manifest_err(format!("index (tag {tag})")))?;
             cx.reporter.detail(&format!("tagged {}:{tag}", self.repo));
@@ -75,24 +67,73 @@ impl RegistrySink {
         })
     }
 
+    /// PUTs a manifest (by digest or tag). If the registry refuses, but now holds exactly
+    /// this digest under `reference`, another writer pushed the same content at the same
+    /// time (distribution can answer one of two concurrent identical PUTs with
+    /// DIGEST_INVALID): that is success, not an error.
+    async fn put_manifest(
+        &self,
+        cx: &PublishContext<'_>,
+        reference: &str,
+        doc: &Document,
+    ) -> Result<(), RegistryError> {
+        let repo = &self.repo.path;
+        match self
+            .client
+            .put_manifest(repo, reference, &doc.bytes, &doc.media_type)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let target = match reference.parse::<Digest>() {
+                    Ok(d) => Target::Digest(d),
+                    Err(_) => Target::Tag(reference.to_string()),
+                };
+                match self.client.manifest_digest(repo, &target).await {
+                    Ok(Some(d)) if d == doc.digest => {
+                        cx.reporter.detail(&format!(
+                            "{repo}:{reference} already holds {d} (pushed concurrently): {e}"
+                        ));
+                        Ok(())
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
     async fn push_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
         let label = blob_label(&blob);
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
-        let outcome = self
-            .place_blob(cx, &blob, progress)
-            .await
-            .map_err(|e| match e {
-                Placement::Missing => PublishError::BaseBlobMissing {
-                    digest: blob.digest.clone(),
-                    repo: self.repo.to_string(),
-                },
-                Placement::Registry(source) => PublishError::Blob {
-                    digest: blob.digest.clone(),
-                    what: label.clone(),
-                    repo: self.repo.to_string(),
-                    source: Box::new(source),
-                },
-            })?;
+        let placed = match self.place_blob(cx, &blob, progress).await {
+            // A concurrent writer of the same blob can make our upload fail; what matters
+            // is that the repository has it.
+            Err(Placement::Registry(e)) => {
+                match self.client.blob_exists(&self.repo.path, &blob.digest).await {
+                    Ok(Some(_)) => {
+                        cx.reporter.detail(&format!(
+                            "{} is present (uploaded concurrently): {e}",
+                            blob.digest
+                        ));
+                        Ok(BlobOutcome::Existing)
+                    }
+                    _ => Err(Placement::Registry(e)),
+                }
+            }
+            other => other,
+        };
+        let outcome = placed.map_err(|e| match e {
+            Placement::Missing => PublishError::BaseBlobMissing {
+                digest: blob.digest.clone(),
+                repo: self.repo.to_string(),
+            },
+            Placement::Registry(source) => PublishError::Blob {
+                digest: blob.digest.clone(),
+                what: label.clone(),
+                repo: self.repo.to_string(),
+                source: Box::new(source),
+            },
+        })?;
         cx.reporter.blob_done(progress, outcome);
         Ok(())
     }
