@@ -73,3 +73,111 @@ fn one_multi_scope_token_mounts_base_layers_across_repositories() {
     let err = stderr(&out);
     assert!(!err.contains("eyJ"), "a JWT leaked into the output:\n{err}");
 }
+
+#[test]
+fn identity_token_uses_the_oauth2_refresh_grant() {
+    let tokens = TokenServer::start_with(300, Some("refresh-abc"));
+    let registry = Registry::start_with_token_auth(&tokens);
+    let repo = format!("{}/app/oauth", registry.host);
+    let push = |imgpush: &Imgpush| {
+        imgpush
+            .command()
+            .args([
+                "build",
+                "--repo",
+                &repo,
+                "-vv",
+                "--artifact",
+                &format!("linux/amd64={}", hello().amd64.display()),
+            ])
+            .output()
+            .unwrap()
+    };
+    let config = |imgpush: &Imgpush, token: &str| {
+        std::fs::write(
+            imgpush.docker_config.path().join("config.json"),
+            serde_json::json!({"auths": {registry.host.clone(): {"auth": "", "identitytoken": token}}}).to_string(),
+        )
+        .unwrap();
+    };
+
+    let imgpush = Imgpush::new();
+    config(&imgpush, "refresh-abc");
+    let out = push(&imgpush);
+    success_line(&out);
+    assert!(
+        !stderr(&out).contains("refresh-abc") && !stderr(&out).contains("eyJ"),
+        "{}",
+        stderr(&out)
+    );
+    let grants: Vec<serde_json::Value> = tokens
+        .raw_requests()
+        .into_iter()
+        .filter(|r| r["grant"] == "refresh_token")
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0]["ok"], true);
+    assert_eq!(grants[0]["scopes"][0], "repository:app/oauth:pull,push");
+
+    let wrong = Imgpush::new();
+    config(&wrong, "stale-token");
+    let before = registry.writes().len();
+    let out = push(&wrong);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("401") && stderr(&out).contains("login"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("stale-token"));
+    assert_eq!(
+        registry.writes().len(),
+        before,
+        "nothing pushed with a rejected identity token"
+    );
+}
+
+#[test]
+fn a_token_rejected_mid_push_is_renewed_once_and_the_push_completes() {
+    // Tokens die after ~2 s though they claim 300 s; a 4 s Retry-After mid-push outlives one.
+    let tokens = TokenServer::start_with(-58, None);
+    let registry = Registry::start_with_token_auth(&tokens);
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![Rule {
+            method: "PUT",
+            path: "/manifests/sha256:".into(),
+            times: 1,
+            fault: Fault::Status(503, Some(4)),
+        }],
+    );
+    let out = Imgpush::new().run(&[
+        "build",
+        "--repo",
+        &format!("{}/app/renew", proxy.host),
+        "-v",
+        "--artifact",
+        &format!("linux/amd64={}", hello().amd64.display()),
+    ]);
+    let line = success_line(&out);
+    assert_eq!(
+        tokens.requests().len(),
+        2,
+        "one token, then exactly one renewal: {:?}",
+        tokens.requests()
+    );
+    let mid_push_401 = registry
+        .log()
+        .lines()
+        .any(|l| l.contains("\"PUT /v2/app/renew/manifests/") && l.contains("\" 401 "));
+    assert!(
+        mid_push_401,
+        "the registry rejected the expired token mid-push:\n{}",
+        registry.log()
+    );
+    let raw = skopeo_raw(
+        &format!("docker://{}/app/renew:latest", registry.host),
+        None,
+    );
+    assert!(line.ends_with(&sha256_hex(&raw)));
+}

@@ -691,6 +691,13 @@ impl TokenServer {
     pub const ISSUER: &'static str = "imgpush-test-token-server";
 
     pub fn start() -> TokenServer {
+        TokenServer::start_with(300, None)
+    }
+
+    /// Tokens whose `exp` is `ttl` seconds from now (the answer claims 300; distribution
+    /// adds 60 s of leeway, so −58 means "rejected after about 2 s"); `refresh` is the one
+    /// refresh token (docker's `identitytoken`) the POST endpoint accepts.
+    pub fn start_with(ttl: i64, refresh: Option<&str>) -> TokenServer {
         require("openssl", "openssl");
         require("python3", "python3");
         let dir = tempfile::tempdir().unwrap();
@@ -738,6 +745,8 @@ impl TokenServer {
             .arg(&der)
             .args([Self::ISSUER, Self::SERVICE])
             .arg(&log)
+            .arg(ttl.to_string())
+            .args(refresh)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -755,6 +764,15 @@ impl TokenServer {
             child,
             _dir: dir,
         }
+    }
+
+    /// Each token request so far as logged (`scopes`, and `grant` for refresh-token POSTs).
+    pub fn raw_requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     /// The scopes of each token request so far, one entry per request.
