@@ -174,3 +174,65 @@ fn two_processes_pushing_the_same_image_at_once_both_succeed() {
     let raw = skopeo_raw(&format!("docker://{}/app/race:latest", registry.host), None);
     assert!(la.ends_with(&sha256_hex(&raw)));
 }
+
+#[test]
+fn slow_and_truncated_answers_are_survived() {
+    let registry = Registry::start();
+    registry.seed_busybox("base/busybox", &[]);
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![
+            rule("GET", "/v2/base/busybox/manifests/", 1, Fault::Truncate),
+            rule("GET", "/v2/base/busybox/blobs/sha256:", 1, Fault::Truncate),
+            rule("HEAD", "/blobs/sha256:", 2, Fault::Delay(1500)),
+        ],
+    );
+    let imgpush = Imgpush::new();
+    let base = format!("{}/base/busybox:latest", proxy.host);
+    let out = push(&imgpush, &proxy.host, "app/slow", &["--base", &base]);
+    let line = success_line(&out);
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("broke off") && l.contains("; retry "))
+            .count(),
+        2,
+        "{err}"
+    );
+    let raw = skopeo_raw(&format!("docker://{}/app/slow:latest", registry.host), None);
+    assert!(line.ends_with(&sha256_hex(&raw)));
+}
+
+#[test]
+fn a_flipped_byte_in_a_manifest_is_rejected_and_nothing_is_pushed() {
+    let registry = Registry::start();
+    registry.seed_busybox("base/busybox", &[]);
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![rule(
+            "GET",
+            "/v2/base/busybox/manifests/latest",
+            1,
+            Fault::Flip,
+        )],
+    );
+    let before = registry.writes().len();
+    let out = push(
+        &Imgpush::new(),
+        &proxy.host,
+        "app/flipped",
+        &["--base", &format!("{}/base/busybox:latest", proxy.host)],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let index = skopeo_raw(
+        &format!("docker://{}/base/busybox:latest", registry.host),
+        None,
+    );
+    let digest = format!("sha256:{}", sha256_hex(&index));
+    assert!(
+        err.contains("does not match its digest") && err.contains(&digest),
+        "{err}"
+    );
+    assert_eq!(registry.writes().len(), before, "nothing was pushed");
+}

@@ -277,7 +277,7 @@ impl Client {
         }
         let registry = self.registry().to_string();
         let stream = response.bytes_stream().map(move |r| {
-            r.map_err(|source| RegistryError::Transport {
+            r.map_err(|source| RegistryError::Body {
                 op: op.clone(),
                 registry: registry.clone(),
                 source,
@@ -297,12 +297,16 @@ impl Client {
         repo: &str,
         digest: &Digest,
     ) -> Result<Bytes, RegistryError> {
-        let mut stream = self.get_blob(repo, digest, None).await?;
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk?);
-        }
-        Ok(Bytes::from(out))
+        let op = format!("downloading blob {digest} from {repo}");
+        self.retry_body(&op, || async {
+            let mut stream = self.get_blob(repo, digest, None).await?;
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                out.extend_from_slice(&chunk?);
+            }
+            Ok(Bytes::from(out))
+        })
+        .await
     }
 }
 

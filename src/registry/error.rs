@@ -19,6 +19,13 @@ pub enum RegistryError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("{op}: the answer from {registry} broke off")]
+    Body {
+        op: String,
+        registry: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{op}: registry {registry} answered 401 Unauthorized{}", detail_suffix(.detail))]
     Unauthorized {
         op: String,
@@ -92,7 +99,7 @@ impl RegistryError {
     /// Worth retrying: the connection failed, or the registry was throttling or failing.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Transport { .. } => true,
+            RegistryError::Transport { .. } | RegistryError::Body { .. } => true,
             RegistryError::Status { status, .. } => super::transport::retryable_status(
                 reqwest::StatusCode::from_u16(*status).unwrap_or_default(),
             ),

@@ -23,6 +23,17 @@ impl Client {
         target: &Target,
     ) -> Result<FetchedManifest, RegistryError> {
         let op = format!("fetching manifest {repo}:{target}");
+        self.retry_body(&op, || self.get_manifest_once(repo, target, &op))
+            .await
+    }
+
+    async fn get_manifest_once(
+        &self,
+        repo: &str,
+        target: &Target,
+        op: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let op = op.to_string();
         let url = self.url(&format!("{repo}/manifests/{target}")).await?;
         let response = self
             .send(&op, Method::GET, url, &|r| {
@@ -42,7 +53,7 @@ impl Client {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = response.bytes().await.map_err(self.transport(&op))?;
+        let bytes = response.bytes().await.map_err(self.body_error(&op))?;
         let actual = Digest::of(&bytes);
         let expected = match target {
             Target::Digest(d) => Some(d.clone()),

@@ -213,6 +213,35 @@ impl Client {
         }
     }
 
+    /// Runs `fetch` again when reading an answer's body broke off (a truncated or reset
+    /// transfer); failures before the answer arrived are retried inside `send` already.
+    pub(crate) async fn retry_body<T, F, Fut>(&self, op: &str, fetch: F) -> Result<T, RegistryError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match fetch().await {
+                Err(e @ RegistryError::Body { .. }) if attempt < self.config.retries => {
+                    attempt += 1;
+                    self.pause_before_retry(op, attempt, &e.to_string(), None)
+                        .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub(crate) fn body_error(&self, op: &str) -> impl Fn(reqwest::Error) -> RegistryError + '_ {
+        let op = op.to_string();
+        move |source| RegistryError::Body {
+            op: op.clone(),
+            registry: self.config.registry.clone(),
+            source,
+        }
+    }
+
     /// Waits before retry `attempt` (1-based): `Retry-After` when the registry gave one
     /// (capped at 60 s), else 250 ms · 2^(attempt-1) (capped at 8 s) with ±50 % jitter.
     pub(crate) async fn pause_before_retry(

@@ -567,6 +567,12 @@ pub enum Fault {
     Status(u16, Option<u64>),
     /// Drop the connection without an answer (a reset, as far as the client can tell).
     Drop,
+    /// Forward after this many milliseconds.
+    Delay(u64),
+    /// Forward, but send back only half of the answer's body (headers intact).
+    Truncate,
+    /// Forward, and flip one bit in the last byte of the answer's body.
+    Flip,
 }
 
 /// Fail the first `times` requests whose method is `method` and whose path contains `path`.
@@ -649,6 +655,20 @@ impl FaultProxy {
                             None => "forwarded".into(),
                         }
                     ));
+                    let forward = || {
+                        let mut up = TcpStream::connect(&upstream).unwrap();
+                        up.write_all(&head).unwrap();
+                        up.write_all(&body).unwrap();
+                        let mut response = Vec::new();
+                        let _ = up.read_to_end(&mut response);
+                        response
+                    };
+                    let body_at = |r: &[u8]| {
+                        r.windows(4)
+                            .position(|w| w == b"\r\n\r\n")
+                            .map(|i| i + 4)
+                            .unwrap_or(r.len())
+                    };
                     match fault {
                         Some(Fault::Drop) => {}
                         Some(Fault::Status(code, retry_after)) => {
@@ -660,13 +680,25 @@ impl FaultProxy {
                                 "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
                             );
                         }
+                        Some(Fault::Delay(ms)) => {
+                            std::thread::sleep(Duration::from_millis(ms));
+                            let _ = client.write_all(&forward());
+                        }
+                        Some(Fault::Truncate) => {
+                            let r = forward();
+                            let start = body_at(&r);
+                            let _ = client.write_all(&r[..start + (r.len() - start) / 2]);
+                        }
+                        Some(Fault::Flip) => {
+                            let mut r = forward();
+                            if r.len() > body_at(&r) {
+                                let last = r.len() - 1;
+                                r[last] ^= 0x01;
+                            }
+                            let _ = client.write_all(&r);
+                        }
                         None => {
-                            let mut up = TcpStream::connect(&upstream).unwrap();
-                            up.write_all(&head).unwrap();
-                            up.write_all(&body).unwrap();
-                            let mut response = Vec::new();
-                            let _ = up.read_to_end(&mut response);
-                            let _ = client.write_all(&response);
+                            let _ = client.write_all(&forward());
                         }
                     }
                 });
