@@ -10,6 +10,7 @@ fn rule(method: &'static str, path: &str, times: usize, fault: Fault) -> Rule {
     Rule {
         method,
         path: path.into(),
+        after: 0,
         times,
         fault,
     }

@@ -92,6 +92,67 @@ async fn chunked_upload_follows_each_new_location_and_downloads_verify() {
 }
 
 #[tokio::test]
+async fn an_interrupted_chunked_upload_resumes_where_the_registry_stopped() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![Rule {
+            method: "PATCH",
+            path: "/blobs/uploads/".into(),
+            after: 2,
+            times: 1,
+            fault: Fault::Drop,
+        }],
+    );
+    let data = payload(300_000);
+    let digest = Digest::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, &data).unwrap();
+    let c = Client::new(
+        ClientConfig {
+            registry: proxy.host.clone(),
+            insecure: false,
+            credential: None,
+            scopes: vec![],
+            chunk_size: Some(64 * 1024),
+            retries: 3,
+            extra_roots: vec![],
+        },
+        Arc::new(NoopReporter),
+    );
+    c.upload_blob(
+        "test/resume",
+        &digest,
+        data.len() as u64,
+        UploadSource::File(&file),
+        None,
+        ProgressId(0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        download(&client(&registry.host, None), "test/resume", &digest)
+            .await
+            .unwrap(),
+        data
+    );
+    let log = proxy.log.lock().unwrap().clone();
+    let count = |m: &str| {
+        log.iter()
+            .filter(|l| l.starts_with(m) && l.contains("/blobs/uploads/"))
+            .count()
+    };
+    assert_eq!(
+        count("POST"),
+        1,
+        "resumed in the same session, not restarted: {log:#?}"
+    );
+    assert_eq!(count("GET"), 1, "one upload-status query: {log:#?}");
+    assert_eq!(count("PATCH"), 6, "5 chunks + the dropped one: {log:#?}");
+}
+
+#[tokio::test]
 async fn mount_from_a_repo_without_the_blob_continues_as_an_upload() {
     let registry = Registry::start();
     let c = client(&registry.host, None);

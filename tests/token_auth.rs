@@ -147,6 +147,7 @@ fn a_token_rejected_mid_push_is_renewed_once_and_the_push_completes() {
         vec![Rule {
             method: "PUT",
             path: "/manifests/sha256:".into(),
+            after: 0,
             times: 1,
             fault: Fault::Status(503, Some(4)),
         }],

@@ -227,6 +227,7 @@ impl Client {
         let mut file = std::fs::File::open(path).map_err(io)?;
         let mut offset: u64 = 0;
         let mut buf = vec![0u8; chunk_size as usize];
+        let mut resumes = 0;
         loop {
             let n = read_full(&mut file, &mut buf).map_err(io)?;
             if n == 0 {
@@ -234,21 +235,45 @@ impl Client {
             }
             let chunk = Bytes::copy_from_slice(&buf[..n]);
             let range = format!("{}-{}", offset, offset + n as u64 - 1);
-            let response = self
+            let result = self
                 .send_once(&op, Method::PATCH, location.clone(), &|r| {
                     Ok(r.header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_RANGE, range.clone())
                         .header(CONTENT_LENGTH, n)
                         .body(chunk.clone()))
                 })
-                .await?;
-            if response.status() != StatusCode::ACCEPTED {
-                return Err(self.status_error(&op, response).await);
+                .await;
+            let failure = match result {
+                Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                    // Each Location is single-use on distribution: always continue at the newest.
+                    location = self.resolve_location(&op, &response).await?;
+                    offset += n as u64;
+                    self.reporter.blob_progress(progress, n as u64);
+                    continue;
+                }
+                Ok(response) => self.status_error(&op, response).await,
+                Err(e) => e,
+            };
+            if !failure.is_transient() || resumes >= self.config.retries {
+                return Err(failure);
             }
-            // Each Location is single-use on distribution: always continue at the newest.
-            location = self.resolve_location(&op, &response).await?;
-            offset += n as u64;
-            self.reporter.blob_progress(progress, n as u64);
+            // Ask the registry how much of the upload it has and go on from there (the
+            // distribution spec's upload status: 204 with `Range: 0-<last byte>`).
+            resumes += 1;
+            self.pause_before_retry(&op, resumes, &failure.to_string(), None)
+                .await;
+            let (stored, next) = self.upload_status(&op, &location).await?;
+            if stored > offset + n as u64 {
+                return Err(self.protocol(
+                    &op,
+                    format!("the registry reports {stored} bytes, more than were sent"),
+                ));
+            }
+            self.reporter
+                .detail(&format!("{op}: resuming at byte {stored} of the upload"));
+            offset = stored;
+            location = next;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset)).map_err(io)?;
         }
         let response = self
             .send_once(&op, Method::PUT, with_digest(location, digest), &|r| {
@@ -259,6 +284,29 @@ impl Client {
             return Err(self.status_error(&op, response).await);
         }
         check_echoed_digest(self, &op, &response, digest)
+    }
+
+    /// How many bytes an upload session holds, and the `Location` to continue at:
+    /// `GET <location>` → 204 with `Range: 0-<last byte>`. distribution also answers `0-0`
+    /// for an empty session; with chunks of more than one byte that can only mean 0.
+    async fn upload_status(&self, op: &str, location: &Url) -> Result<(u64, Url), RegistryError> {
+        let response = self.send(op, Method::GET, location.clone(), &Ok).await?;
+        if response.status() != StatusCode::NO_CONTENT {
+            return Err(self.status_error(op, response).await);
+        }
+        let end = response
+            .headers()
+            .get(reqwest::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once('-'))
+            .and_then(|(_, end)| end.trim().parse::<u64>().ok())
+            .ok_or_else(|| self.protocol(op, "the upload status has no Range header".into()))?;
+        let stored = if end == 0 { 0 } else { end + 1 };
+        let next = match response.headers().get(reqwest::header::LOCATION) {
+            Some(_) => self.resolve_location(op, &response).await?,
+            None => location.clone(),
+        };
+        Ok((stored, next))
     }
 
     /// `GET /v2/<repo>/blobs/<digest>` as a stream that is verified against `digest` (and

@@ -575,11 +575,13 @@ pub enum Fault {
     Flip,
 }
 
-/// Fail the first `times` requests whose method is `method` and whose path contains `path`.
+/// Fail `times` requests whose method is `method` and whose path contains `path`, after
+/// letting the first `after` of them through.
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub method: &'static str,
     pub path: String,
+    pub after: usize,
     pub times: usize,
     pub fault: Fault,
 }
@@ -640,13 +642,20 @@ impl FaultProxy {
                     );
                     let fault = {
                         let mut rules = rules.lock().unwrap();
-                        rules
+                        match rules
                             .iter_mut()
                             .find(|r| r.times > 0 && r.method == method && path.contains(&r.path))
-                            .map(|r| {
+                        {
+                            Some(r) if r.after > 0 => {
+                                r.after -= 1;
+                                None
+                            }
+                            Some(r) => {
                                 r.times -= 1;
-                                r.fault.clone()
-                            })
+                                Some(r.fault.clone())
+                            }
+                            None => None,
+                        }
                     };
                     log.lock().unwrap().push(format!(
                         "{method} {path} {}",
