@@ -96,6 +96,7 @@ async fn registry_check(plan: &DoctorPlan, repo: &crate::oci::Repository) -> Che
             scopes: vec![format!("repository:{}:pull,push", repo.path)],
             chunk_size: None,
             retries: crate::registry::DEFAULT_RETRIES,
+            read_timeout: crate::registry::DEFAULT_READ_TIMEOUT,
             extra_roots: match crate::registry::load_ca_certs(
                 &repo.registry,
                 &plan.tls.ca_files,

@@ -36,6 +36,7 @@ pub async fn login(
             scopes: vec![],
             chunk_size: None,
             retries: crate::registry::DEFAULT_RETRIES,
+            read_timeout: crate::registry::DEFAULT_READ_TIMEOUT,
             extra_roots,
         },
         reporter,

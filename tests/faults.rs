@@ -237,3 +237,31 @@ fn a_flipped_byte_in_a_manifest_is_rejected_and_nothing_is_pushed() {
     );
     assert_eq!(registry.writes().len(), before, "nothing was pushed");
 }
+
+#[test]
+fn a_stalled_answer_times_out_and_is_retried() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![rule("PUT", "/manifests/sha256:", 1, Fault::Delay(4000))],
+    );
+    let started = std::time::Instant::now();
+    let out = push(
+        &Imgpush::new(),
+        &proxy.host,
+        "app/stall",
+        &["--timeout", "1"],
+    );
+    let line = success_line(&out);
+    let err = stderr(&out);
+    assert!(err.contains("; retry 1 of 4"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "did not wait for the stalled answer"
+    );
+    let raw = skopeo_raw(
+        &format!("docker://{}/app/stall:latest", registry.host),
+        None,
+    );
+    assert!(line.ends_with(&sha256_hex(&raw)));
+}

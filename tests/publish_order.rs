@@ -34,6 +34,7 @@ async fn a_refused_index_leaves_no_tag() {
             scopes: vec![],
             chunk_size: None,
             retries: 0,
+            read_timeout: imgpush::registry::DEFAULT_READ_TIMEOUT,
             extra_roots: vec![],
         },
         reporter.clone(),

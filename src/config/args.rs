@@ -126,6 +126,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
 
+    /// Seconds a registry answer may stall (no bytes at all) before the request is retried
+    /// [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
     /// Concurrent blob transfers [default: 4].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,

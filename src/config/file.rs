@@ -35,6 +35,7 @@ pub struct FileConfig {
     pub insecure_registries: Option<Vec<String>>,
     pub jobs: Option<usize>,
     pub retries: Option<u32>,
+    pub timeout: Option<u64>,
     pub json: Option<bool>,
     // Rust builds.
     pub features: Option<Vec<String>>,
@@ -178,6 +179,7 @@ impl FileConfig {
             insecure_registries: self.insecure_registries.or(lower.insecure_registries),
             jobs: self.jobs.or(lower.jobs),
             retries: self.retries.or(lower.retries),
+            timeout: self.timeout.or(lower.timeout),
             json: self.json.or(lower.json),
             features: self.features.or(lower.features),
             profile: self.profile.or(lower.profile),

@@ -201,8 +201,10 @@ pub struct Plan {
     pub credentials: CredentialStore,
     /// Concurrent blob transfers.
     pub jobs: usize,
-    /// Retries per registry request (connection errors, 429, 5xx).
+    /// Retries per registry request (connection errors, timeouts, 429, 5xx).
     pub retries: u32,
+    /// How long an answer may stall before the request counts as failed (and is retried).
+    pub read_timeout: std::time::Duration,
     pub json: bool,
     pub verbosity: Verbosity,
 }

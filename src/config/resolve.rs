@@ -370,6 +370,11 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
             .retries
             .or(settings.retries)
             .unwrap_or(crate::registry::DEFAULT_RETRIES),
+        read_timeout: match args.timeout.or(settings.timeout) {
+            Some(0) => return Err(invalid("--timeout", "0", "must be at least 1 second")),
+            Some(s) => std::time::Duration::from_secs(s),
+            None => crate::registry::DEFAULT_READ_TIMEOUT,
+        },
         json: args.json || settings.json.unwrap_or(false),
         verbosity: match args.verbose {
             0 => Verbosity::Normal,

@@ -55,6 +55,7 @@ impl Clients {
             scopes: self.scopes.get(registry).cloned().unwrap_or_default(),
             chunk_size: None,
             retries: self.plan.retries,
+            read_timeout: self.plan.read_timeout,
             extra_roots: crate::registry::load_ca_certs(
                 registry,
                 &self.plan.tls.ca_files,

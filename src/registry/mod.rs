@@ -12,7 +12,7 @@ pub use blobs::{BlobStream, MountResult, UploadSource};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
-pub use transport::{Client, ClientConfig, DEFAULT_RETRIES};
+pub use transport::{Client, ClientConfig, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES};
 
 /// The CA certificates to trust for `registry`: the given files, then every `*.crt` in
 /// `DIR/<registry>/` for each certs.d directory (docker's and containers' convention; the

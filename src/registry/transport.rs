@@ -28,6 +28,9 @@ pub struct ClientConfig {
     /// How often a request is retried after a connection error, a timeout, 429 or
     /// 500/502/503/504 (so at most `retries + 1` attempts).
     pub retries: u32,
+    /// Give up on an answer that sends nothing for this long (then retry); resets with every
+    /// byte, so large transfers are not capped.
+    pub read_timeout: Duration,
     /// CA certificates trusted for this registry on top of the system roots
     /// (`--ca-cert`, `certs.d/HOST/*.crt`); see [`super::load_ca_certs`].
     pub extra_roots: Vec<reqwest::Certificate>,
@@ -35,6 +38,9 @@ pub struct ClientConfig {
 
 /// Default for [`ClientConfig::retries`].
 pub const DEFAULT_RETRIES: u32 = 4;
+
+/// Default for [`ClientConfig::read_timeout`].
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Is an answer worth retrying? Throttling, and the server errors proxies and overloaded
 /// registries give on bad days.
@@ -78,7 +84,8 @@ impl Client {
             .user_agent(concat!("imgpush/", env!("CARGO_PKG_VERSION")))
             .use_rustls_tls()
             .danger_accept_invalid_certs(config.insecure)
-            .connect_timeout(Duration::from_secs(15));
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(config.read_timeout);
         for cert in &config.extra_roots {
             builder = builder.add_root_certificate(cert.clone());
         }
