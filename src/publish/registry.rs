@@ -69,8 +69,9 @@ impl RegistrySink {
 
     /// PUTs a manifest (by digest or tag). If the registry refuses, but now holds exactly
     /// this digest under `reference`, another writer pushed the same content at the same
-    /// time (distribution can answer one of two concurrent identical PUTs with
-    /// DIGEST_INVALID): that is success, not an error.
+    /// time: that is success. distribution can answer one of two concurrent identical PUTs
+    /// with DIGEST_INVALID although our bytes do hash to the digest (we computed it from
+    /// them); that answer is retried with backoff.
     async fn put_manifest(
         &self,
         cx: &PublishContext<'_>,
@@ -78,34 +79,69 @@ impl RegistrySink {
         doc: &Document,
     ) -> Result<(), RegistryError> {
         let repo = &self.repo.path;
-        match self
-            .client
-            .put_manifest(repo, reference, &doc.bytes, &doc.media_type)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let target = match reference.parse::<Digest>() {
-                    Ok(d) => Target::Digest(d),
-                    Err(_) => Target::Tag(reference.to_string()),
-                };
-                match self.client.manifest_digest(repo, &target).await {
-                    Ok(Some(d)) if d == doc.digest => {
-                        cx.reporter.detail(&format!(
-                            "{repo}:{reference} already holds {d} (pushed concurrently): {e}"
-                        ));
-                        Ok(())
-                    }
-                    _ => Err(e),
-                }
+        let target = match reference.parse::<Digest>() {
+            Ok(d) => Target::Digest(d),
+            Err(_) => Target::Tag(reference.to_string()),
+        };
+        let mut attempt = 0;
+        loop {
+            let e = match self
+                .client
+                .put_manifest(repo, reference, &doc.bytes, &doc.media_type)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if let Ok(Some(d)) = self.client.manifest_digest(repo, &target).await
+                && d == doc.digest
+            {
+                cx.reporter.detail(&format!(
+                    "{repo}:{reference} already holds {d} (pushed concurrently): {e}"
+                ));
+                return Ok(());
             }
+            if !is_concurrent_write_conflict(&e) || attempt >= self.client.config_retries() {
+                return Err(e);
+            }
+            attempt += 1;
+            self.client
+                .pause_before_retry(
+                    &format!("pushing manifest {reference}"),
+                    attempt,
+                    &e.to_string(),
+                    None,
+                )
+                .await;
         }
     }
 
     async fn push_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
         let label = blob_label(&blob);
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
-        let placed = match self.place_blob(cx, &blob, progress).await {
+        let mut placed = self.place_blob(cx, &blob, progress).await;
+        let mut attempt = 0;
+        while let Err(Placement::Registry(e)) = &placed
+            && is_concurrent_write_conflict(e)
+            && attempt < self.client.config_retries()
+            && !matches!(
+                self.client.blob_exists(&self.repo.path, &blob.digest).await,
+                Ok(Some(_))
+            )
+        {
+            attempt += 1;
+            let why = e.to_string();
+            self.client
+                .pause_before_retry(
+                    &format!("pushing blob {}", blob.digest),
+                    attempt,
+                    &why,
+                    None,
+                )
+                .await;
+            placed = self.place_blob(cx, &blob, progress).await;
+        }
+        let placed = match placed {
             // A concurrent writer of the same blob can make our upload fail; what matters
             // is that the repository has it.
             Err(Placement::Registry(e)) => {
@@ -200,6 +236,11 @@ impl RegistrySink {
         }
         Ok(BlobOutcome::Uploaded)
     }
+}
+
+/// distribution's answer to one of two concurrent identical writes (see `put_manifest`).
+fn is_concurrent_write_conflict(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Status { status: 400, code: Some(c), .. } if c == "DIGEST_INVALID")
 }
 
 /// Why a blob could not be placed.

@@ -105,6 +105,11 @@ impl Client {
         &self.config.registry
     }
 
+    /// The configured retry budget, for callers that retry whole operations.
+    pub fn config_retries(&self) -> u32 {
+        self.config.retries
+    }
+
     /// The scheme+host URL, found by pinging `/v2/` once: HTTPS first, plain HTTP only for
     /// loopback hosts and `--insecure-registry` hosts.
     pub async fn base_url(&self) -> Result<&Url, RegistryError> {
@@ -251,7 +256,7 @@ impl Client {
 
     /// Waits before retry `attempt` (1-based): `Retry-After` when the registry gave one
     /// (capped at 60 s), else 250 ms · 2^(attempt-1) (capped at 8 s) with ±50 % jitter.
-    pub(crate) async fn pause_before_retry(
+    pub async fn pause_before_retry(
         &self,
         op: &str,
         attempt: u32,
