@@ -31,7 +31,6 @@ pub trait Reporter: Send + Sync {
     fn detail(&self, _message: &str) {}
     /// Every HTTP request, shown with `-vv`. Never contains credentials.
     fn trace(&self, _message: &str) {}
-    fn warn(&self, _message: &str) {}
     fn blob_started(&self, _digest: &Digest, _size: u64, _label: &str) -> ProgressId {
         ProgressId(0)
     }
@@ -43,13 +42,12 @@ pub trait Reporter: Send + Sync {
 pub struct NoopReporter;
 impl Reporter for NoopReporter {}
 
-/// Records blob outcomes and steps, for tests.
+/// Records blob outcomes and HTTP traces, for tests.
 #[derive(Default)]
 pub struct RecordingReporter {
     next: AtomicU64,
     started: Mutex<Vec<(ProgressId, Digest)>>,
     pub outcomes: Mutex<Vec<(Digest, BlobOutcome)>>,
-    pub steps: Mutex<Vec<String>>,
     pub traces: Mutex<Vec<String>>,
 }
 
@@ -60,9 +58,6 @@ impl RecordingReporter {
 }
 
 impl Reporter for RecordingReporter {
-    fn step(&self, message: &str) {
-        self.steps.lock().unwrap().push(message.to_string());
-    }
     fn trace(&self, message: &str) {
         self.traces.lock().unwrap().push(message.to_string());
     }

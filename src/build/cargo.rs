@@ -368,7 +368,6 @@ mod tests {
                 cargo: "/usr/bin/cargo".into(),
                 rustc: "/usr/bin/rustc".into(),
                 version: "rustc 1.96.0".into(),
-                host: "x86_64-unknown-linux-gnu".into(),
                 sysroot: "/usr".into(),
                 origin: "test",
             },

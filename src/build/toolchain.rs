@@ -12,7 +12,6 @@ pub struct Toolchain {
     pub rustc: PathBuf,
     /// `rustc -V`, e.g. `rustc 1.96.0 (ac68faa20 2026-05-25)`.
     pub version: String,
-    pub host: String,
     pub sysroot: PathBuf,
     /// Where it came from, for messages.
     pub origin: &'static str,
@@ -86,19 +85,14 @@ pub fn find_in_path(tools: &Tools, name: &str) -> Option<PathBuf> {
 }
 
 fn probe(cargo: PathBuf, rustc: PathBuf, origin: &'static str) -> Option<Toolchain> {
-    let version = output(&rustc, &["-V"])?;
-    let verbose = output(&rustc, &["-vV"])?;
-    let host = verbose
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))?
-        .to_string();
+    // The first line of `rustc -vV` is `rustc -V`.
+    let version = output(&rustc, &["-vV"])?.lines().next()?.to_string();
     let sysroot = PathBuf::from(output(&rustc, &["--print", "sysroot"])?);
     output(&cargo, &["-V"])?;
     Some(Toolchain {
         cargo,
         rustc,
         version,
-        host,
         sysroot,
         origin,
     })
@@ -222,7 +216,6 @@ mod tests {
             cargo: "cargo".into(),
             rustc: "rustc".into(),
             version: "rustc 1.0".into(),
-            host: "x86_64-unknown-linux-gnu".into(),
             sysroot: dir.to_path_buf(),
             origin: "test",
         }

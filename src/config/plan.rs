@@ -180,7 +180,6 @@ pub enum Verbosity {
 /// parses user strings or reads the environment.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub context: PathBuf,
     pub platforms: PlatformRequest,
     pub base: BaseSpec,
     pub source: Source,

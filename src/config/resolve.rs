@@ -340,7 +340,6 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
     }
 
     Ok(Plan {
-        context,
         platforms,
         base,
         source,

@@ -29,11 +29,6 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The `sha256-<hex>` form, for file names and tags.
-    pub fn to_dashed(&self) -> String {
-        format!("sha256-{}", self.hex())
-    }
 }
 
 impl FromStr for Digest {

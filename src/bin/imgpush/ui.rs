@@ -83,10 +83,6 @@ impl Reporter for StderrReporter {
         }
     }
 
-    fn warn(&self, message: &str) {
-        self.line(&format!("warning: {message}"));
-    }
-
     fn blob_started(&self, digest: &Digest, size: u64, label: &str) -> ProgressId {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let bar = self.bars.as_ref().map(|m| {
