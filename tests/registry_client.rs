@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex};
 use support::*;
 
 fn client(host: &str, chunk_size: Option<u64>) -> Client {
+    client_with_retries(host, chunk_size, 0)
+}
+
+fn client_with_retries(host: &str, chunk_size: Option<u64>, retries: u32) -> Client {
     Client::new(
         ClientConfig {
             registry: host.to_string(),
@@ -23,12 +27,22 @@ fn client(host: &str, chunk_size: Option<u64>) -> Client {
             credential: None,
             scopes: vec![],
             chunk_size,
-            retries: 0,
+            retries,
             read_timeout: imgpush::registry::DEFAULT_READ_TIMEOUT,
             extra_roots: vec![],
         },
         Arc::new(NoopReporter),
     )
+}
+
+/// A deterministic payload of `len` bytes written to a file: (dir guard, path, bytes, digest).
+fn payload_file(len: usize) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>, Digest) {
+    let data = payload(len);
+    let digest = Digest::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, &data).unwrap();
+    (dir, file, data, digest)
 }
 
 fn payload(len: usize) -> Vec<u8> {
@@ -56,11 +70,7 @@ fn storage_blob(registry: &Registry, digest: &Digest) -> std::path::PathBuf {
 #[tokio::test]
 async fn chunked_upload_follows_each_new_location_and_downloads_verify() {
     let registry = Registry::start();
-    let data = payload(1_000_003);
-    let digest = Digest::of(&data);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("blob");
-    std::fs::write(&file, &data).unwrap();
+    let (_dir, file, data, digest) = payload_file(1_000_003);
 
     let c = client(&registry.host, Some(256 * 1024));
     c.upload_blob(
@@ -105,24 +115,8 @@ async fn an_interrupted_chunked_upload_resumes_where_the_registry_stopped() {
             fault: Fault::Drop,
         }],
     );
-    let data = payload(300_000);
-    let digest = Digest::of(&data);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("blob");
-    std::fs::write(&file, &data).unwrap();
-    let c = Client::new(
-        ClientConfig {
-            registry: proxy.host.clone(),
-            insecure: false,
-            credential: None,
-            scopes: vec![],
-            chunk_size: Some(64 * 1024),
-            retries: 3,
-            read_timeout: imgpush::registry::DEFAULT_READ_TIMEOUT,
-            extra_roots: vec![],
-        },
-        Arc::new(NoopReporter),
-    );
+    let (_dir, file, data, digest) = payload_file(300_000);
+    let c = client_with_retries(&proxy.host, Some(64 * 1024), 3);
     c.upload_blob(
         "test/resume",
         &digest,

@@ -725,6 +725,7 @@ pub struct TokenServer {
     pub log: PathBuf,
     child: Child,
     _dir: tempfile::TempDir,
+    _pki: TestPki,
 }
 
 impl TokenServer {
@@ -741,42 +742,21 @@ impl TokenServer {
     pub fn start_with(ttl: i64, refresh: Option<&str>) -> TokenServer {
         require("openssl", "openssl");
         require("python3", "python3");
+        // The test CA signs the tokens: its certificate goes into the JWT's x5c and the
+        // registry's rootcertbundle.
+        let pki = TestPki::new();
         let dir = tempfile::tempdir().unwrap();
-        let (key, cert, der) = (
-            dir.path().join("key.pem"),
-            dir.path().join("cert.pem"),
-            dir.path().join("cert.der"),
-        );
-        let ok = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=imgpush-test-token",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "openssl could not make the token signing key");
+        let der = dir.path().join("ca.der");
         let ok = Command::new("openssl")
             .args(["x509", "-outform", "DER", "-in"])
-            .arg(&cert)
+            .arg(&pki.ca_pem)
             .arg("-out")
             .arg(&der)
             .status()
             .unwrap()
             .success();
-        assert!(ok);
+        assert!(ok, "openssl could not convert the CA certificate to DER");
+        let (key, cert) = (pki.ca_key.clone(), pki.ca_pem.clone());
         let port = free_port();
         let log = dir.path().join("scopes.log");
         let child = Command::new("python3")
@@ -804,6 +784,7 @@ impl TokenServer {
             log,
             child,
             _dir: dir,
+            _pki: pki,
         }
     }
 
@@ -845,6 +826,7 @@ impl Drop for TokenServer {
 /// (CA:FALSE, serverAuth), made with the openssl CLI.
 pub struct TestPki {
     pub ca_pem: PathBuf,
+    pub ca_key: PathBuf,
     pub leaf_pem: PathBuf,
     pub leaf_key: PathBuf,
     _dir: tempfile::TempDir,
@@ -922,6 +904,7 @@ impl TestPki {
         ]);
         TestPki {
             ca_pem: p("ca.pem"),
+            ca_key: p("ca.key"),
             leaf_pem: p("leaf.pem"),
             leaf_key: p("leaf.key"),
             _dir: dir,
