@@ -17,21 +17,9 @@ fn rule(method: &'static str, path: &str, times: usize, fault: Fault) -> Rule {
 }
 
 fn push(imgpush: &Imgpush, host: &str, repo: &str, extra: &[&str]) -> std::process::Output {
-    let hello = hello();
-    let mut args = vec![
-        "build".to_string(),
-        "--repo".into(),
-        format!("{host}/{repo}"),
-        "--dest".into(),
-        "/app/hello".into(),
-        "-v".into(),
-        "--artifact".into(),
-        format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact".into(),
-        format!("linux/arm64={}", hello.arm64.display()),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    imgpush.command().args(&args).output().unwrap()
+    let mut extra = extra.to_vec();
+    extra.push("-v");
+    imgpush.run_owned(&hello_build(&format!("{host}/{repo}"), &extra))
 }
 
 #[test]

@@ -70,29 +70,21 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
     let hello = hello();
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/hello", registry.host);
-    let out = imgpush.run(&[
-        "build",
-        "--repo",
-        &repo,
+    let settings = [
         "--base",
         &base,
         "-t",
         "v1",
         "-t",
         "latest",
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest",
-        "/app/hello",
         "--env",
         "GREETING=hi",
         "--label",
         "org.example.team=core",
         "--annotation",
         "org.example.note=spine",
-    ]);
+    ];
+    let out = imgpush.run_owned(&hello_build(&repo, &settings));
     let line = success_line(&out);
     let digest = line
         .strip_prefix(&format!("{repo}@"))
@@ -247,30 +239,23 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
     );
 
     // A second identical run: same digest, and every blob is found already present.
-    let again = imgpush.run(&[
+    // The artifacts in the other order: the digest must not depend on it.
+    let arm = format!("linux/arm64={}", hello.arm64.display());
+    let amd = format!("linux/amd64={}", hello.amd64.display());
+    let mut reordered = vec![
         "build",
         "--repo",
         &repo,
-        "--base",
-        &base,
-        "-t",
-        "v1",
-        "-t",
-        "latest",
         "-v",
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
         "--dest",
         "/app/hello",
-        "--env",
-        "GREETING=hi",
-        "--label",
-        "org.example.team=core",
-        "--annotation",
-        "org.example.note=spine",
-    ]);
+        "--artifact",
+        &arm,
+        "--artifact",
+        &amd,
+    ];
+    reordered.extend(settings);
+    let again = imgpush.run(&reordered);
     assert_eq!(
         success_line(&again),
         line,

@@ -14,22 +14,8 @@ fn one_multi_scope_token_mounts_base_layers_across_repositories() {
     let seeded = tokens.requests().len();
 
     let imgpush = Imgpush::new();
-    let hello = hello();
     let repo = format!("{}/app/tokened", registry.host);
-    let out = imgpush.run(&[
-        "build",
-        "--repo",
-        &repo,
-        "--base",
-        &base,
-        "-vv",
-        "--dest",
-        "/app/hello",
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
-    ]);
+    let out = imgpush.run_owned(&hello_build(&repo, &["--base", &base, "-vv"]));
     let line = success_line(&out);
 
     // Exactly one token request from imgpush, carrying both scopes (push first).

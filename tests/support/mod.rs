@@ -425,6 +425,10 @@ impl Imgpush {
         self.command().args(args).output().unwrap()
     }
 
+    pub fn run_owned(&self, args: &[String]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
     /// `cargo-imgpush imgpush ARGS…`, as `cargo imgpush ARGS…` runs it.
     pub fn cargo_imgpush(&self, args: &[&str]) -> Output {
         let mut c = self.prepared(env!("CARGO_BIN_EXE_cargo-imgpush"));
@@ -910,4 +914,23 @@ impl TestPki {
             _dir: dir,
         }
     }
+}
+
+/// `build --repo REPO --dest /app/hello --artifact linux/amd64=… --artifact linux/arm64=…
+/// EXTRA…` with the hello test binaries.
+pub fn hello_build(repo: &str, extra: &[&str]) -> Vec<String> {
+    let hello = hello();
+    let mut args = vec![
+        "build".to_string(),
+        "--repo".into(),
+        repo.to_string(),
+        "--dest".into(),
+        "/app/hello".into(),
+        "--artifact".into(),
+        format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact".into(),
+        format!("linux/arm64={}", hello.arm64.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
