@@ -271,23 +271,9 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
 #[test]
 fn json_output_describes_the_index_and_platforms() {
     let registry = Registry::start();
-    let hello = hello();
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/json", registry.host);
-    let out = imgpush.run(&[
-        "build",
-        "--repo",
-        &repo,
-        "--json",
-        "-t",
-        "v2",
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest",
-        "/app/hello",
-    ]);
+    let out = imgpush.run_owned(&hello_build(&repo, &["--json", "-t", "v2"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
     assert_eq!(v["repository"], repo.as_str());
@@ -380,23 +366,9 @@ fn base_in_another_registry_is_streamed_and_docker_lists_are_accepted() {
         "application/vnd.docker.distribution.manifest.list.v2+json"
     );
     let target = Registry::start();
-    let hello = hello();
     let imgpush = Imgpush::new();
     let repo = format!("{}/app/hello", target.host);
-    let out = imgpush.run(&[
-        "build",
-        "--repo",
-        &repo,
-        "--base",
-        &base,
-        "-v",
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
-        "--dest",
-        "/app/hello",
-    ]);
+    let out = imgpush.run_owned(&hello_build(&repo, &["--base", &base, "-v"]));
     let line = success_line(&out);
     assert!(
         stderr(&out).contains("copied from the base registry"),
@@ -522,7 +494,6 @@ fn single_manifest_base_gives_its_one_platform_and_refuses_others() {
 #[test]
 fn extra_files_are_one_layer_shared_by_every_platform_and_uploaded_once() {
     let registry = Registry::start();
-    let hello = hello();
     let imgpush = Imgpush::new();
     let site = imgpush.cwd.path().join("site");
     std::fs::create_dir_all(site.join("assets")).unwrap();
@@ -531,21 +502,13 @@ fn extra_files_are_one_layer_shared_by_every_platform_and_uploaded_once() {
     std::os::unix::fs::symlink("assets/app.js", site.join("app.js")).unwrap();
     std::fs::write(imgpush.cwd.path().join("app.toml"), "port = 8080\n").unwrap();
     let repo = format!("{}/app/files", registry.host);
-    let out = imgpush.run(&[
-        "build",
-        "--repo",
-        &repo,
-        "--dest",
-        "/app/hello",
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
+    let extra = [
         "--file",
         "site:/srv/www",
         "--file",
         "app.toml:/etc/app.toml:0600",
-    ]);
+    ];
+    let out = imgpush.run_owned(&hello_build(&repo, &extra));
     let line = success_line(&out);
     let index = json(&skopeo_raw(&format!("docker://{line}"), None));
     let mut shared = Vec::new();
