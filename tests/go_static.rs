@@ -170,6 +170,23 @@ fn go_hello_server_serves_on_amd64_and_runs_on_arm64() {
         String::from_utf8_lossy(&out.stdout),
         "hello-go on linux/arm64\n"
     );
+
+    // `--go IMPORTPATH` from the module builds the same package: with -trimpath the
+    // binaries, and so the image, are byte-identical.
+    let again = imgpush.run(&[
+        "build",
+        &fixture("go/hello"),
+        "--go",
+        "example.com/hello",
+        "--repo",
+        &repo,
+        "--ldflags",
+        "-s -w",
+        "-t",
+        "via-go",
+    ]);
+    assert_eq!(success_line(&again), line, "same package, same digest");
+    assert_eq!(registry.tags("app/hello-go").len(), 2);
 }
 
 #[test]

@@ -592,6 +592,41 @@ mod tests {
     }
 
     #[test]
+    fn creds_store_is_asked_before_auths_and_falls_through_when_it_has_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        helper_script(
+            &bin,
+            "store",
+            "read host; if [ \"$host\" = a.io ]; then echo '{\"ServerURL\":\"a.io\",\"Username\":\"<token>\",\"Secret\":\"idt\"}'; else echo 'credentials not found in native keychain'; exit 1; fi",
+        );
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"credsStore":"store","auths":{"a.io":{"auth":"dTpw"},"b.io":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
+        let store = CredentialStore {
+            docker_config: Some(config),
+            helper_path: vec![bin],
+            ..Default::default()
+        };
+        assert!(
+            matches!(store.lookup("a.io").unwrap(), Some(Credential::IdentityToken { token, .. }) if token == "idt"),
+            "credsStore wins; `<token>` means an identity token"
+        );
+        assert_eq!(
+            store.lookup("b.io").unwrap(),
+            Some(Credential::Basic {
+                username: "u".into(),
+                password: "p".into()
+            }),
+            "nothing in the store: auths"
+        );
+    }
+
+    #[test]
     fn store_and_erase_keep_other_keys_and_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
