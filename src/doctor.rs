@@ -5,7 +5,7 @@ use crate::build::rust_target;
 use crate::build::toolchain::{Check, CheckStatus, inspect};
 use crate::config::DoctorPlan;
 use crate::oci::Digest;
-use crate::registry::{Client, ClientConfig, RegistryError};
+use crate::registry::{Client, RegistryError};
 use crate::report::NoopReporter;
 use std::sync::Arc;
 
@@ -75,47 +75,27 @@ fn go_check(plan: &DoctorPlan) -> Check {
 /// blob in the repository under a `pull,push` token.
 async fn registry_check(plan: &DoctorPlan, repo: &crate::oci::Repository) -> Check {
     let name = format!("registry login for {}", repo.registry);
-    let credential = match plan.credentials.lookup(&repo.registry) {
+    let scopes = vec![format!("repository:{}:pull,push", repo.path)];
+    let config = match crate::pipeline::client_config(&plan.registry, &repo.registry, scopes) {
         Ok(c) => c,
         Err(e) => {
+            let fix = match &e {
+                crate::Error::Credentials(_) => {
+                    "fix the docker config file, or log in again with `docker login`"
+                }
+                _ => "fix or remove that certificate file",
+            };
             return Check {
                 name,
                 status: CheckStatus::Missing {
-                    problem: format!("{e}"),
-                    fix: "fix the docker config file, or log in again with `docker login`".into(),
+                    problem: crate::error::chain(&e),
+                    fix: fix.into(),
                 },
             };
         }
     };
-    let has_credential = credential.is_some();
-    let client = Client::new(
-        ClientConfig {
-            registry: repo.registry.clone(),
-            insecure: plan.insecure_registries.iter().any(|h| h == &repo.registry),
-            credential,
-            scopes: vec![format!("repository:{}:pull,push", repo.path)],
-            chunk_size: None,
-            retries: crate::registry::DEFAULT_RETRIES,
-            read_timeout: crate::registry::DEFAULT_READ_TIMEOUT,
-            extra_roots: match crate::registry::load_ca_certs(
-                &repo.registry,
-                &plan.tls.ca_files,
-                &plan.tls.certs_dirs,
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Check {
-                        name,
-                        status: CheckStatus::Missing {
-                            problem: e.to_string(),
-                            fix: "fix or remove that certificate file".into(),
-                        },
-                    };
-                }
-            },
-        },
-        Arc::new(NoopReporter),
-    );
+    let has_credential = config.credential.is_some();
+    let client = Client::new(config, Arc::new(NoopReporter));
     let probe = Digest::of(b"imgpush doctor");
     let status = match client.blob_exists(&repo.path, &probe).await {
         Ok(_) => CheckStatus::Ok(if has_credential {

@@ -33,6 +33,16 @@ pub enum Error {
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
+    #[error(transparent)]
+    Index(#[from] crate::ops::index::IndexError),
+    #[error(transparent)]
+    Resolve(#[from] crate::ops::resolve::ResolveError),
+    #[error("{reference}: not found (the registry has no such repository, tag or digest)")]
+    NotFound {
+        reference: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
     #[error("creating a work directory in {path}")]
     WorkDir {
         path: std::path::PathBuf,
@@ -48,6 +58,11 @@ impl Error {
             Error::Config(e) => e.hint(),
             Error::Build(e) => e.hint(),
             Error::Base(e) => e.hint(),
+            Error::Index(e) => e.hint(),
+            Error::NotFound { .. } => Some(
+                "check the repository name and the tag (`skopeo list-tags docker://REPO` lists the tags)".into(),
+            ),
+            Error::Resolve(e) => e.hint(),
             Error::Publish(e) => e.hint(),
             Error::Registry { source, .. } => source.hint(),
             Error::Credentials(crate::registry::CredentialError::HelperMissing { .. }) => None,
@@ -58,4 +73,16 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// An error and its sources on one line (`outer: inner: innermost`), for reports that
+/// are not printed by the binaries' error printer.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }

@@ -5,7 +5,8 @@
 //! platform) → [`layer`] (files → tar.gz + digests, one pass) → [`image`] (base + layers →
 //! configs, manifests, index) → [`publish`] (registry, OCI layout). [`base`] loads base
 //! images, [`registry`] speaks the distribution API, [`report`] carries progress events to
-//! whatever UI the binary draws. [`pipeline`] runs the stages in order.
+//! whatever UI the binary draws. [`pipeline`] runs the stages in order. [`ops`] holds the
+//! commands over images that already exist (inspect, copy, index create) and `resolve`.
 
 pub mod base;
 pub mod build;
@@ -16,6 +17,7 @@ pub mod image;
 pub mod layer;
 pub mod login;
 pub mod oci;
+pub mod ops;
 pub mod pipeline;
 pub mod publish;
 pub mod registry;

@@ -90,3 +90,31 @@ fn imgpush_login_help() {
     );
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn image_commands_help() {
+    for (args, flags) in [
+        (
+            &["inspect", "--help"][..],
+            &["--raw", "--json", "--platform", "oci-archive:FILE", "Examples:"][..],
+        ),
+        (
+            &["copy", "--help"],
+            &["--all", "--platform", "--jobs", "oci-layout:DIR", "Examples:"],
+        ),
+        (
+            &["index", "create", "--help"],
+            &["--tag", "--append", "--replace", "--annotation", "Examples:"],
+        ),
+        (
+            &["resolve", "--help"],
+            &["--filename", "--repo", "--tag", "--platform", "Examples:"],
+        ),
+    ] {
+        let text = help(args);
+        for flag in flags {
+            assert!(text.contains(flag), "{args:?} lacks {flag}");
+        }
+        insta::assert_snapshot!(args.join("_").replace("--", ""), text);
+    }
+}

@@ -65,6 +65,7 @@ async fn a_refused_index_leaves_no_tag() {
         base: &base_image,
         layers: &[(amd64, vec![layer])],
         settings: &ImageSettings::default(),
+        format: Default::default(),
     })
     .unwrap();
 
@@ -84,7 +85,6 @@ async fn a_refused_index_leaves_no_tag() {
     let tags = vec!["v1".to_string()];
     let cx = PublishContext {
         set: &set,
-        base: &opened.store,
         tags: &tags,
         reporter: reporter.as_ref(),
         jobs: 4,

@@ -2,6 +2,7 @@
 //! `base-images/` (the embedded `static` is generated in-process). Only manifests and
 //! configs are fetched here; layers stay where they are until publishing moves them.
 
+mod archive;
 pub mod embedded;
 mod layout;
 pub mod spec;
@@ -55,6 +56,41 @@ impl BlobStore {
         }
     }
 
+    /// A local file holding the blob: the layout's own file, or a verified download into
+    /// `dir` named by its digest.
+    pub async fn local_file(
+        &self,
+        digest: &Digest,
+        size: u64,
+        dir: &Path,
+    ) -> Result<PathBuf, BaseError> {
+        match self {
+            BlobStore::Layout(layout) => Ok(layout::blob_path(layout, digest)),
+            BlobStore::Registry { client, repo } => {
+                use futures_util::StreamExt;
+                use std::io::Write;
+                let io = |source| BaseError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                };
+                let mut stream = client
+                    .get_blob(&repo.path, digest, Some(size))
+                    .await
+                    .map_err(|source| self.registry_err(source))?;
+                let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+                let mut file = std::io::BufWriter::new(tmp.reopen().map_err(io)?);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|source| self.registry_err(source))?;
+                    file.write_all(&chunk).map_err(io)?;
+                }
+                file.flush().map_err(io)?;
+                let dest = dir.join(digest.hex());
+                tmp.persist(&dest).map_err(|e| io(e.error))?;
+                Ok(dest)
+            }
+        }
+    }
+
     fn registry_err(&self, source: RegistryError) -> BaseError {
         BaseError::Registry {
             base: self.describe(),
@@ -65,7 +101,7 @@ impl BlobStore {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
-    #[error("loading base image {base}")]
+    #[error("reading image {base}")]
     Registry {
         base: String,
         #[source]
@@ -127,9 +163,12 @@ pub struct OpenedBase {
     pub name: Option<String>,
     pub digest: Digest,
     pub store: BlobStore,
+    /// The top-level document exactly as stored (index, manifest list or manifest).
+    pub document: crate::image::Document,
     entries: Vec<Entry>,
-    /// Set when the base is a single manifest rather than an index.
-    single: Option<(ImageManifest, serde_json::Value)>,
+    /// Set when the base is a single manifest rather than an index: the manifest, the
+    /// config's exact bytes and the config as JSON.
+    single: Option<(ImageManifest, Bytes, serde_json::Value)>,
 }
 
 /// What the pipeline needs to open a base: a client for a registry host.
@@ -145,6 +184,31 @@ pub async fn open(
 ) -> Result<OpenedBase, BaseError> {
     match spec {
         BaseSpec::Registry(reference) => open_registry(reference, clients).await,
+        BaseSpec::Archive { file, tag } => {
+            let dir = tempfile::Builder::new()
+                .prefix("oci-archive-")
+                .tempdir_in(work)
+                .map_err(|source| BaseError::Io {
+                    path: work.to_path_buf(),
+                    source,
+                })?
+                .keep();
+            archive::unpack(file, &dir)?;
+            let (desc, doc) = layout::resolve(&dir, tag.as_deref(), None)?;
+            let digest = Digest::try_from(desc.digest()).map_err(|e| BaseError::Layout {
+                path: file.clone(),
+                message: e.to_string(),
+            })?;
+            let name = Some(format!("oci-archive:{}", file.display()));
+            open_document(
+                name,
+                digest,
+                desc.media_type().as_ref(),
+                doc,
+                BlobStore::Layout(dir),
+            )
+            .await
+        }
         BaseSpec::Layout { dir, tag, digest } => {
             let (desc, doc) = layout::resolve(dir, tag.as_deref(), digest.as_ref())?;
             let store = BlobStore::Layout(dir.clone());
@@ -212,6 +276,11 @@ async fn open_document(
     store: BlobStore,
 ) -> Result<OpenedBase, BaseError> {
     let base = name.clone().unwrap_or_else(|| store.describe());
+    let document = crate::image::Document {
+        digest: digest.clone(),
+        bytes: bytes.clone(),
+        media_type: media_type.to_string(),
+    };
     let malformed = |message: String| BaseError::Malformed {
         base: base.clone(),
         message,
@@ -222,23 +291,26 @@ async fn open_document(
         let entries = index
             .manifests()
             .iter()
-            .filter_map(|d| {
-                let p = d.platform().as_ref()?;
-                // Skip attestation manifests (buildkit marks them unknown/unknown).
-                if p.os().to_string() == "unknown" || p.architecture().to_string() == "unknown" {
-                    return None;
-                }
-                Some(Entry {
+            .map(|d| match d.platform() {
+                Some(p) => Entry {
                     platform: Platform::from_oci(p),
                     index_platform: Some(p.clone()),
                     descriptor: d.clone(),
-                })
+                },
+                // An entry without a platform is not something to run; keep it for
+                // copying, never select it.
+                None => Entry {
+                    platform: Platform::from_parts("unknown", "unknown", None),
+                    index_platform: None,
+                    descriptor: d.clone(),
+                },
             })
             .collect();
         Ok(OpenedBase {
             name,
             digest,
             store,
+            document,
             entries,
             single: None,
         })
@@ -266,12 +338,13 @@ async fn open_document(
             name,
             digest,
             store,
+            document,
             entries: vec![Entry {
                 platform,
                 index_platform: None,
                 descriptor,
             }],
-            single: Some((manifest, config)),
+            single: Some((manifest, config_bytes, config)),
         })
     } else {
         Err(malformed(format!(
@@ -281,10 +354,17 @@ async fn open_document(
 }
 
 impl OpenedBase {
+    /// Is the top-level document an index (or manifest list)?
+    pub fn is_index(&self) -> bool {
+        self.single.is_none()
+    }
+
+    /// The runnable platforms, without attestation entries (buildkit marks those
+    /// `unknown/unknown`).
     pub fn platforms(&self) -> Vec<Platform> {
         let mut out: Vec<Platform> = Vec::new();
         for e in &self.entries {
-            if !out.contains(&e.platform) {
+            if !e.platform.is_unknown() && !out.contains(&e.platform) {
                 out.push(e.platform.clone());
             }
         }
@@ -300,7 +380,7 @@ impl OpenedBase {
     pub async fn select(&self, platforms: &[Platform]) -> Result<BaseImage, BaseError> {
         let missing: Vec<String> = platforms
             .iter()
-            .filter(|p| !self.entries.iter().any(|e| &e.platform == *p))
+            .filter(|p| p.is_unknown() || !self.entries.iter().any(|e| &e.platform == *p))
             .map(Platform::to_string)
             .collect();
         if !missing.is_empty() {
@@ -315,7 +395,14 @@ impl OpenedBase {
                     .join(", "),
             });
         }
-        let loads = platforms.iter().map(|p| self.load_platform(p));
+        let loads = platforms.iter().map(|p| {
+            let entry = self
+                .entries
+                .iter()
+                .find(|e| &e.platform == p)
+                .expect("checked above");
+            self.load_entry(entry, true)
+        });
         let selected = futures_util::future::try_join_all(loads).await?;
         Ok(BaseImage {
             name: self.name.clone(),
@@ -324,25 +411,34 @@ impl OpenedBase {
         })
     }
 
-    async fn load_platform(&self, platform: &Platform) -> Result<BasePlatform, BaseError> {
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| &e.platform == platform)
-            .expect("checked by select");
+    /// Loads every entry of the document, attestations included, in document order.
+    /// Without `configs`, only manifests are fetched (what copying needs: configs are
+    /// moved like layers); `config` is then `Null` and `config_bytes` empty.
+    pub async fn load_all(&self, configs: bool) -> Result<Vec<BasePlatform>, BaseError> {
+        futures_util::future::try_join_all(self.entries.iter().map(|e| self.load_entry(e, configs)))
+            .await
+    }
+
+    async fn load_entry(&self, entry: &Entry, configs: bool) -> Result<BasePlatform, BaseError> {
+        let platform = &entry.platform;
         let malformed = |message: String| BaseError::Malformed {
             base: format!("{} ({platform})", self.describe()),
             message,
         };
         let manifest_digest =
             Digest::try_from(entry.descriptor.digest()).map_err(|e| malformed(e.to_string()))?;
-        let (manifest, config) = match &self.single {
-            Some((m, c)) => (m.clone(), c.clone()),
+        let manifest_media_type = entry.descriptor.media_type().to_string();
+        let (manifest, manifest_bytes, config_bytes, config) = match &self.single {
+            Some((m, cb, c)) => (
+                m.clone(),
+                self.document.bytes.clone(),
+                cb.clone(),
+                c.clone(),
+            ),
             None => {
-                let mt = entry.descriptor.media_type().to_string();
-                if !media::is_manifest(&mt) {
+                if !media::is_manifest(&manifest_media_type) {
                     return Err(malformed(format!(
-                        "the index entry is `{mt}`, not an image manifest"
+                        "the index entry is `{manifest_media_type}`, not an image manifest (nested indexes are not supported)"
                     )));
                 }
                 let bytes = self.store.read_manifest(&manifest_digest).await?;
@@ -350,10 +446,32 @@ impl OpenedBase {
                     .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
                 let config_digest = Digest::try_from(manifest.config().digest())
                     .map_err(|e| malformed(e.to_string()))?;
-                let config = self.store.read_config(&config_digest).await?;
-                let config = serde_json::from_slice(&config)
-                    .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
-                (manifest, config)
+                if !configs {
+                    for layer in manifest.layers() {
+                        Digest::try_from(layer.digest())
+                            .map_err(|e| malformed(format!("layer digest: {e}")))?;
+                    }
+                    return Ok(BasePlatform {
+                        platform: platform.clone(),
+                        index_platform: entry.index_platform.clone(),
+                        descriptor: entry.descriptor.clone(),
+                        manifest_digest,
+                        manifest_media_type,
+                        manifest,
+                        manifest_bytes: bytes,
+                        config_bytes: Bytes::new(),
+                        config: serde_json::Value::Null,
+                        store: self.store.clone(),
+                    });
+                }
+                let config_bytes = self.store.read_config(&config_digest).await?;
+                // Attestation "configs" need not be JSON objects; only images are parsed.
+                let config =
+                    serde_json::from_slice(&config_bytes).unwrap_or(serde_json::Value::Null);
+                if config.is_null() && !platform.is_unknown() {
+                    return Err(malformed("the config is not JSON".into()));
+                }
+                (manifest, bytes, config_bytes, config)
             }
         };
         for layer in manifest.layers() {
@@ -363,9 +481,14 @@ impl OpenedBase {
         Ok(BasePlatform {
             platform: platform.clone(),
             index_platform: entry.index_platform.clone(),
+            descriptor: entry.descriptor.clone(),
             manifest_digest,
+            manifest_media_type,
             manifest,
+            manifest_bytes,
+            config_bytes,
             config,
+            store: self.store.clone(),
         })
     }
 }

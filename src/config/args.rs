@@ -30,7 +30,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "LIST|all")]
     pub platform: Option<String>,
 
-    /// Base image: a registry reference, oci-layout:DIR[:TAG], or a name from base-images/
+    /// Base image: a registry reference, oci-layout:DIR[:TAG], oci-archive:FILE[:TAG], or a name from base-images/
     /// (static, distroless-static, busybox, nginx) [default: static, embedded, no network].
     #[arg(long, value_name = "REF|NAME")]
     pub base: Option<String>,
@@ -106,6 +106,19 @@ pub struct BuildArgs {
     /// [default when --repo is not given: ./imgpush-out].
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<PathBuf>,
+
+    /// Write the image as one tar file too: an OCI archive with every platform (`skopeo copy
+    /// oci-archive:FILE …`), or with --format docker-archive a `docker save` tarball of one
+    /// platform for `docker load` / `podman load`. Byte-for-byte reproducible.
+    #[arg(long, value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+
+    /// Media types and tarball layout: oci (OCI index and manifests), docker (Docker manifest
+    /// list and schema2 manifests, for registries and tools without OCI support), or
+    /// docker-archive (--tarball in `docker save` format; needs exactly one platform)
+    /// [default: oci].
+    #[arg(long, value_name = "oci|docker|docker-archive")]
+    pub format: Option<String>,
 
     /// Allow plain HTTP and unverified TLS for this registry; repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
@@ -277,4 +290,168 @@ pub struct LogoutArgs {
     /// Registry host[:port].
     #[arg(value_name = "REGISTRY")]
     pub registry: String,
+}
+
+/// How to reach registries: shared by `inspect`, `copy`, `index create` and `resolve`.
+#[derive(Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Registry access")]
+pub struct RegistryArgs {
+    /// Allow plain HTTP and unverified TLS for this registry; repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
+    /// CA certificate (PEM) to trust for registries' TLS, on top of the system roots and
+    /// certs.d/HOST/*.crt; repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+
+    /// Retries per registry request after a connection error, timeout, 429 or 5xx [default: 4].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Seconds a registry answer may stall before the request is retried [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// More detail on stderr (-v: each blob, -vv: each HTTP request); never credentials.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Flags of `imgpush inspect`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct InspectArgs {
+    /// The image: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST] or
+    /// oci-archive:FILE[:TAG].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Print the exact manifest bytes (of the index, or with --platform of that platform's
+    /// manifest); they hash to the digest.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+
+    /// Print one JSON object (see docs/user-guide.md for its fields).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only this platform, e.g. linux/arm64.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `imgpush copy`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct CopyArgs {
+    /// Where from: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST] or
+    /// oci-archive:FILE[:TAG].
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// Where to: REGISTRY/REPO[:TAG], oci-layout:DIR[:TAG] or oci-archive:FILE[:TAG]
+    /// [default tag: the source's tag, else latest].
+    #[arg(value_name = "DST")]
+    pub dest: String,
+
+    /// Copy every platform (and attestation) of an index, digest preserved (the default).
+    #[arg(long, conflicts_with = "platform")]
+    pub all: bool,
+
+    /// Copy only these platforms (comma-separated). One platform copies its manifest as it
+    /// is (same digest); several make a new index over them (a new digest).
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
+
+    /// Concurrent blob transfers [default: 4].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print one JSON object describing the result instead of the digest reference.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `imgpush index create`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct IndexCreateArgs {
+    /// The index to write, REGISTRY/REPO:TAG.
+    #[arg(short = 't', long = "tag", value_name = "REGISTRY/REPO:TAG")]
+    pub tag: String,
+
+    /// Images or indexes to merge: REGISTRY/REPO[:TAG|@DIGEST] (or oci-layout:DIR[:TAG],
+    /// oci-archive:FILE[:TAG]). Each image contributes its platform; each index every entry.
+    #[arg(value_name = "SRC", required = true)]
+    pub sources: Vec<String>,
+
+    /// Start from the index the tag holds now and add the sources to it (platforms already
+    /// in it are replaced).
+    #[arg(long)]
+    pub append: bool,
+
+    /// When two sources have the same platform, the later one wins (default: an error).
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Index annotation, K=V; repeatable (OCI indexes only).
+    #[arg(long = "annotation", value_name = "K=V")]
+    pub annotations: Vec<String>,
+
+    /// Concurrent blob transfers [default: 4].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print one JSON object describing the result instead of the digest reference.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `imgpush resolve`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ResolveArgs {
+    /// A YAML file (`-` for stdin) or a directory of *.yaml/*.yml files; repeatable.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Where images go: REGISTRY/PREFIX; each imgpush://PATH is pushed to PREFIX/<name of
+    /// PATH> unless its imgpush.toml (or Cargo metadata) sets `repo`.
+    #[arg(
+        long,
+        env = "IMGPUSH_REPO",
+        hide_env_values = true,
+        value_name = "REGISTRY/PREFIX"
+    )]
+    pub repo: Option<String>,
+
+    /// Tag to push each image with; repeatable [default: each one's own, else latest].
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Platforms for every image [default: each one's own, else linux/amd64,linux/arm64].
+    #[arg(long, value_name = "LIST|all")]
+    pub platform: Option<String>,
+
+    /// Base image for every image [default: each one's own, else static].
+    #[arg(long, value_name = "REF|NAME")]
+    pub base: Option<String>,
+
+    /// Concurrent blob transfers per image [default: 4].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }

@@ -1,10 +1,9 @@
 use super::values::{parse_build_std, parse_builder, parse_libc, parse_platform_list, parse_repo};
 use super::{
-    BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest, TlsConfig,
-    Tools,
+    BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest,
+    RegistrySettings, Tools,
 };
 use crate::oci::{Platform, Repository};
-use crate::registry::CredentialStore;
 
 /// What `imgpush doctor` checks.
 #[derive(Clone, Debug)]
@@ -15,9 +14,7 @@ pub struct DoctorPlan {
     pub build_std: BuildStd,
     pub tools: Tools,
     pub repo: Option<Repository>,
-    pub insecure_registries: Vec<String>,
-    pub tls: TlsConfig,
-    pub credentials: CredentialStore,
+    pub registry: RegistrySettings,
 }
 
 pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, ConfigError> {
@@ -45,8 +42,14 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
         build_std: parse_build_std(args.toolchain.build_std.as_deref())?,
         tools: env.tools(),
         repo: repo.clone(),
-        insecure_registries: args.insecure_registries.clone(),
-        tls: env.tls(&args.ca_certs),
-        credentials: env.credential_store(repo.as_ref().map(|r| r.registry.as_str()), None)?,
+        registry: super::resolve::registry_settings(
+            env,
+            args.insecure_registries.clone(),
+            &args.ca_certs,
+            repo.as_ref().map(|r| r.registry.as_str()),
+            None,
+            None,
+            None,
+        )?,
     })
 }

@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub ldflags: Option<String>,
     pub go_tags: Option<String>,
     pub oci_layout: Option<String>,
+    pub tarball: Option<String>,
+    pub format: Option<String>,
     pub insecure_registries: Option<Vec<String>>,
     pub jobs: Option<usize>,
     pub retries: Option<u32>,
@@ -132,10 +134,16 @@ impl FileConfig {
         if let Some(o) = &mut self.oci_layout {
             *o = absolute(dir, o);
         }
-        if let Some(b) = &mut self.base
-            && let Some(rest) = b.strip_prefix("oci-layout:")
-        {
-            *b = format!("oci-layout:{}", absolute(dir, rest));
+        if let Some(t) = &mut self.tarball {
+            *t = absolute(dir, t);
+        }
+        if let Some(b) = &mut self.base {
+            for prefix in ["oci-layout:", "oci-archive:"] {
+                if let Some(rest) = b.strip_prefix(prefix) {
+                    *b = format!("{prefix}{}", absolute(dir, rest));
+                    break;
+                }
+            }
         }
         self.origin = Some(origin);
         self
@@ -176,6 +184,8 @@ impl FileConfig {
             ldflags: self.ldflags.or(lower.ldflags),
             go_tags: self.go_tags.or(lower.go_tags),
             oci_layout: self.oci_layout.or(lower.oci_layout),
+            tarball: self.tarball.or(lower.tarball),
+            format: self.format.or(lower.format),
             insecure_registries: self.insecure_registries.or(lower.insecure_registries),
             jobs: self.jobs.or(lower.jobs),
             retries: self.retries.or(lower.retries),

@@ -8,19 +8,23 @@ mod doctor;
 mod environment;
 mod file;
 mod go;
+mod ops;
 mod plan;
 mod resolve;
 mod values;
 
 pub use args::{
-    BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, LoginArgs, LogoutArgs, ToolchainArgs,
+    BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, IndexCreateArgs, InspectArgs,
+    LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
 };
 pub use doctor::{DoctorPlan, resolve_doctor};
 pub use environment::Environment;
 pub use file::FileConfig;
+pub use ops::{resolve_copy, resolve_index_create, resolve_inspect, resolve_reference};
 pub use plan::{
-    BaseSpec, BuildStd, Builder, CargoPlan, ExtraFile, GoPlan, Libc, Plan, PlatformRequest,
-    PrebuiltArtifact, Source, TlsConfig, Tools, Verbosity,
+    BaseSpec, BuildStd, Builder, CargoPlan, Destination, ExtraFile, GoPlan, Libc, Plan,
+    PlatformRequest, PrebuiltArtifact, RegistrySettings, Source, Tarball, TarballKind, TlsConfig,
+    Tools, Verbosity,
 };
 pub use resolve::resolve;
 pub use values::parse_platform_list;

@@ -12,8 +12,81 @@ pub enum BaseSpec {
         tag: Option<String>,
         digest: Option<Digest>,
     },
+    /// An OCI archive (an OCI layout in one tar file), unpacked before use.
+    Archive {
+        file: PathBuf,
+        tag: Option<String>,
+    },
     /// A spec from `base-images/` (`static` is the default).
     Named(String),
+}
+
+impl std::fmt::Display for BaseSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseSpec::Registry(r) => write!(f, "{r}"),
+            BaseSpec::Layout { dir, tag, digest } => {
+                write!(f, "oci-layout:{}", dir.display())?;
+                match (tag, digest) {
+                    (_, Some(d)) => write!(f, "@{d}"),
+                    (Some(t), None) => write!(f, ":{t}"),
+                    (None, None) => Ok(()),
+                }
+            }
+            BaseSpec::Archive { file, tag } => {
+                write!(f, "oci-archive:{}", file.display())?;
+                match tag {
+                    Some(t) => write!(f, ":{t}"),
+                    None => Ok(()),
+                }
+            }
+            BaseSpec::Named(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Where `copy` and `index create` write: a registry tag, or a tag in an OCI layout or
+/// OCI archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// `REGISTRY/REPO[:TAG]` (the tag is always set, `latest` by default).
+    Registry(Reference),
+    Layout {
+        dir: PathBuf,
+        tag: String,
+    },
+    Archive {
+        file: PathBuf,
+        tag: String,
+    },
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Registry(r) => write!(f, "{r}"),
+            Destination::Layout { dir, tag } => write!(f, "oci-layout:{}:{tag}", dir.display()),
+            Destination::Archive { file, tag } => {
+                write!(f, "oci-archive:{}:{tag}", file.display())
+            }
+        }
+    }
+}
+
+/// A tar file output (`--tarball`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tarball {
+    pub path: PathBuf,
+    pub kind: TarballKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TarballKind {
+    /// An OCI layout as one tar, every platform.
+    OciArchive,
+    /// `docker save` format (manifest.json, config, uncompressed layer tars) for one
+    /// platform, tagged with these `REPO:TAG` names.
+    DockerArchive { repo_tags: Vec<String> },
 }
 
 /// Which platforms to produce.
@@ -147,6 +220,19 @@ pub struct Tools {
     pub cache_dir: PathBuf,
 }
 
+/// How to reach registries: shared by `build` and every command that reads or writes images.
+#[derive(Clone, Debug)]
+pub struct RegistrySettings {
+    /// Hosts where plain HTTP and unverified TLS are allowed.
+    pub insecure_registries: Vec<String>,
+    pub tls: TlsConfig,
+    pub credentials: CredentialStore,
+    /// Retries per registry request (connection errors, timeouts, 429, 5xx).
+    pub retries: u32,
+    /// How long an answer may stall before the request counts as failed (and is retried).
+    pub read_timeout: std::time::Duration,
+}
+
 /// Extra trust for registries' TLS certificates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsConfig {
@@ -176,6 +262,17 @@ pub enum Verbosity {
     Trace,
 }
 
+impl Verbosity {
+    /// From the number of `-v` flags.
+    pub fn from_count(v: u8) -> Verbosity {
+        match v {
+            0 => Verbosity::Normal,
+            1 => Verbosity::Verbose,
+            _ => Verbosity::Trace,
+        }
+    }
+}
+
 /// Everything a run needs, validated, every default decided. Nothing after `config`
 /// parses user strings or reads the environment.
 #[derive(Clone, Debug)]
@@ -195,15 +292,13 @@ pub struct Plan {
     pub tags: Vec<String>,
     /// OCI layout outputs (`--oci-layout`, or the default directory when nothing else is asked).
     pub oci_layout: Option<PathBuf>,
-    pub insecure_registries: Vec<String>,
-    pub tls: TlsConfig,
-    pub credentials: CredentialStore,
+    /// `--tarball FILE`.
+    pub tarball: Option<Tarball>,
+    /// Media types of everything written (`--format oci|docker`).
+    pub format: crate::image::ImageFormat,
+    pub registry: RegistrySettings,
     /// Concurrent blob transfers.
     pub jobs: usize,
-    /// Retries per registry request (connection errors, timeouts, 429, 5xx).
-    pub retries: u32,
-    /// How long an answer may stall before the request counts as failed (and is retried).
-    pub read_timeout: std::time::Duration,
     pub json: bool,
     pub verbosity: Verbosity,
 }

@@ -8,9 +8,10 @@ use super::values::{
 };
 use super::{
     BaseSpec, BuildArgs, BuildStd, CargoPlan, ConfigError, DEFAULT_LAYOUT_DIR, Environment,
-    ExtraFile, FileConfig, Plan, PlatformRequest, Source, Verbosity,
+    ExtraFile, FileConfig, Plan, PlatformRequest, RegistrySettings, Source, Tarball, TarballKind,
+    Verbosity,
 };
-use crate::image::ImageSettings;
+use crate::image::{ImageFormat, ImageSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -70,8 +71,84 @@ fn cargo_plan(
     })
 }
 
+/// Registry access settings from flags (and file settings) plus the environment.
+/// `--creds` (or IMGPUSH_USERNAME/PASSWORD) apply to `target` only.
+pub(crate) fn registry_settings(
+    env: &Environment,
+    insecure_registries: Vec<String>,
+    ca_certs: &[PathBuf],
+    target: Option<&str>,
+    creds: Option<&str>,
+    retries: Option<u32>,
+    timeout: Option<u64>,
+) -> Result<RegistrySettings, ConfigError> {
+    Ok(RegistrySettings {
+        insecure_registries,
+        tls: env.tls(ca_certs),
+        credentials: env.credential_store(target, creds)?,
+        retries: retries.unwrap_or(crate::registry::DEFAULT_RETRIES),
+        read_timeout: match timeout {
+            Some(0) => return Err(invalid("--timeout", "0", "must be at least 1 second")),
+            Some(s) => std::time::Duration::from_secs(s),
+            None => crate::registry::DEFAULT_READ_TIMEOUT,
+        },
+    })
+}
+
+/// `--format`: the media types, and whether the tarball is a docker-archive.
+fn parse_format(s: Option<&str>) -> Result<(ImageFormat, bool), ConfigError> {
+    match s {
+        None | Some("oci") => Ok((ImageFormat::Oci, false)),
+        Some("docker") => Ok((ImageFormat::Docker, false)),
+        Some("docker-archive") => Ok((ImageFormat::Oci, true)),
+        Some(other) => Err(invalid(
+            "--format",
+            other,
+            "expected oci, docker or docker-archive",
+        )),
+    }
+}
+
+/// A short image name when there is no repository: the binary's (or bundle's) file name.
+pub(crate) fn image_name(source: &Source, dest: &str) -> String {
+    let name = match source {
+        Source::Cargo(c) => c.bin.clone(),
+        Source::Go(g) => g.name.clone(),
+        _ => dest
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("image")
+            .to_string(),
+    };
+    repo_component(&name)
+}
+
+/// A name made fit for a repository path component: lowercase, other characters `-`.
+pub(crate) fn repo_component(name: &str) -> String {
+    name.to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 /// Combines flags, `imgpush.toml`, Cargo metadata and the environment into a [`Plan`].
 pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError> {
+    resolve_with(args, env, None)
+}
+
+/// [`resolve`], with a repository for when neither the flags nor the settings name one
+/// (`imgpush resolve --repo PREFIX` gives PREFIX/<name>).
+pub(crate) fn resolve_with(
+    args: &BuildArgs,
+    env: &Environment,
+    default_repo: Option<String>,
+) -> Result<Plan, ConfigError> {
     let tools = env.tools();
     let context = match &args.path {
         Some(p) => env.cwd.join(p),
@@ -313,6 +390,7 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         .repo
         .clone()
         .or(settings.repo.clone())
+        .or(default_repo)
         .map(|r| parse_repo(&r))
         .transpose()?;
     let base = match (&args.base, &settings.base) {
@@ -325,10 +403,58 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         Source::Cargo(c) => c.target_dir.join("imgpush").join(&c.bin),
         _ => env.cwd.join(DEFAULT_LAYOUT_DIR),
     };
+    let (format, docker_archive) =
+        parse_format(args.format.as_deref().or(settings.format.as_deref()))?;
+    let tarball_path = match (&args.tarball, &settings.tarball) {
+        (Some(t), _) => Some(env.cwd.join(t)),
+        (None, Some(t)) => Some(PathBuf::from(t)),
+        (None, None) => None,
+    };
+    let tarball = match (tarball_path, docker_archive) {
+        (None, true) => {
+            return Err(ConfigError::Conflict(
+                "--format docker-archive describes the --tarball FILE; give --tarball too".into(),
+            ));
+        }
+        (None, false) => None,
+        (Some(path), false) => Some(Tarball {
+            path,
+            kind: TarballKind::OciArchive,
+        }),
+        (Some(path), true) => {
+            let count = match (&platforms, &source) {
+                (PlatformRequest::List(l), _) => Some(l.len()),
+                (PlatformRequest::FromArtifacts, Source::Prebuilt(a)) => Some(a.len()),
+                _ => None,
+            };
+            if let Some(n) = count
+                && n != 1
+            {
+                return Err(ConfigError::Conflict(format!(
+                    "--format docker-archive holds one platform, but {n} are requested; choose one with --platform (e.g. --platform linux/amd64)"
+                )));
+            }
+            let name = match &repo {
+                Some(r) => r.to_string(),
+                None => format!("localhost/{}", image_name(&source, &dest)),
+            };
+            Some(Tarball {
+                path,
+                kind: TarballKind::DockerArchive {
+                    repo_tags: tags.iter().map(|t| format!("{name}:{t}")).collect(),
+                },
+            })
+        }
+    };
+    if format == ImageFormat::Docker && !annotations.is_empty() {
+        return Err(ConfigError::Conflict(
+            "--annotation: Docker schema2 manifests (--format docker) have no annotations; use --label, or the default OCI format".into(),
+        ));
+    }
     let oci_layout = match (&args.oci_layout, &settings.oci_layout) {
         (Some(d), _) => Some(env.cwd.join(d)),
         (None, Some(d)) => Some(PathBuf::from(d)),
-        (None, None) if repo.is_none() => Some(default_layout),
+        (None, None) if repo.is_none() && tarball.is_none() => Some(default_layout),
         (None, None) => None,
     };
     let repo_registry = repo.as_ref().map(|r| r.registry.clone());
@@ -361,25 +487,20 @@ pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError>
         repo,
         tags,
         oci_layout,
-        insecure_registries: insecure,
-        tls: env.tls(&args.ca_certs),
-        credentials: env.credential_store(repo_registry.as_deref(), args.creds.as_deref())?,
+        tarball,
+        format,
+        registry: registry_settings(
+            env,
+            insecure,
+            &args.ca_certs,
+            repo_registry.as_deref(),
+            args.creds.as_deref(),
+            args.retries.or(settings.retries),
+            args.timeout.or(settings.timeout),
+        )?,
         jobs,
-        retries: args
-            .retries
-            .or(settings.retries)
-            .unwrap_or(crate::registry::DEFAULT_RETRIES),
-        read_timeout: match args.timeout.or(settings.timeout) {
-            Some(0) => return Err(invalid("--timeout", "0", "must be at least 1 second")),
-            Some(s) => std::time::Duration::from_secs(s),
-            None => crate::registry::DEFAULT_READ_TIMEOUT,
-        },
         json: args.json || settings.json.unwrap_or(false),
-        verbosity: match args.verbose {
-            0 => Verbosity::Normal,
-            1 => Verbosity::Verbose,
-            _ => Verbosity::Trace,
-        },
+        verbosity: Verbosity::from_count(args.verbose),
     })
 }
 

@@ -81,6 +81,24 @@ pub(crate) fn parse_user(u: &str) -> Result<String, ConfigError> {
 /// `--base` / `base =`: `oci-layout:DIR[:TAG|@DIGEST]`, a name from base-images/, or a
 /// registry reference.
 pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> {
+    if let Some(rest) = s.strip_prefix("oci-archive:") {
+        let (file, tag) = match rest.rsplit_once(':') {
+            Some((file, tag)) if !tag.contains('/') && !file.is_empty() => {
+                if !valid_tag(tag) {
+                    return Err(invalid("--base", s, format!("`{tag}` is not a valid tag")));
+                }
+                (file, Some(tag.to_string()))
+            }
+            _ => (rest, None),
+        };
+        if file.is_empty() {
+            return Err(invalid("--base", s, "write oci-archive:FILE[:TAG]"));
+        }
+        return Ok(BaseSpec::Archive {
+            file: relative_to.join(file),
+            tag,
+        });
+    }
     if let Some(rest) = s.strip_prefix("oci-layout:") {
         let (dir, tag, digest) = if let Some((dir, d)) = rest.split_once('@') {
             let digest: Digest = d

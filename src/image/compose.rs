@@ -1,9 +1,10 @@
 use super::config::compose_config;
 use super::{
-    BaseImage, Document, ImageError, ImageSet, ImageSettings, LayerRef, PlatformImage, descriptor,
+    BaseImage, ConfigBlob, Document, ImageError, ImageFormat, ImageSet, ImageSettings, LayerRef,
+    PlatformImage, descriptor,
 };
 use crate::layer::Layer;
-use crate::oci::{Platform, annotation, canonical_json, media};
+use crate::oci::{Platform, annotation, canonical_json};
 use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifestBuilder};
 use std::collections::HashMap;
 
@@ -13,11 +14,13 @@ pub struct ComposeInput<'a> {
     /// Layers per platform, in the order they are stacked on the base.
     pub layers: &'a [(Platform, Vec<Layer>)],
     pub settings: &'a ImageSettings,
+    pub format: ImageFormat,
 }
 
 /// Builds every platform's config and manifest and the index over them. The index lists
 /// platforms in the order of `input.layers`.
 pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
+    let format = input.format;
     let mut images = Vec::new();
     let mut index_entries = Vec::new();
     for (platform, layers) in input.layers {
@@ -38,7 +41,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
                     platform: platform.clone(),
                 }
             })?;
-        let config = Document::new(canonical_json(&config), media::OCI_CONFIG);
+        let config = Document::new(canonical_json(&config), format.config());
 
         let mut layer_refs: Vec<LayerRef> = base
             .manifest
@@ -46,7 +49,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             .iter()
             .map(|d| {
                 let mut d = d.clone();
-                d.set_media_type(media::oci_layer_type(d.media_type().as_ref()).into());
+                d.set_media_type(format.layer(d.media_type().as_ref()).into());
                 LayerRef::Base(d)
             })
             .collect();
@@ -55,55 +58,71 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             .iter()
             .map(|l| match l {
                 LayerRef::Base(d) => d.clone(),
-                LayerRef::Ours(l) => descriptor(l.media_type, &l.digest, l.size),
+                LayerRef::Ours(l) => descriptor(format.layer(l.media_type), &l.digest, l.size),
             })
             .collect();
 
-        let mut annotations = base_annotations(
+        let annotations = annotations(
+            format,
             input.base.name.as_deref(),
             &base.manifest_digest.to_string(),
+            input.settings,
         );
-        annotations.extend(input.settings.annotations.clone());
-        let manifest = ImageManifestBuilder::default()
+        let mut manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
-            .media_type(media::OCI_MANIFEST)
+            .media_type(format.manifest())
             .config(config.descriptor())
             .layers(descriptors)
-            .annotations(annotations)
             .build()
             .expect("all required manifest fields are set");
-        let manifest = Document::new(canonical_json(&manifest), media::OCI_MANIFEST);
+        manifest.set_annotations(annotations);
+        let manifest = Document::new(canonical_json(&manifest), format.manifest());
 
         let mut entry = manifest.descriptor();
         entry.set_platform(Some(platform.to_oci(base.index_platform.as_ref())));
         index_entries.push(entry);
         images.push(PlatformImage {
             platform: platform.clone(),
-            config,
+            config: ConfigBlob::Inline(config),
             manifest,
             layers: layer_refs,
+            store: base.store.clone(),
         });
     }
 
-    let mut annotations =
-        base_annotations(input.base.name.as_deref(), &input.base.digest.to_string());
-    annotations.extend(input.settings.annotations.clone());
-    let index = ImageIndexBuilder::default()
+    let annotations = annotations(
+        format,
+        input.base.name.as_deref(),
+        &input.base.digest.to_string(),
+        input.settings,
+    );
+    let mut index = ImageIndexBuilder::default()
         .schema_version(2u32)
-        .media_type(media::OCI_INDEX)
+        .media_type(format.index())
         .manifests(index_entries)
-        .annotations(annotations)
         .build()
         .expect("all required index fields are set");
-    let index = Document::new(canonical_json(&index), media::OCI_INDEX);
+    index.set_annotations(annotations);
+    let index = Document::new(canonical_json(&index), format.index());
     Ok(ImageSet { index, images })
 }
 
-fn base_annotations(name: Option<&str>, digest: &str) -> HashMap<String, String> {
+/// The base annotations plus the user's; none for Docker schema2, which has no
+/// annotations.
+fn annotations(
+    format: ImageFormat,
+    base_name: Option<&str>,
+    base_digest: &str,
+    settings: &ImageSettings,
+) -> Option<HashMap<String, String>> {
+    if format == ImageFormat::Docker {
+        return None;
+    }
     let mut a = HashMap::new();
-    if let Some(name) = name {
+    if let Some(name) = base_name {
         a.insert(annotation::BASE_NAME.to_string(), name.to_string());
     }
-    a.insert(annotation::BASE_DIGEST.to_string(), digest.to_string());
-    a
+    a.insert(annotation::BASE_DIGEST.to_string(), base_digest.to_string());
+    a.extend(settings.annotations.clone());
+    Some(a)
 }

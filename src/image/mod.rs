@@ -7,10 +7,53 @@ mod config;
 pub use compose::{ComposeInput, compose};
 pub use config::ImageSettings;
 
+use crate::base::BlobStore;
 use crate::layer::Layer;
-use crate::oci::{Digest, Platform};
+use crate::oci::{Digest, Platform, media};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageManifest};
+
+/// Which media types the composed documents carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// OCI image index, manifests and configs (the default).
+    #[default]
+    Oci,
+    /// Docker manifest list and schema2 manifests/configs, for registries and tools that
+    /// do not take OCI. Schema2 has no annotations, so none are written.
+    Docker,
+}
+
+impl ImageFormat {
+    pub fn index(self) -> &'static str {
+        match self {
+            ImageFormat::Oci => media::OCI_INDEX,
+            ImageFormat::Docker => media::DOCKER_LIST,
+        }
+    }
+
+    pub fn manifest(self) -> &'static str {
+        match self {
+            ImageFormat::Oci => media::OCI_MANIFEST,
+            ImageFormat::Docker => media::DOCKER_MANIFEST,
+        }
+    }
+
+    pub fn config(self) -> &'static str {
+        match self {
+            ImageFormat::Oci => media::OCI_CONFIG,
+            ImageFormat::Docker => media::DOCKER_CONFIG,
+        }
+    }
+
+    /// A layer's media type in this format: the same bytes, relabelled.
+    pub fn layer(self, media_type: &str) -> &str {
+        match self {
+            ImageFormat::Oci => media::oci_layer_type(media_type),
+            ImageFormat::Docker => media::docker_layer_type(media_type),
+        }
+    }
+}
 
 /// A JSON document held in memory with its digest (configs, manifests, indexes).
 #[derive(Clone, Debug)]
@@ -48,8 +91,16 @@ pub struct BasePlatform {
     pub platform: Platform,
     /// The base index entry's platform (keeps `os.version`, features, the exact variant).
     pub index_platform: Option<oci_spec::image::Platform>,
+    /// The index entry (or a descriptor of the single manifest), annotations included.
+    pub descriptor: Descriptor,
     pub manifest_digest: Digest,
+    pub manifest_media_type: String,
     pub manifest: ImageManifest,
+    /// The manifest and config exactly as stored, for copying them unchanged.
+    pub manifest_bytes: Bytes,
+    pub config_bytes: Bytes,
+    /// Where this platform's blobs live.
+    pub store: BlobStore,
     /// The base config as JSON, so fields imgpush does not model (Healthcheck, OnBuild,
     /// Docker's legacy keys) are carried over untouched.
     pub config: serde_json::Value,
@@ -75,18 +126,50 @@ pub enum LayerRef {
     Ours(Layer),
 }
 
+/// An image config: composed here (in memory), or one that stays where a copied image
+/// lives (moved like a layer, never read).
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per platform image; boxing buys nothing
+pub enum ConfigBlob {
+    Inline(Document),
+    Stored(Descriptor),
+}
+
+impl ConfigBlob {
+    pub fn digest(&self) -> Digest {
+        match self {
+            ConfigBlob::Inline(d) => d.digest.clone(),
+            ConfigBlob::Stored(d) => {
+                Digest::try_from(d.digest()).expect("digests were validated when loaded")
+            }
+        }
+    }
+
+    /// The config's bytes when they are in memory.
+    pub fn inline(&self) -> Option<&Document> {
+        match self {
+            ConfigBlob::Inline(d) => Some(d),
+            ConfigBlob::Stored(_) => None,
+        }
+    }
+}
+
 /// One composed platform image.
 #[derive(Clone, Debug)]
 pub struct PlatformImage {
     pub platform: Platform,
-    pub config: Document,
+    pub config: ConfigBlob,
     pub manifest: Document,
     pub layers: Vec<LayerRef>,
+    /// Where its `LayerRef::Base` blobs live.
+    pub store: BlobStore,
 }
 
 /// Everything that makes up the multi-arch result.
 #[derive(Clone, Debug)]
 pub struct ImageSet {
+    /// The top-level document: an index over `images`, or — when a single image is
+    /// copied — that image's own manifest.
     pub index: Document,
     pub images: Vec<PlatformImage>,
 }
@@ -98,8 +181,8 @@ pub enum BlobOrigin {
     File(std::path::PathBuf),
     /// A config held in memory.
     Inline(Bytes),
-    /// A blob of the base image, fetched (or mounted) from wherever the base lives.
-    Base,
+    /// A blob of the base (or copied) image, fetched or mounted from where it lives.
+    Base(BlobStore),
 }
 
 /// A blob the published image needs.
@@ -114,6 +197,13 @@ pub struct BlobRef {
 }
 
 impl ImageSet {
+    /// Is the top-level document one of the platform manifests (a single image)?
+    pub fn is_single(&self) -> bool {
+        self.images
+            .iter()
+            .any(|i| i.manifest.digest == self.index.digest)
+    }
+
     /// Every blob (layers and configs) once, in a stable order, even when several
     /// platforms share it.
     pub fn blobs(&self) -> Vec<BlobRef> {
@@ -134,7 +224,7 @@ impl ImageSet {
                             .expect("base digests were validated when loaded"),
                         size: d.size(),
                         media_type: d.media_type().to_string(),
-                        origin: BlobOrigin::Base,
+                        origin: BlobOrigin::Base(image.store.clone()),
                         used_by: used_by.clone(),
                     },
                     LayerRef::Ours(l) => BlobRef {
@@ -146,12 +236,21 @@ impl ImageSet {
                     },
                 });
             }
-            add(BlobRef {
-                digest: image.config.digest.clone(),
-                size: image.config.bytes.len() as u64,
-                media_type: image.config.media_type.clone(),
-                origin: BlobOrigin::Inline(image.config.bytes.clone()),
-                used_by,
+            add(match &image.config {
+                ConfigBlob::Inline(doc) => BlobRef {
+                    digest: doc.digest.clone(),
+                    size: doc.bytes.len() as u64,
+                    media_type: doc.media_type.clone(),
+                    origin: BlobOrigin::Inline(doc.bytes.clone()),
+                    used_by,
+                },
+                ConfigBlob::Stored(d) => BlobRef {
+                    digest: image.config.digest(),
+                    size: d.size(),
+                    media_type: d.media_type().to_string(),
+                    origin: BlobOrigin::Base(image.store.clone()),
+                    used_by,
+                },
             });
         }
         out

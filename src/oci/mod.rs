@@ -19,6 +19,7 @@ pub mod media {
         "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const DOCKER_LAYER_FOREIGN: &str =
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
@@ -46,6 +47,21 @@ pub mod media {
             DOCKER_LAYER_FOREIGN => OCI_LAYER_FOREIGN_GZIP,
             other => other,
         }
+    }
+
+    /// The Docker schema2 equivalent of a layer media type (the reverse of
+    /// [`oci_layer_type`]); types Docker has no name for are kept.
+    pub fn docker_layer_type(media_type: &str) -> &str {
+        match media_type {
+            OCI_LAYER_GZIP => DOCKER_LAYER_GZIP,
+            OCI_LAYER_FOREIGN_GZIP => DOCKER_LAYER_FOREIGN,
+            other => other,
+        }
+    }
+
+    /// Is this a Docker schema2 media type (manifest list or manifest)?
+    pub fn is_docker(media_type: &str) -> bool {
+        media_type == DOCKER_LIST || media_type == DOCKER_MANIFEST
     }
 }
 

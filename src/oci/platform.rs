@@ -57,6 +57,12 @@ impl Platform {
         }
     }
 
+    /// Attestation entries (buildkit writes `unknown/unknown`) and entries without a
+    /// platform: nothing to run.
+    pub fn is_unknown(&self) -> bool {
+        self.os == "unknown" || self.architecture == "unknown"
+    }
+
     pub fn from_oci(p: &oci_spec::image::Platform) -> Platform {
         Platform::from_parts(
             &p.os().to_string(),

@@ -1,6 +1,7 @@
 use crate::base::ClientFor;
-use crate::config::{BaseSpec, Plan};
+use crate::config::{BaseSpec, Plan, RegistrySettings};
 use crate::error::Error;
+use crate::oci::Repository;
 use crate::registry::{Client, ClientConfig};
 use crate::report::Reporter;
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 /// One client per registry host, each asking for every scope this run needs there, so a
 /// single token covers pushing the target and pulling (mounting from) the base.
 pub(crate) struct Clients {
-    plan: Plan,
+    settings: RegistrySettings,
     scopes: HashMap<String, Vec<String>>,
     made: Mutex<HashMap<String, Arc<Client>>>,
     reporter: Arc<dyn Reporter>,
@@ -17,29 +18,36 @@ pub(crate) struct Clients {
 
 impl Clients {
     pub(crate) fn new(plan: &Plan, base: &BaseSpec, reporter: Arc<dyn Reporter>) -> Self {
-        let mut scopes: HashMap<String, Vec<String>> = HashMap::new();
+        let mut clients = Clients::with_settings(&plan.registry, reporter);
         // Push scope first: some registries only read the first scope.
         if let Some(repo) = &plan.repo {
-            scopes
-                .entry(repo.registry.clone())
-                .or_default()
-                .push(format!("repository:{}:pull,push", repo.path));
+            clients.want(repo, true);
         }
         if let BaseSpec::Registry(r) = base {
-            let scope = format!("repository:{}:pull", r.repository.path);
-            let list = scopes.entry(r.repository.registry.clone()).or_default();
-            if !list
-                .iter()
-                .any(|s| s.starts_with(&format!("repository:{}:", r.repository.path)))
-            {
-                list.push(scope);
-            }
+            clients.want(&r.repository, false);
         }
+        clients
+    }
+
+    /// Clients with no scopes yet; add them with [`Clients::want`] before the first `get`.
+    pub(crate) fn with_settings(settings: &RegistrySettings, reporter: Arc<dyn Reporter>) -> Self {
         Clients {
-            plan: plan.clone(),
-            scopes,
+            settings: settings.clone(),
+            scopes: HashMap::new(),
             made: Mutex::new(HashMap::new()),
             reporter,
+        }
+    }
+
+    /// Asks for pull (and push) access to `repo` in the token of its registry's client.
+    pub(crate) fn want(&mut self, repo: &Repository, push: bool) {
+        let prefix = format!("repository:{}:", repo.path);
+        let scope = format!("{prefix}{}", if push { "pull,push" } else { "pull" });
+        let list = self.scopes.entry(repo.registry.clone()).or_default();
+        match list.iter_mut().find(|s| s.starts_with(&prefix)) {
+            Some(existing) if push => *existing = scope,
+            Some(_) => {}
+            None => list.push(scope),
         }
     }
 
@@ -48,28 +56,38 @@ impl Clients {
         if let Some(c) = made.get(registry) {
             return Ok(c.clone());
         }
-        let config = ClientConfig {
-            registry: registry.to_string(),
-            insecure: self.plan.insecure_registries.iter().any(|h| h == registry),
-            credential: self.plan.credentials.lookup(registry)?,
-            scopes: self.scopes.get(registry).cloned().unwrap_or_default(),
-            chunk_size: None,
-            retries: self.plan.retries,
-            read_timeout: self.plan.read_timeout,
-            extra_roots: crate::registry::load_ca_certs(
-                registry,
-                &self.plan.tls.ca_files,
-                &self.plan.tls.certs_dirs,
-            )
-            .map_err(|source| Error::Registry {
-                registry: registry.to_string(),
-                source: Box::new(source),
-            })?,
-        };
+        let scopes = self.scopes.get(registry).cloned().unwrap_or_default();
+        let config = client_config(&self.settings, registry, scopes)?;
         let client = Arc::new(Client::new(config, self.reporter.clone()));
         made.insert(registry.to_string(), client.clone());
         Ok(client)
     }
+}
+
+/// The client settings for one registry host.
+pub(crate) fn client_config(
+    settings: &RegistrySettings,
+    registry: &str,
+    scopes: Vec<String>,
+) -> Result<ClientConfig, Error> {
+    Ok(ClientConfig {
+        registry: registry.to_string(),
+        insecure: settings.insecure_registries.iter().any(|h| h == registry),
+        credential: settings.credentials.lookup(registry)?,
+        scopes,
+        chunk_size: None,
+        retries: settings.retries,
+        read_timeout: settings.read_timeout,
+        extra_roots: crate::registry::load_ca_certs(
+            registry,
+            &settings.tls.ca_files,
+            &settings.tls.certs_dirs,
+        )
+        .map_err(|source| Error::Registry {
+            registry: registry.to_string(),
+            source: Box::new(source),
+        })?,
+    })
 }
 
 impl ClientFor for Clients {

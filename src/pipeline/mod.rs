@@ -2,6 +2,8 @@
 
 mod clients;
 
+pub(crate) use clients::{Clients, client_config};
+
 use crate::base;
 use crate::build;
 use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
@@ -9,9 +11,9 @@ use crate::error::Error;
 use crate::image::{ComposeInput, compose};
 use crate::layer::{Layer, LayerOptions, write_layer};
 use crate::oci::{Digest, Platform};
-use crate::publish::{LayoutSink, PublishContext, Published, RegistrySink, Sink};
+use crate::publish::{ArchiveSink, LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::report::Reporter;
-use clients::Clients;
+
 use std::sync::Arc;
 
 /// The result of a run, as printed with `--json`.
@@ -67,6 +69,19 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     reporter.step(&format!("loading base image {}", describe_base(&base_spec)));
     let opened = base::open(&base_spec, &clients, work.path()).await?;
     let platforms = platforms(plan, &opened)?;
+    if let Some(crate::config::Tarball {
+        kind: crate::config::TarballKind::DockerArchive { .. },
+        ..
+    }) = &plan.tarball
+        && platforms.len() != 1
+    {
+        return Err(crate::config::ConfigError::Conflict(format!(
+            "--format docker-archive holds one platform, but {} are selected ({}); choose one with --platform",
+            platforms.len(),
+            platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
     let base_image = opened.select(&platforms).await?;
 
     let artifacts = match &plan.source {
@@ -172,6 +187,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         base: &base_image,
         layers: &layers,
         settings: &plan.image,
+        format: plan.format,
     })?;
 
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
@@ -184,9 +200,14 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     if let Some(dir) = &plan.oci_layout {
         sinks.push(Box::new(LayoutSink { dir: dir.clone() }));
     }
+    if let Some(tarball) = &plan.tarball {
+        sinks.push(Box::new(ArchiveSink {
+            tarball: tarball.clone(),
+            mtime: plan.image.created,
+        }));
+    }
     let cx = PublishContext {
         set: &set,
-        base: &opened.store,
         tags: &plan.tags,
         reporter: reporter.as_ref(),
         jobs: plan.jobs,
@@ -273,6 +294,7 @@ fn describe_base(spec: &BaseSpec) -> String {
     match spec {
         BaseSpec::Registry(r) => r.to_string(),
         BaseSpec::Layout { dir, .. } => format!("oci-layout:{}", dir.display()),
+        BaseSpec::Archive { file, .. } => format!("oci-archive:{}", file.display()),
         BaseSpec::Named(n) => format!("{n} (embedded)"),
     }
 }

@@ -45,6 +45,14 @@ impl LayoutSink {
     async fn write(&self, cx: &PublishContext<'_>) -> Result<Published, PublishError> {
         cx.reporter
             .step(&format!("writing OCI layout {}", self.dir.display()));
+        self.write_quiet(cx).await
+    }
+
+    /// Writes the layout without announcing it (as the staging step of another output).
+    pub(crate) async fn write_quiet(
+        &self,
+        cx: &PublishContext<'_>,
+    ) -> Result<Published, PublishError> {
         std::fs::create_dir_all(self.blobs_dir()).map_err(self.io())?;
         std::fs::write(
             self.dir.join("oci-layout"),
@@ -59,7 +67,9 @@ impl LayoutSink {
         for image in &cx.set.images {
             self.write_document(&image.manifest)?;
         }
-        self.write_document(&cx.set.index)?;
+        if !cx.set.is_single() {
+            self.write_document(&cx.set.index)?;
+        }
         self.update_index_json(&cx.set.index, cx.tags)?;
         Ok(Published {
             reference: format!("oci-layout:{}@{}", self.dir.display(), cx.set.index.digest),
@@ -89,18 +99,18 @@ impl LayoutSink {
             cx.reporter.blob_done(progress, BlobOutcome::Existing);
             return Ok(());
         }
-        match (&blob.origin, cx.base) {
-            (BlobOrigin::Inline(bytes), _) => write_atomic(&dest, bytes).map_err(self.io())?,
-            (BlobOrigin::File(src), _) => {
+        match &blob.origin {
+            BlobOrigin::Inline(bytes) => write_atomic(&dest, bytes).map_err(self.io())?,
+            BlobOrigin::File(src) => {
                 copy_verified(src, &dest, &blob.digest).map_err(|m| self.layout_err(m))?
             }
-            (BlobOrigin::Base, BlobStore::Layout(dir)) => copy_verified(
+            BlobOrigin::Base(BlobStore::Layout(dir)) => copy_verified(
                 &crate::base::layout_blob_path(dir, &blob.digest),
                 &dest,
                 &blob.digest,
             )
             .map_err(|m| self.layout_err(m))?,
-            (BlobOrigin::Base, BlobStore::Registry { client, repo }) => {
+            BlobOrigin::Base(BlobStore::Registry { client, repo }) => {
                 let fetch_err = |source| PublishError::LayoutFetch {
                     digest: blob.digest.clone(),
                     dir: self.dir.clone(),

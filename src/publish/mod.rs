@@ -2,13 +2,14 @@
 //! nothing of how artifacts were built. Order is always blobs → platform manifests →
 //! index → tags, so nothing is tagged before everything it reaches exists.
 
+mod archive;
 mod layout;
 mod registry;
 
+pub use archive::ArchiveSink;
 pub use layout::LayoutSink;
 pub use registry::RegistrySink;
 
-use crate::base::BlobStore;
 use crate::image::ImageSet;
 use crate::oci::Digest;
 use crate::registry::RegistryError;
@@ -27,8 +28,6 @@ pub struct Published {
 
 pub struct PublishContext<'a> {
     pub set: &'a ImageSet,
-    /// Where the base image's blobs live.
-    pub base: &'a BlobStore,
     pub tags: &'a [String],
     pub reporter: &'a dyn Reporter,
     /// Concurrent blob transfers.
@@ -70,6 +69,14 @@ pub enum PublishError {
     },
     #[error("writing the OCI layout {dir}: {message}")]
     Layout { dir: PathBuf, message: String },
+    #[error("writing the tarball {path}")]
+    ArchiveIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the tarball {path}: {message}")]
+    Archive { path: PathBuf, message: String },
     #[error("copying base blob {digest} into the OCI layout {dir}")]
     LayoutFetch {
         digest: Digest,
@@ -93,7 +100,7 @@ impl PublishError {
 /// A short name for a blob in messages: which platforms use it and what it is.
 fn blob_label(blob: &crate::image::BlobRef) -> String {
     let kind = match blob.origin {
-        crate::image::BlobOrigin::Base => "base layer",
+        crate::image::BlobOrigin::Base(_) => "base layer",
         crate::image::BlobOrigin::File(_) => "layer",
         crate::image::BlobOrigin::Inline(_) => "config",
     };

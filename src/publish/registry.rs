@@ -51,9 +51,11 @@ impl RegistrySink {
                 .map_err(manifest_err(image.platform.to_string()))?;
         }
         let index = &cx.set.index;
-        self.put_manifest(cx, index.digest.as_str(), index)
-            .await
-            .map_err(manifest_err("index".into()))?;
+        if !cx.set.is_single() {
+            self.put_manifest(cx, index.digest.as_str(), index)
+                .await
+                .map_err(manifest_err("index".into()))?;
+        }
         // Tags last: a failure before this point leaves no new tag behind.
         for tag in cx.tags {
             self.put_manifest(cx, tag, index)
@@ -119,7 +121,7 @@ impl RegistrySink {
     async fn push_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
         let label = blob_label(&blob);
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
-        let mut placed = self.place_blob(cx, &blob, progress).await;
+        let mut placed = self.place_blob(&blob, progress).await;
         let mut attempt = 0;
         while let Err(Placement::Registry(e)) = &placed
             && is_concurrent_write_conflict(e)
@@ -139,7 +141,7 @@ impl RegistrySink {
                     None,
                 )
                 .await;
-            placed = self.place_blob(cx, &blob, progress).await;
+            placed = self.place_blob(&blob, progress).await;
         }
         let placed = match placed {
             // A concurrent writer of the same blob can make our upload fail; what matters
@@ -179,7 +181,6 @@ impl RegistrySink {
     /// uploaded from a local file or memory.
     async fn place_blob(
         &self,
-        cx: &PublishContext<'_>,
         blob: &BlobRef,
         progress: ProgressId,
     ) -> Result<BlobOutcome, Placement> {
@@ -189,13 +190,10 @@ impl RegistrySink {
             self.client
                 .upload_blob(repo, digest, size, source, session, progress)
         };
-        if let (
-            BlobOrigin::Base,
-            BlobStore::Registry {
-                client: src,
-                repo: src_repo,
-            },
-        ) = (&blob.origin, cx.base)
+        if let BlobOrigin::Base(BlobStore::Registry {
+            client: src,
+            repo: src_repo,
+        }) = &blob.origin
         {
             let same_registry = src.registry() == self.client.registry();
             if same_registry && src_repo.path == *repo {
@@ -223,16 +221,14 @@ impl RegistrySink {
         if self.client.blob_exists(repo, digest).await?.is_some() {
             return Ok(BlobOutcome::Existing);
         }
-        match (&blob.origin, cx.base) {
-            (BlobOrigin::File(path), _) => upload(UploadSource::File(path), None).await?,
-            (BlobOrigin::Inline(bytes), _) => {
-                upload(UploadSource::Bytes(bytes.clone()), None).await?
-            }
-            (BlobOrigin::Base, BlobStore::Layout(dir)) => {
+        match &blob.origin {
+            BlobOrigin::File(path) => upload(UploadSource::File(path), None).await?,
+            BlobOrigin::Inline(bytes) => upload(UploadSource::Bytes(bytes.clone()), None).await?,
+            BlobOrigin::Base(BlobStore::Layout(dir)) => {
                 let path = crate::base::layout_blob_path(dir, digest);
                 upload(UploadSource::File(&path), None).await?
             }
-            (BlobOrigin::Base, BlobStore::Registry { .. }) => unreachable!("handled above"),
+            BlobOrigin::Base(BlobStore::Registry { .. }) => unreachable!("handled above"),
         }
         Ok(BlobOutcome::Uploaded)
     }

@@ -96,6 +96,11 @@ impl RegistryError {
         }
     }
 
+    /// The registry has no such manifest, blob or repository (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::Status { status: 404, .. })
+    }
+
     /// Worth retrying: the connection failed, or the registry was throttling or failing.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -4,7 +4,10 @@ mod run;
 mod ui;
 
 use clap::{Parser, Subcommand};
-use imgpush::config::{BuildArgs, DoctorArgs, LoginArgs, LogoutArgs};
+use imgpush::config::{
+    BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs,
+    ResolveArgs,
+};
 use std::process::ExitCode;
 
 const BUILD_EXAMPLES: &str = "\
@@ -62,7 +65,59 @@ enum Command {
     Login(LoginArgs),
     /// Remove stored credentials for a registry.
     Logout(LogoutArgs),
+    /// Show what an image or index holds, platform by platform: digests, sizes, layers,
+    /// created, entrypoint/cmd/user (--raw: the exact manifest bytes; --json).
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect(InspectArgs),
+    /// Copy an image or index between registries, OCI layouts and OCI archives, digests
+    /// preserved (blobs mounted or streamed, never rebuilt).
+    #[command(after_help = COPY_EXAMPLES)]
+    Copy(CopyArgs),
+    /// Work with image indexes (multi-platform manifests).
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Build every imgpush://PATH in Kubernetes YAML, push it, and print the YAML with each
+    /// reference replaced by REPO@sha256:… (like `ko resolve`).
+    #[command(after_help = RESOLVE_EXAMPLES)]
+    Resolve(ResolveArgs),
 }
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Merge images and indexes already pushed (e.g. one platform per CI runner) into one
+    /// index at REGISTRY/REPO:TAG; blobs are mounted across repositories, not downloaded.
+    #[command(after_help = INDEX_EXAMPLES)]
+    Create(IndexCreateArgs),
+}
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  imgpush inspect 127.0.0.1:5000/app/hello:latest
+  imgpush inspect --platform linux/arm64 --json ghcr.io/acme/api:v1
+  imgpush inspect --raw oci-layout:imgpush-out | sha256sum
+  imgpush inspect oci-archive:hello.tar
+";
+
+const COPY_EXAMPLES: &str = "\
+Examples:
+  imgpush copy ghcr.io/acme/api:v1 127.0.0.1:5000/mirror/api          # every platform, same digest
+  imgpush copy --platform linux/arm64 ghcr.io/acme/api:v1 oci-layout:api-arm64
+  imgpush copy oci-archive:hello.tar 127.0.0.1:5000/app/hello:v1
+";
+
+const INDEX_EXAMPLES: &str = "\
+Examples:
+  # each CI job pushed one platform; the merge job makes the multi-arch tag:
+  imgpush index create --tag ghcr.io/acme/api:v1 ghcr.io/acme/api:v1-amd64 ghcr.io/acme/api:v1-arm64
+  imgpush index create --append --tag ghcr.io/acme/api:v1 ghcr.io/acme/api:v1-riscv64
+";
+
+const RESOLVE_EXAMPLES: &str = "\
+Examples:
+  # deploy/app.yaml has `image: imgpush://./services/api` and `image: imgpush://./web`:
+  imgpush resolve -f deploy/ --repo ghcr.io/acme | kubectl apply -f -
+  IMGPUSH_REPO=127.0.0.1:5000/dev imgpush resolve -f deploy/app.yaml > resolved.yaml
+";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -71,6 +126,10 @@ fn main() -> ExitCode {
         Command::Doctor(args) => run::doctor(args),
         Command::Login(args) => run::login(args),
         Command::Logout(args) => run::logout(args),
+        Command::Inspect(args) => run::inspect(args),
+        Command::Copy(args) => run::copy(args),
+        Command::Index(IndexCommand::Create(args)) => run::index_create(args),
+        Command::Resolve(args) => run::resolve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

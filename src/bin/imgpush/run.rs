@@ -3,7 +3,10 @@
 use crate::ui;
 use anyhow::Context as _;
 use imgpush::build::toolchain::CheckStatus;
-use imgpush::config::{self, BuildArgs, DoctorArgs, Environment, LoginArgs, LogoutArgs};
+use imgpush::config::{
+    self, BuildArgs, CopyArgs, DoctorArgs, Environment, IndexCreateArgs, InspectArgs, LoginArgs,
+    LogoutArgs, ResolveArgs, Verbosity,
+};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -120,4 +123,103 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
         eprintln!("imgpush: no credentials were stored for {}", args.registry);
     }
     Ok(())
+}
+
+pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+    let env = Environment::from_process().context("reading the working directory")?;
+    let plan = config::resolve_inspect(&args, &env).map_err(imgpush::Error::from)?;
+    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
+        args.registry.verbose,
+    )));
+    let inspection = runtime()?.block_on(imgpush::ops::inspect::inspect(&plan, reporter))?;
+    if args.raw {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(inspection.raw_bytes(plan.platform.is_some()))
+            .and_then(|_| stdout.flush())
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .context("writing the manifest to stdout")
+    } else if args.json {
+        print_result(&serde_json::to_string_pretty(&inspection).expect("the output serializes"))
+    } else {
+        print_result(inspection.text().trim_end())
+    }
+}
+
+pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
+    let env = Environment::from_process().context("reading the working directory")?;
+    let plan = config::resolve_copy(&args, &env).map_err(imgpush::Error::from)?;
+    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
+        args.registry.verbose,
+    )));
+    let out = runtime()?.block_on(imgpush::ops::copy::copy(&plan, reporter.clone()))?;
+    reporter.finish();
+    if args.json {
+        print_result(&serde_json::to_string_pretty(&out).expect("the output serializes"))
+    } else {
+        print_result(&out.reference)
+    }
+}
+
+pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
+    let env = Environment::from_process().context("reading the working directory")?;
+    let plan = config::resolve_index_create(&args, &env).map_err(imgpush::Error::from)?;
+    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
+        args.registry.verbose,
+    )));
+    let out = runtime()?.block_on(imgpush::ops::index::create(&plan, reporter.clone()))?;
+    reporter.finish();
+    if args.json {
+        print_result(&serde_json::to_string_pretty(&out).expect("the output serializes"))
+    } else {
+        print_result(&out.reference)
+    }
+}
+
+pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
+    use imgpush::ops::resolve as r;
+    let env = Environment::from_process().context("reading the working directory")?;
+    let inputs: Vec<std::path::PathBuf> = args
+        .files
+        .iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                f.clone()
+            } else {
+                env.cwd.join(f)
+            }
+        })
+        .collect();
+    let documents = r::load(&inputs).map_err(imgpush::Error::from)?;
+    let mut plans = std::collections::BTreeMap::new();
+    for path in r::references(&documents) {
+        let plan = config::resolve_reference(&args, &env, &path).map_err(|e| match e {
+            config::ConfigError::Invalid { why, .. } if !env.cwd.join(&path).is_dir() => {
+                imgpush::Error::from(r::missing_path(&documents, &path, &why))
+            }
+            other => imgpush::Error::from(other),
+        })?;
+        plans.insert(path, plan);
+    }
+    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
+        args.registry.verbose,
+    )));
+    let text = runtime()?.block_on(r::resolve(&documents, &plans, reporter.clone()))?;
+    reporter.finish();
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing the YAML to stdout")
+        }
+        _ => Ok(()),
+    }
 }

@@ -1,0 +1,253 @@
+//! Flags of `inspect`, `copy`, `index create` and `resolve` → their plans.
+
+use super::resolve::{registry_settings, repo_component, resolve_with};
+use super::values::{merged, parse_base, parse_platform_list};
+use super::{
+    BaseSpec, BuildArgs, ConfigError, CopyArgs, Destination, Environment, IndexCreateArgs,
+    InspectArgs, Plan, PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
+};
+use crate::oci::reference::valid_tag;
+use crate::oci::{Platform, Reference};
+use crate::ops::copy::CopyPlan;
+use crate::ops::index::IndexCreatePlan;
+use crate::ops::inspect::InspectPlan;
+use std::path::Path;
+
+fn invalid(what: &'static str, given: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        what,
+        given: given.to_string(),
+        why: why.into(),
+    }
+}
+
+fn registry(
+    args: &RegistryArgs,
+    env: &Environment,
+    target: Option<&str>,
+) -> Result<RegistrySettings, ConfigError> {
+    registry_settings(
+        env,
+        args.insecure_registries.clone(),
+        &args.ca_certs,
+        target,
+        None,
+        args.retries,
+        args.timeout,
+    )
+}
+
+fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {
+    match n {
+        Some(0) => Err(invalid("--jobs", "0", "must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(4),
+    }
+}
+
+/// A location to read: a registry reference, `oci-layout:DIR[:TAG|@DIGEST]`,
+/// `oci-archive:FILE[:TAG]`, or a name from base-images/.
+fn source(s: &str, env: &Environment) -> Result<BaseSpec, ConfigError> {
+    parse_base(s, &env.cwd).map_err(|e| match e {
+        ConfigError::Invalid { given, why, .. } => ConfigError::Invalid {
+            what: "image",
+            given,
+            why,
+        },
+        other => other,
+    })
+}
+
+/// A place to write, with `default_tag` when none is written.
+pub fn parse_destination(
+    s: &str,
+    cwd: &Path,
+    default_tag: &str,
+) -> Result<Destination, ConfigError> {
+    let tag_of = |t: Option<String>| -> Result<String, ConfigError> {
+        let t = t.unwrap_or_else(|| default_tag.to_string());
+        if !valid_tag(&t) {
+            return Err(invalid(
+                "destination",
+                s,
+                format!("`{t}` is not a valid tag"),
+            ));
+        }
+        Ok(t)
+    };
+    let split = |rest: &str| match rest.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') && !path.is_empty() => {
+            (path.to_string(), Some(tag.to_string()))
+        }
+        _ => (rest.to_string(), None),
+    };
+    if let Some(rest) = s.strip_prefix("oci-layout:") {
+        let (dir, tag) = split(rest);
+        if dir.is_empty() || dir.contains('@') {
+            return Err(invalid("destination", s, "write oci-layout:DIR[:TAG]"));
+        }
+        return Ok(Destination::Layout {
+            dir: cwd.join(dir),
+            tag: tag_of(tag)?,
+        });
+    }
+    if let Some(rest) = s.strip_prefix("oci-archive:") {
+        let (file, tag) = split(rest);
+        if file.is_empty() {
+            return Err(invalid("destination", s, "write oci-archive:FILE[:TAG]"));
+        }
+        return Ok(Destination::Archive {
+            file: cwd.join(file),
+            tag: tag_of(tag)?,
+        });
+    }
+    let mut r: Reference = s.parse()?;
+    if r.digest.is_some() {
+        return Err(invalid(
+            "destination",
+            s,
+            "a destination is written by tag, not digest (the digest stays the source's)",
+        ));
+    }
+    if r.repository.path.is_empty() || !s.contains('/') {
+        return Err(invalid(
+            "destination",
+            s,
+            "write REGISTRY/REPO[:TAG], oci-layout:DIR[:TAG] or oci-archive:FILE[:TAG]",
+        ));
+    }
+    r.tag = Some(tag_of(r.tag)?);
+    Ok(Destination::Registry(r))
+}
+
+fn one_platform(s: &str) -> Result<Platform, ConfigError> {
+    match parse_platform_list(s)? {
+        PlatformRequest::List(l) if l.len() == 1 => Ok(l[0].clone()),
+        _ => Err(invalid(
+            "--platform",
+            s,
+            "name one platform, e.g. linux/arm64",
+        )),
+    }
+}
+
+pub fn resolve_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, ConfigError> {
+    Ok(InspectPlan {
+        source: source(&args.reference, env)?,
+        name: args.reference.clone(),
+        platform: args.platform.as_deref().map(one_platform).transpose()?,
+        registry: registry(&args.registry, env, None)?,
+    })
+}
+
+pub fn resolve_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, ConfigError> {
+    let src = source(&args.source, env)?;
+    let default_tag = match &src {
+        BaseSpec::Registry(r) => r.tag.clone(),
+        BaseSpec::Layout { tag, .. } | BaseSpec::Archive { tag, .. } => tag.clone(),
+        BaseSpec::Named(_) => None,
+    }
+    .unwrap_or_else(|| "latest".to_string());
+    let dest = parse_destination(&args.dest, &env.cwd, &default_tag)?;
+    let platforms = match args
+        .platform
+        .as_deref()
+        .map(parse_platform_list)
+        .transpose()?
+    {
+        None => Vec::new(),
+        Some(PlatformRequest::List(l)) => l,
+        Some(_) => Vec::new(),
+    };
+    let target = match &dest {
+        Destination::Registry(r) => Some(r.repository.registry.clone()),
+        _ => None,
+    };
+    Ok(CopyPlan {
+        source: src,
+        dest,
+        platforms,
+        registry: registry(&args.registry, env, target.as_deref())?,
+        jobs: jobs(args.jobs)?,
+    })
+}
+
+pub fn resolve_index_create(
+    args: &IndexCreateArgs,
+    env: &Environment,
+) -> Result<IndexCreatePlan, ConfigError> {
+    let target = match parse_destination(&args.tag, &env.cwd, "latest")? {
+        Destination::Registry(r) => r,
+        _ => {
+            return Err(invalid(
+                "--tag",
+                &args.tag,
+                "an index is created in a registry: write REGISTRY/REPO:TAG",
+            ));
+        }
+    };
+    let sources = args
+        .sources
+        .iter()
+        .map(|s| source(s, env))
+        .collect::<Result<Vec<_>, _>>()?;
+    let annotations = merged("--annotation", &None, &args.annotations)?
+        .into_iter()
+        .collect();
+    Ok(IndexCreatePlan {
+        registry: registry(&args.registry, env, Some(&target.repository.registry))?,
+        target,
+        sources,
+        append: args.append,
+        replace: args.replace,
+        annotations,
+        jobs: jobs(args.jobs)?,
+    })
+}
+
+/// The build plan for one `imgpush://PATH` of `imgpush resolve`: `imgpush build PATH`
+/// with the shared flags, pushed to the directory's own `repo` or PREFIX/<name>.
+pub fn resolve_reference(
+    args: &ResolveArgs,
+    env: &Environment,
+    path: &str,
+) -> Result<Plan, ConfigError> {
+    let dir = env.cwd.join(path);
+    if !dir.is_dir() {
+        return Err(invalid(
+            "imgpush:// reference",
+            path,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let build = BuildArgs {
+        path: Some(dir.clone()),
+        tags: args.tags.clone(),
+        platform: args.platform.clone(),
+        base: args.base.clone(),
+        insecure_registries: args.registry.insecure_registries.clone(),
+        ca_certs: args.registry.ca_certs.clone(),
+        retries: args.registry.retries,
+        timeout: args.registry.timeout,
+        jobs: args.jobs,
+        verbose: args.registry.verbose,
+        ..BuildArgs::default()
+    };
+    // ko's --base-import-paths naming: PREFIX/<directory name>.
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| repo_component(&n.to_string_lossy())))
+        .unwrap_or_else(|| "image".into());
+    let default_repo = args
+        .repo
+        .as_deref()
+        .map(|p| format!("{}/{name}", p.trim_end_matches('/')));
+    let plan = resolve_with(&build, env, default_repo)?;
+    if plan.repo.is_none() {
+        return Err(ConfigError::Conflict(format!(
+            "imgpush://{path}: resolve pushes every image; give --repo REGISTRY/PREFIX (or IMGPUSH_REPO), or set `repo` in {path}/imgpush.toml"
+        )));
+    }
+    Ok(plan)
+}

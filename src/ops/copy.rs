@@ -1,0 +1,93 @@
+//! `imgpush copy SRC DST`: an image or a whole index from one place to another —
+//! registry, OCI layout or OCI archive — with every digest preserved. Blobs are mounted
+//! within a registry, streamed between registries, never held in memory.
+
+use super::{clients, open, platform_image, publish, work_dir};
+use crate::config::{BaseSpec, Destination, RegistrySettings};
+use crate::error::Error;
+use crate::image::{Document, ImageSet};
+use crate::oci::{Digest, Platform, canonical_json, media};
+use crate::report::Reporter;
+use oci_spec::image::ImageIndex;
+use std::sync::Arc;
+
+pub struct CopyPlan {
+    pub source: BaseSpec,
+    pub dest: Destination,
+    /// Empty: everything (`--all`, the default). One: that platform's manifest alone,
+    /// digest preserved. Several: a new index over them (a new digest).
+    pub platforms: Vec<Platform>,
+    pub registry: RegistrySettings,
+    pub jobs: usize,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CopyOutput {
+    /// `DEST@sha256:…`.
+    pub reference: String,
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
+pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOutput, Error> {
+    let clients = clients(
+        &plan.registry,
+        &[&plan.source],
+        Some(&plan.dest),
+        reporter.clone(),
+    )?;
+    let work = work_dir()?;
+    reporter.step(&format!("reading {}", plan.source));
+    let opened = open(&plan.source, &clients, work.path()).await?;
+    let set = if plan.platforms.is_empty() {
+        let children = opened.load_all(false).await?;
+        ImageSet {
+            index: opened.document.clone(),
+            images: children.iter().map(platform_image).collect(),
+        }
+    } else {
+        let selected = opened.select(&plan.platforms).await?.platforms;
+        let images: Vec<_> = selected.iter().map(platform_image).collect();
+        let index = match images.as_slice() {
+            [one] => one.manifest.clone(),
+            _ => {
+                // A sub-index: the source's own entries (platform, annotations) for the
+                // chosen manifests, in the source's order.
+                let mut index: ImageIndex = serde_json::from_slice(&opened.document.bytes)
+                    .map_err(|e| crate::base::BaseError::Malformed {
+                        base: plan.source.to_string(),
+                        message: format!("the index is not valid: {e}"),
+                    })?;
+                let keep: Vec<Digest> = images.iter().map(|i| i.manifest.digest.clone()).collect();
+                let entries = index
+                    .manifests()
+                    .iter()
+                    .filter(|d| Digest::try_from(d.digest()).is_ok_and(|d| keep.contains(&d)))
+                    .cloned()
+                    .collect();
+                index.set_manifests(entries);
+                let mt = if opened.document.media_type == media::DOCKER_LIST {
+                    media::DOCKER_LIST
+                } else {
+                    media::OCI_INDEX
+                };
+                Document::new(canonical_json(&index), mt)
+            }
+        };
+        ImageSet { index, images }
+    };
+    reporter.step(&format!(
+        "copying {} ({} manifest{}) to {}",
+        set.index.digest,
+        set.images.len(),
+        if set.images.len() == 1 { "" } else { "s" },
+        plan.dest
+    ));
+    let reference = publish(&set, &plan.dest, &clients, plan.jobs, reporter.as_ref()).await?;
+    Ok(CopyOutput {
+        reference,
+        digest: set.index.digest.clone(),
+        media_type: set.index.media_type.clone(),
+    })
+}

@@ -1,0 +1,218 @@
+//! `imgpush index create`: one index from images and indexes that are already pushed —
+//! e.g. one platform per CI runner — written to a target repository. Every blob is
+//! mounted from its source repository (same registry) or streamed (another registry);
+//! nothing is rebuilt and no digest of a platform image changes.
+
+use super::{clients, open, platform_image, publish, work_dir};
+use crate::config::{BaseSpec, Destination, RegistrySettings};
+use crate::error::Error;
+use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
+use crate::oci::{Digest, Platform, Reference, annotation, canonical_json, media};
+use crate::report::Reporter;
+use oci_spec::image::{Descriptor, ImageIndexBuilder};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+pub struct IndexCreatePlan {
+    /// `REPO:TAG` to write.
+    pub target: Reference,
+    pub sources: Vec<BaseSpec>,
+    /// Start from the index the target tag holds now.
+    pub append: bool,
+    /// A platform given twice: the later source wins instead of an error.
+    pub replace: bool,
+    pub annotations: BTreeMap<String, String>,
+    pub registry: RegistrySettings,
+    pub jobs: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("platform {platform} is in both {first} and {second}")]
+    DuplicatePlatform {
+        platform: Platform,
+        first: String,
+        second: String,
+    },
+    #[error("no platform images in the sources")]
+    Empty,
+}
+
+impl IndexError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            IndexError::DuplicatePlatform { .. } => {
+                Some("pass --replace to let the later source win, or leave one of them out".into())
+            }
+            IndexError::Empty => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IndexOutput {
+    /// `REPO@sha256:…` of the new index.
+    pub reference: String,
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub platforms: Vec<String>,
+}
+
+/// One manifest of the new index, with the source it came from (for messages).
+struct Member {
+    entry: Descriptor,
+    image: PlatformImage,
+    from: String,
+    /// Came from the index being appended to: a source with its platform replaces it.
+    appended_to: bool,
+}
+
+pub async fn create(
+    plan: &IndexCreatePlan,
+    reporter: Arc<dyn Reporter>,
+) -> Result<IndexOutput, Error> {
+    let target_spec = BaseSpec::Registry(plan.target.clone());
+    let mut sources: Vec<&BaseSpec> = plan.sources.iter().collect();
+    if plan.append {
+        sources.insert(0, &target_spec);
+    }
+    let dest = Destination::Registry(plan.target.clone());
+    let clients = clients(&plan.registry, &sources, Some(&dest), reporter.clone())?;
+    let work = work_dir()?;
+
+    let mut members: Vec<Member> = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let appending = plan.append && i == 0;
+        reporter.step(&format!("reading {source}"));
+        let opened = match open(source, &clients, work.path()).await {
+            // Appending to a tag that does not exist yet starts a new index.
+            Err(Error::NotFound { .. }) if appending => {
+                reporter.detail(&format!(
+                    "{source} does not exist yet; starting a new index"
+                ));
+                continue;
+            }
+            other => other?,
+        };
+        for p in opened.load_all(false).await? {
+            let entry = entry_for(&p);
+            let member = Member {
+                entry,
+                image: platform_image(&p),
+                from: source.to_string(),
+                appended_to: appending,
+            };
+            add(&mut members, member, plan.replace)?;
+        }
+    }
+    if members.iter().all(|m| m.image.platform.is_unknown()) {
+        return Err(Error::Index(IndexError::Empty));
+    }
+
+    // A Docker manifest list when every member is a Docker manifest; otherwise OCI.
+    let docker = members
+        .iter()
+        .all(|m| m.image.manifest.media_type == media::DOCKER_MANIFEST);
+    let media_type = if docker {
+        media::DOCKER_LIST
+    } else {
+        media::OCI_INDEX
+    };
+    let mut index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(media_type)
+        .manifests(members.iter().map(|m| m.entry.clone()).collect::<Vec<_>>())
+        .build()
+        .expect("all required index fields are set");
+    if !plan.annotations.is_empty() && !docker {
+        index.set_annotations(Some(
+            plan.annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        ));
+    }
+    let set = ImageSet {
+        index: Document::new(canonical_json(&index), media_type),
+        images: members.into_iter().map(|m| m.image).collect(),
+    };
+    reporter.step(&format!(
+        "writing index {} ({} manifest{}) to {}",
+        set.index.digest,
+        set.images.len(),
+        if set.images.len() == 1 { "" } else { "s" },
+        plan.target
+    ));
+    let reference = publish(&set, &dest, &clients, plan.jobs, reporter.as_ref()).await?;
+    Ok(IndexOutput {
+        reference,
+        digest: set.index.digest.clone(),
+        media_type: media_type.to_string(),
+        platforms: set
+            .images
+            .iter()
+            .filter(|i| !i.platform.is_unknown())
+            .map(|i| i.platform.to_string())
+            .collect(),
+    })
+}
+
+/// The index entry for a platform image: the source index's own entry (platform,
+/// annotations), or for a single manifest one built from its config's platform.
+fn entry_for(p: &BasePlatform) -> Descriptor {
+    let mut entry = p.descriptor.clone();
+    if entry.platform().is_none() && !p.platform.is_unknown() {
+        entry.set_platform(Some(p.platform.to_oci(None)));
+    }
+    // The name of an image inside an OCI layout means nothing in an index.
+    if let Some(a) = entry.annotations().clone() {
+        let a: HashMap<String, String> = a
+            .into_iter()
+            .filter(|(k, _)| k != annotation::REF_NAME)
+            .collect();
+        entry.set_annotations((!a.is_empty()).then_some(a));
+    }
+    entry
+}
+
+/// Adds a member; a platform already present is an error unless `replace` (or the present
+/// one comes from the index appended to), when the new one takes its place. Attestations (unknown/unknown) are kept as they come.
+fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), IndexError> {
+    let platform = member.image.platform.clone();
+    if members
+        .iter()
+        .any(|m| m.image.manifest.digest == member.image.manifest.digest)
+    {
+        // The very same manifest twice (e.g. --append with a source already in it).
+        return Ok(());
+    }
+    if platform.is_unknown() {
+        members.push(member);
+        return Ok(());
+    }
+    match members.iter().position(|m| m.image.platform == platform) {
+        None => members.push(member),
+        Some(i) if replace || members[i].appended_to => {
+            let old = members[i].image.manifest.digest.to_string();
+            members[i] = member;
+            // Attestations of the replaced manifest go with it.
+            members.retain(|m| {
+                !m.image.platform.is_unknown()
+                    || m.entry
+                        .annotations()
+                        .as_ref()
+                        .and_then(|a| a.get("vnd.docker.reference.digest"))
+                        != Some(&old)
+            });
+        }
+        Some(i) => {
+            return Err(IndexError::DuplicatePlatform {
+                platform,
+                first: members[i].from.clone(),
+                second: member.from,
+            });
+        }
+    }
+    Ok(())
+}

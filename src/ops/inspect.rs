@@ -1,0 +1,184 @@
+//! `imgpush inspect`: what a reference really holds, platform by platform — like
+//! `docker buildx imagetools inspect`, for registries, OCI layouts and OCI archives.
+
+use super::{clients, open, work_dir};
+use crate::config::{BaseSpec, RegistrySettings};
+use crate::error::Error;
+use crate::image::BasePlatform;
+use crate::oci::{Digest, Platform};
+use crate::report::Reporter;
+use bytes::Bytes;
+use serde::Serialize;
+use std::sync::Arc;
+
+pub struct InspectPlan {
+    pub source: BaseSpec,
+    /// As the user wrote it, for `name`.
+    pub name: String,
+    /// Only this platform (`--platform`).
+    pub platform: Option<Platform>,
+    pub registry: RegistrySettings,
+}
+
+/// What `inspect --json` prints. Stable: documented in docs/user-guide.md.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    pub name: String,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: Digest,
+    /// Bytes of the top-level document.
+    pub size: u64,
+    /// Entries of an index (or the one image of a single manifest), in document order.
+    pub manifests: Vec<ManifestSummary>,
+    #[serde(skip)]
+    pub raw: Bytes,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestSummary {
+    /// `os/arch[/variant]`; `unknown/unknown` for attestations.
+    pub platform: String,
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Bytes of the manifest itself.
+    pub size: u64,
+    /// Sum of the (compressed) layer sizes: what a pull downloads at most.
+    #[serde(rename = "compressedSize")]
+    pub compressed_size: u64,
+    pub layers: usize,
+    pub created: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub user: Option<String>,
+    #[serde(skip)]
+    pub raw: Bytes,
+}
+
+impl ManifestSummary {
+    fn of(p: &BasePlatform) -> ManifestSummary {
+        let config = p.config.get("config");
+        let strings = |key: &str| -> Option<Vec<String>> {
+            config?.get(key)?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        ManifestSummary {
+            platform: p.platform.to_string(),
+            digest: p.manifest_digest.clone(),
+            media_type: p.manifest_media_type.clone(),
+            size: p.manifest_bytes.len() as u64,
+            compressed_size: p.manifest.layers().iter().map(|l| l.size()).sum(),
+            layers: p.manifest.layers().len(),
+            created: p
+                .config
+                .get("created")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            entrypoint: strings("Entrypoint"),
+            cmd: strings("Cmd"),
+            user: config
+                .and_then(|c| c.get("User"))
+                .and_then(|v| v.as_str())
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+            raw: p.manifest_bytes.clone(),
+        }
+    }
+}
+
+pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<Inspection, Error> {
+    let clients = clients(&plan.registry, &[&plan.source], None, reporter)?;
+    let work = work_dir()?;
+    let opened = open(&plan.source, &clients, work.path()).await?;
+    let mut platforms = opened.load_all(true).await?;
+    if let Some(want) = &plan.platform {
+        platforms.retain(|p| &p.platform == want);
+        if platforms.is_empty() {
+            return Err(crate::base::BaseError::MissingPlatforms {
+                base: plan.name.clone(),
+                missing: want.to_string(),
+                available: opened
+                    .platforms()
+                    .iter()
+                    .map(Platform::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+            .into());
+        }
+    }
+    Ok(Inspection {
+        name: plan.name.clone(),
+        media_type: opened.document.media_type.clone(),
+        digest: opened.digest.clone(),
+        size: opened.document.bytes.len() as u64,
+        manifests: platforms.iter().map(ManifestSummary::of).collect(),
+        raw: opened.document.bytes.clone(),
+    })
+}
+
+impl Inspection {
+    /// `--raw`: the exact bytes of the top-level document, or with `--platform` of that
+    /// platform's manifest.
+    pub fn raw_bytes(&self, platform_selected: bool) -> &Bytes {
+        match (platform_selected, self.manifests.as_slice()) {
+            (true, [one]) => &one.raw,
+            _ => &self.raw,
+        }
+    }
+
+    /// The human-readable report.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "Name:      {}\nMediaType: {}\nDigest:    {}\n",
+            self.name, self.media_type, self.digest
+        );
+        if !self.manifests.is_empty() {
+            out.push_str("\nManifests:\n");
+        }
+        for (i, m) in self.manifests.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let list = |v: &Option<Vec<String>>| match v {
+                Some(v) => serde_json::to_string(v).expect("strings serialize"),
+                None => "(none)".into(),
+            };
+            out.push_str(&format!(
+                "  Platform:    {}\n  Digest:      {}\n  MediaType:   {}\n  Size:        {} ({} compressed in {} layer{})\n",
+                m.platform,
+                m.digest,
+                m.media_type,
+                m.compressed_size,
+                human(m.compressed_size),
+                m.layers,
+                if m.layers == 1 { "" } else { "s" }
+            ));
+            if m.platform != "unknown/unknown" {
+                out.push_str(&format!(
+                    "  Created:     {}\n  Entrypoint:  {}\n  Cmd:         {}\n  User:        {}\n",
+                    m.created.as_deref().unwrap_or("(none)"),
+                    list(&m.entrypoint),
+                    list(&m.cmd),
+                    m.user.as_deref().unwrap_or("(none)"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}

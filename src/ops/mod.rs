@@ -1,0 +1,144 @@
+//! Commands over images that already exist — in a registry, an OCI layout or an OCI
+//! archive: `inspect`, `copy`, `index create`, and `resolve` (which builds, then rewrites
+//! YAML). They reuse the pipeline's stages: `base` reads images, `publish` writes them.
+
+pub mod copy;
+pub mod index;
+pub mod inspect;
+pub mod resolve;
+
+use crate::base::{self, OpenedBase};
+use crate::config::{BaseSpec, Destination, RegistrySettings};
+use crate::error::Error;
+use crate::image::{BasePlatform, ConfigBlob, Document, ImageSet, LayerRef, PlatformImage};
+use crate::pipeline::Clients;
+use crate::publish::{ArchiveSink, LayoutSink, RegistrySink, Sink};
+use crate::report::Reporter;
+use std::sync::Arc;
+
+/// A work directory for unpacked archives and downloads ($TMPDIR, else /tmp).
+pub(crate) fn work_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix("imgpush-")
+        .tempdir()
+        .map_err(|source| Error::WorkDir {
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
+/// Clients for every registry these locations name: pull for sources, push for `dest`.
+pub(crate) fn clients(
+    settings: &RegistrySettings,
+    sources: &[&BaseSpec],
+    dest: Option<&Destination>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Clients, Error> {
+    let mut clients = Clients::with_settings(settings, reporter);
+    if let Some(Destination::Registry(r)) = dest {
+        clients.want(&r.repository, true);
+    }
+    let mut registries = Vec::new();
+    for spec in sources {
+        if let BaseSpec::Registry(r) = base::resolve_alias(spec)? {
+            clients.want(&r.repository, false);
+            registries.push(r.repository.registry.clone());
+        }
+    }
+    if let Some(Destination::Registry(r)) = dest {
+        registries.push(r.repository.registry.clone());
+    }
+    // Credentials are looked up now, so their problems surface before any transfer.
+    for r in registries {
+        clients.get(&r)?;
+    }
+    Ok(clients)
+}
+
+/// Opens a location for reading (its top-level document only).
+pub(crate) async fn open(
+    spec: &BaseSpec,
+    clients: &Clients,
+    work: &std::path::Path,
+) -> Result<OpenedBase, Error> {
+    let spec = base::resolve_alias(spec)?;
+    match base::open(&spec, clients, work).await {
+        Err(base::BaseError::Registry { base, source }) if source.is_not_found() => {
+            Err(Error::NotFound {
+                reference: base,
+                source,
+            })
+        }
+        other => Ok(other?),
+    }
+}
+
+/// A stored platform image as it is: exact manifest bytes; config and layers stay where
+/// they live and are moved (mounted, streamed or copied) without being read.
+pub(crate) fn platform_image(p: &BasePlatform) -> PlatformImage {
+    PlatformImage {
+        platform: p.platform.clone(),
+        config: ConfigBlob::Stored(p.manifest.config().clone()),
+        manifest: Document {
+            bytes: p.manifest_bytes.clone(),
+            digest: p.manifest_digest.clone(),
+            media_type: p.manifest_media_type.clone(),
+        },
+        layers: p
+            .manifest
+            .layers()
+            .iter()
+            .cloned()
+            .map(LayerRef::Base)
+            .collect(),
+        store: p.store.clone(),
+    }
+}
+
+/// The sink for a destination, and the tags to write there.
+pub(crate) fn sink(
+    dest: &Destination,
+    clients: &Clients,
+    mtime: u64,
+) -> Result<(Box<dyn Sink>, Vec<String>), Error> {
+    Ok(match dest {
+        Destination::Registry(r) => (
+            Box::new(RegistrySink {
+                client: clients.get(&r.repository.registry)?,
+                repo: r.repository.clone(),
+            }),
+            r.tag.iter().cloned().collect(),
+        ),
+        Destination::Layout { dir, tag } => {
+            (Box::new(LayoutSink { dir: dir.clone() }), vec![tag.clone()])
+        }
+        Destination::Archive { file, tag } => (
+            Box::new(ArchiveSink {
+                tarball: crate::config::Tarball {
+                    path: file.clone(),
+                    kind: crate::config::TarballKind::OciArchive,
+                },
+                mtime,
+            }),
+            vec![tag.clone()],
+        ),
+    })
+}
+
+/// Publishes a set to one destination; returns `DEST@digest`.
+pub(crate) async fn publish(
+    set: &ImageSet,
+    dest: &Destination,
+    clients: &Clients,
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> Result<String, Error> {
+    let (sink, tags) = sink(dest, clients, 0)?;
+    let cx = crate::publish::PublishContext {
+        set,
+        tags: &tags,
+        reporter,
+        jobs,
+    };
+    Ok(sink.publish(&cx).await?.reference)
+}
