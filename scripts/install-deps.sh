@@ -15,6 +15,7 @@ packages=(
   python3 dpkg curl file ca-certificates openssl   # openssl: the test token server signs JWTs
   golang-go                          # Go builds (GOOS/GOARCH)
   buildah                            # benchmarks only
+  podman                             # loads docker-archive tarballs in the tests
 )
 
 # The busybox base fixture needs the arm64 package lists (apt-get download busybox-static:arm64).

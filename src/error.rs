@@ -34,7 +34,7 @@ pub enum Error {
         source: Box<crate::registry::RegistryError>,
     },
     #[error(transparent)]
-    Index(#[from] crate::ops::index::IndexError),
+    Ops(#[from] crate::ops::OpsError),
     #[error(transparent)]
     Resolve(#[from] crate::ops::resolve::ResolveError),
     #[error("{reference}: not found (the registry has no such repository, tag or digest)")]
@@ -58,7 +58,7 @@ impl Error {
             Error::Config(e) => e.hint(),
             Error::Build(e) => e.hint(),
             Error::Base(e) => e.hint(),
-            Error::Index(e) => e.hint(),
+            Error::Ops(e) => e.hint(),
             Error::NotFound { .. } => Some(
                 "check the repository name and the tag (`skopeo list-tags docker://REPO` lists the tags)".into(),
             ),

@@ -96,15 +96,33 @@ fn image_commands_help() {
     for (args, flags) in [
         (
             &["inspect", "--help"][..],
-            &["--raw", "--json", "--platform", "oci-archive:FILE", "Examples:"][..],
+            &[
+                "--raw",
+                "--json",
+                "--platform",
+                "oci-archive:FILE",
+                "Examples:",
+            ][..],
         ),
         (
             &["copy", "--help"],
-            &["--all", "--platform", "--jobs", "oci-layout:DIR", "Examples:"],
+            &[
+                "--all",
+                "--platform",
+                "--jobs",
+                "oci-layout:DIR",
+                "Examples:",
+            ],
         ),
         (
             &["index", "create", "--help"],
-            &["--tag", "--append", "--replace", "--annotation", "Examples:"],
+            &[
+                "--tag",
+                "--append",
+                "--replace",
+                "--annotation",
+                "Examples:",
+            ],
         ),
         (
             &["resolve", "--help"],

@@ -116,7 +116,9 @@ pub fn parse_destination(
             "write REGISTRY/REPO[:TAG], oci-layout:DIR[:TAG] or oci-archive:FILE[:TAG]",
         ));
     }
-    r.tag = Some(tag_of(r.tag)?);
+    // The parser fills in `latest`; a destination without a tag takes the default.
+    let written = s.rsplit('/').next().is_some_and(|last| last.contains(':'));
+    r.tag = Some(tag_of(if written { r.tag } else { None })?);
     Ok(Destination::Registry(r))
 }
 
@@ -250,4 +252,46 @@ pub fn resolve_reference(
         )));
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations() {
+        let cwd = Path::new("/w");
+        let d = |s: &str| parse_destination(s, cwd, "v3").unwrap();
+        match d("127.0.0.1:5000/mirror/hello") {
+            Destination::Registry(r) => {
+                assert_eq!(r.to_string(), "127.0.0.1:5000/mirror/hello:v3")
+            }
+            other => panic!("{other:?}"),
+        }
+        match d("127.0.0.1:5000/mirror/hello:latest") {
+            Destination::Registry(r) => assert_eq!(r.tag.as_deref(), Some("latest")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            d("oci-layout:out:arm"),
+            Destination::Layout {
+                dir: "/w/out".into(),
+                tag: "arm".into()
+            }
+        );
+        assert_eq!(
+            d("oci-archive:/tmp/a.tar"),
+            Destination::Archive {
+                file: "/tmp/a.tar".into(),
+                tag: "v3".into()
+            }
+        );
+        for bad in [
+            "127.0.0.1:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "oci-layout:",
+            "oci-layout:out:bad tag",
+        ] {
+            assert!(parse_destination(bad, cwd, "v3").is_err(), "{bad}");
+        }
+    }
 }

@@ -3,11 +3,11 @@
 //! mounted from its source repository (same registry) or streamed (another registry);
 //! nothing is rebuilt and no digest of a platform image changes.
 
-use super::{clients, open, platform_image, publish, work_dir};
+use super::{OpsError, clients, open, platform_image, publish, work_dir};
 use crate::config::{BaseSpec, Destination, RegistrySettings};
 use crate::error::Error;
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
-use crate::oci::{Digest, Platform, Reference, annotation, canonical_json, media};
+use crate::oci::{Digest, Reference, annotation, canonical_json, media};
 use crate::report::Reporter;
 use oci_spec::image::{Descriptor, ImageIndexBuilder};
 use std::collections::{BTreeMap, HashMap};
@@ -24,29 +24,6 @@ pub struct IndexCreatePlan {
     pub annotations: BTreeMap<String, String>,
     pub registry: RegistrySettings,
     pub jobs: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    #[error("platform {platform} is in both {first} and {second}")]
-    DuplicatePlatform {
-        platform: Platform,
-        first: String,
-        second: String,
-    },
-    #[error("no platform images in the sources")]
-    Empty,
-}
-
-impl IndexError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            IndexError::DuplicatePlatform { .. } => {
-                Some("pass --replace to let the later source win, or leave one of them out".into())
-            }
-            IndexError::Empty => None,
-        }
-    }
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -107,7 +84,7 @@ pub async fn create(
         }
     }
     if members.iter().all(|m| m.image.platform.is_unknown()) {
-        return Err(Error::Index(IndexError::Empty));
+        return Err(OpsError::Empty.into());
     }
 
     // A Docker manifest list when every member is a Docker manifest; otherwise OCI.
@@ -178,7 +155,7 @@ fn entry_for(p: &BasePlatform) -> Descriptor {
 
 /// Adds a member; a platform already present is an error unless `replace` (or the present
 /// one comes from the index appended to), when the new one takes its place. Attestations (unknown/unknown) are kept as they come.
-fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), IndexError> {
+fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), OpsError> {
     let platform = member.image.platform.clone();
     if members
         .iter()
@@ -207,7 +184,7 @@ fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), I
             });
         }
         Some(i) => {
-            return Err(IndexError::DuplicatePlatform {
+            return Err(OpsError::DuplicatePlatform {
                 platform,
                 first: members[i].from.clone(),
                 second: member.from,

@@ -98,9 +98,9 @@ pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<
     if let Some(want) = &plan.platform {
         platforms.retain(|p| &p.platform == want);
         if platforms.is_empty() {
-            return Err(crate::base::BaseError::MissingPlatforms {
-                base: plan.name.clone(),
-                missing: want.to_string(),
+            return Err(super::OpsError::NoSuchPlatform {
+                image: plan.name.clone(),
+                platform: want.clone(),
                 available: opened
                     .platforms()
                     .iter()

@@ -16,6 +16,36 @@ use crate::publish::{ArchiveSink, LayoutSink, RegistrySink, Sink};
 use crate::report::Reporter;
 use std::sync::Arc;
 
+/// What can go wrong in these commands beyond reading and writing images.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("platform {platform} is in both {first} and {second}")]
+    DuplicatePlatform {
+        platform: crate::oci::Platform,
+        first: String,
+        second: String,
+    },
+    #[error("no platform images in the sources")]
+    Empty,
+    #[error("{image} has no {platform}; it has: {available}")]
+    NoSuchPlatform {
+        image: String,
+        platform: crate::oci::Platform,
+        available: String,
+    },
+}
+
+impl OpsError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            OpsError::DuplicatePlatform { .. } => {
+                Some("pass --replace to let the later source win, or leave one of them out".into())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A work directory for unpacked archives and downloads ($TMPDIR, else /tmp).
 pub(crate) fn work_dir() -> Result<tempfile::TempDir, Error> {
     tempfile::Builder::new()
