@@ -185,7 +185,7 @@ fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), O
         }
         Some(i) => {
             return Err(OpsError::DuplicatePlatform {
-                platform,
+                platform: platform.to_string(),
                 first: members[i].from.clone(),
                 second: member.from,
             });

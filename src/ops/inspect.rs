@@ -100,7 +100,7 @@ pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<
         if platforms.is_empty() {
             return Err(super::OpsError::NoSuchPlatform {
                 image: plan.name.clone(),
-                platform: want.clone(),
+                platform: want.to_string(),
                 available: opened
                     .platforms()
                     .iter()

@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub enum OpsError {
     #[error("platform {platform} is in both {first} and {second}")]
     DuplicatePlatform {
-        platform: crate::oci::Platform,
+        platform: String,
         first: String,
         second: String,
     },
@@ -30,7 +30,7 @@ pub enum OpsError {
     #[error("{image} has no {platform}; it has: {available}")]
     NoSuchPlatform {
         image: String,
-        platform: crate::oci::Platform,
+        platform: String,
         available: String,
     },
 }
