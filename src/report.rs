@@ -73,3 +73,15 @@ impl Reporter for RecordingReporter {
         }
     }
 }
+
+/// A byte count for people: `437.6 KiB`, `12.0 MiB`, `512 B`.
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}

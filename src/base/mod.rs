@@ -446,31 +446,18 @@ impl OpenedBase {
                     .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
                 let config_digest = Digest::try_from(manifest.config().digest())
                     .map_err(|e| malformed(e.to_string()))?;
-                if !configs {
-                    for layer in manifest.layers() {
-                        Digest::try_from(layer.digest())
-                            .map_err(|e| malformed(format!("layer digest: {e}")))?;
+                let (config_bytes, config) = if configs {
+                    let config_bytes = self.store.read_config(&config_digest).await?;
+                    // Attestation "configs" need not be JSON objects; only images are parsed.
+                    let config =
+                        serde_json::from_slice(&config_bytes).unwrap_or(serde_json::Value::Null);
+                    if config.is_null() && !platform.is_unknown() {
+                        return Err(malformed("the config is not JSON".into()));
                     }
-                    return Ok(BasePlatform {
-                        platform: platform.clone(),
-                        index_platform: entry.index_platform.clone(),
-                        descriptor: entry.descriptor.clone(),
-                        manifest_digest,
-                        manifest_media_type,
-                        manifest,
-                        manifest_bytes: bytes,
-                        config_bytes: Bytes::new(),
-                        config: serde_json::Value::Null,
-                        store: self.store.clone(),
-                    });
-                }
-                let config_bytes = self.store.read_config(&config_digest).await?;
-                // Attestation "configs" need not be JSON objects; only images are parsed.
-                let config =
-                    serde_json::from_slice(&config_bytes).unwrap_or(serde_json::Value::Null);
-                if config.is_null() && !platform.is_unknown() {
-                    return Err(malformed("the config is not JSON".into()));
-                }
+                    (config_bytes, config)
+                } else {
+                    (Bytes::new(), serde_json::Value::Null)
+                };
                 (manifest, bytes, config_bytes, config)
             }
         };

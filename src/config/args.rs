@@ -120,29 +120,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "oci|docker|docker-archive")]
     pub format: Option<String>,
 
-    /// Allow plain HTTP and unverified TLS for this registry; repeatable.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
-    pub insecure_registries: Vec<String>,
-
-    /// CA certificate (PEM) to trust for registries' TLS, on top of the system roots and
-    /// certs.d/HOST/*.crt; repeatable.
-    #[arg(long = "ca-cert", value_name = "FILE")]
-    pub ca_certs: Vec<PathBuf>,
-
     /// One-off credentials for the target registry, USER:PASSWORD (or IMGPUSH_USERNAME and
     /// IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
     #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
     pub creds: Option<String>,
-
-    /// Retries per registry request after a connection error, timeout, 429 or 5xx, with
-    /// exponential backoff [default: 4].
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
-
-    /// Seconds a registry answer may stall (no bytes at all) before the request is retried
-    /// [default: 60].
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<u64>,
 
     /// Concurrent blob transfers [default: 4].
     #[arg(long, value_name = "N")]
@@ -155,9 +136,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub cargo: CargoArgs,
 
-    /// More detail on stderr (-v: each blob, -vv: each HTTP request); never credentials.
-    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// cargo's own flags, for building a Rust binary (`cargo imgpush`, or `imgpush build PATH`
@@ -292,7 +272,7 @@ pub struct LogoutArgs {
     pub registry: String,
 }
 
-/// How to reach registries: shared by `inspect`, `copy`, `index create` and `resolve`.
+/// How to reach registries: shared by `build`, `inspect`, `copy`, `index create` and `resolve`.
 #[derive(Args, Debug, Default, Clone)]
 #[command(next_help_heading = "Registry access")]
 pub struct RegistryArgs {
@@ -305,11 +285,13 @@ pub struct RegistryArgs {
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
 
-    /// Retries per registry request after a connection error, timeout, 429 or 5xx [default: 4].
+    /// Retries per registry request after a connection error, timeout, 429 or 5xx, with
+    /// exponential backoff [default: 4].
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
 
-    /// Seconds a registry answer may stall before the request is retried [default: 60].
+    /// Seconds a registry answer may stall (no bytes at all) before the request is retried
+    /// [default: 60].
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
 

@@ -227,12 +227,8 @@ pub fn resolve_reference(
         tags: args.tags.clone(),
         platform: args.platform.clone(),
         base: args.base.clone(),
-        insecure_registries: args.registry.insecure_registries.clone(),
-        ca_certs: args.registry.ca_certs.clone(),
-        retries: args.registry.retries,
-        timeout: args.registry.timeout,
+        registry: args.registry.clone(),
         jobs: args.jobs,
-        verbose: args.registry.verbose,
         ..BuildArgs::default()
     };
     // ko's --base-import-paths naming: PREFIX/<directory name>.

@@ -459,7 +459,7 @@ pub(crate) fn resolve_with(
     };
     let repo_registry = repo.as_ref().map(|r| r.registry.clone());
     let mut insecure = settings.insecure_registries.clone().unwrap_or_default();
-    insecure.extend(args.insecure_registries.iter().cloned());
+    insecure.extend(args.registry.insecure_registries.iter().cloned());
     let jobs = args.jobs.or(settings.jobs).unwrap_or(4);
     if jobs == 0 {
         return Err(invalid("--jobs", "0", "must be at least 1"));
@@ -492,15 +492,15 @@ pub(crate) fn resolve_with(
         registry: registry_settings(
             env,
             insecure,
-            &args.ca_certs,
+            &args.registry.ca_certs,
             repo_registry.as_deref(),
             args.creds.as_deref(),
-            args.retries.or(settings.retries),
-            args.timeout.or(settings.timeout),
+            args.registry.retries.or(settings.retries),
+            args.registry.timeout.or(settings.timeout),
         )?,
         jobs,
         json: args.json || settings.json.unwrap_or(false),
-        verbosity: Verbosity::from_count(args.verbose),
+        verbosity: Verbosity::from_count(args.registry.verbose),
     })
 }
 

@@ -154,7 +154,7 @@ impl Inspection {
                 m.digest,
                 m.media_type,
                 m.compressed_size,
-                human(m.compressed_size),
+                crate::report::human_size(m.compressed_size),
                 m.layers,
                 if m.layers == 1 { "" } else { "s" }
             ));
@@ -169,16 +169,5 @@ impl Inspection {
             }
         }
         out
-    }
-}
-
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024.0 / 1024.0)
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{bytes} B")
     }
 }

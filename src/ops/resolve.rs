@@ -301,7 +301,7 @@ spec:
     spec:
       containers:
       - image: 'imgpush://./services/api'
-        args: [\"--note\", \"imgpush:// is only replaced as a whole value: x imgpush://y\"]
+        args: [\"--note\", \"only whole values count: imgpush://y\"]
 ";
 
     #[test]

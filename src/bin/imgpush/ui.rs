@@ -2,7 +2,7 @@
 
 use imgpush::config::Verbosity;
 use imgpush::oci::Digest;
-use imgpush::report::{BlobOutcome, ProgressId, Reporter};
+use imgpush::report::{BlobOutcome, ProgressId, Reporter, human_size};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -55,17 +55,6 @@ fn short(d: &Digest) -> &str {
     &d.hex()[..12]
 }
 
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024.0 / 1024.0)
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
 impl Reporter for StderrReporter {
     fn step(&self, message: &str) {
         self.line(&format!("imgpush: {message}"));
@@ -96,7 +85,7 @@ impl Reporter for StderrReporter {
             bar.set_message(label.to_string());
             bar
         });
-        let text = format!("{} {} ({})", short(digest), human(size), label);
+        let text = format!("{} {} ({})", short(digest), human_size(size), label);
         self.active
             .lock()
             .unwrap()
