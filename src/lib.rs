@@ -10,6 +10,7 @@
 
 pub mod base;
 pub mod build;
+pub mod cache;
 pub mod config;
 pub mod doctor;
 mod error;

@@ -27,6 +27,7 @@ pub async fn login(
         .map_err(registry_err)?;
     let client = Client::new(
         ClientConfig {
+            cache: None,
             registry: registry.clone(),
             insecure,
             credential: Some(Credential::Basic {

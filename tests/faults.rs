@@ -18,7 +18,8 @@ fn rule(method: &'static str, path: &str, times: usize, fault: Fault) -> Rule {
 
 fn push(imgpush: &Imgpush, host: &str, repo: &str, extra: &[&str]) -> std::process::Output {
     let mut extra = extra.to_vec();
-    extra.push("-v");
+    // The transport is under test: nothing may come from the local cache.
+    extra.extend(["-v", "--no-cache"]);
     imgpush.run_owned(&hello_build(&format!("{host}/{repo}"), &extra))
 }
 

@@ -28,6 +28,7 @@ async fn a_refused_index_leaves_no_tag() {
     let reporter = Arc::new(RecordingReporter::default());
     let client = Arc::new(Client::new(
         ClientConfig {
+            cache: None,
             registry: registry.host.clone(),
             insecure: false,
             credential: None,

@@ -22,6 +22,7 @@ fn client(host: &str, chunk_size: Option<u64>) -> Client {
 fn client_with_retries(host: &str, chunk_size: Option<u64>, retries: u32) -> Client {
     Client::new(
         ClientConfig {
+            cache: None,
             registry: host.to_string(),
             insecure: false,
             credential: None,
@@ -235,8 +236,11 @@ fn tampered_base_config_stops_the_build_before_anything_is_pushed() {
     std::fs::write(&path, bytes).unwrap();
 
     let before = registry.requests().len();
+    // --no-cache: the verified copy in the tests' shared cache would (rightly) be used
+    // instead of the tampered one; this checks the download path.
     let out = Imgpush::new().run(&[
         "build",
+        "--no-cache",
         "--repo",
         &format!("{}/app/tampered", registry.host),
         "--base",
@@ -321,6 +325,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
     let reporter = Arc::new(RecordingReporter::default());
     let c = Client::new(
         ClientConfig {
+            cache: None,
             registry: format!("127.0.0.1:{}", server.port),
             insecure: false,
             credential: Some(Credential::Basic {

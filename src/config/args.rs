@@ -129,6 +129,21 @@ pub struct BuildArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 
+    /// Layer compression: gzip[:LEVEL] (1-9, every runtime reads it) or zstd[:LEVEL] (1-19;
+    /// smaller, needs containerd >= 1.5, podman >= 3, Docker >= 23) [default: gzip:6].
+    #[arg(long, value_name = "gzip[:LEVEL]|zstd[:LEVEL]")]
+    pub compression: Option<String>,
+
+    /// Timestamp for file mtimes, config `created` and history: seconds since 1970, or `git`
+    /// for the last commit's time in PATH [default: SOURCE_DATE_EPOCH, else 0].
+    #[arg(long, value_name = "SECONDS|git")]
+    pub epoch: Option<String>,
+
+    /// Do not use imgpush's cache (~/.cache/imgpush or IMGPUSH_CACHE_DIR) for layers and
+    /// registry manifests: everything is built and fetched again.
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// Print one JSON object describing the result instead of the digest reference.
     #[arg(long)]
     pub json: bool,

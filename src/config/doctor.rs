@@ -44,10 +44,12 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
         repo: repo.clone(),
         registry: super::resolve::registry_settings(
             env,
-            args.insecure_registries.clone(),
-            &args.ca_certs,
+            &super::RegistryArgs {
+                insecure_registries: args.insecure_registries.clone(),
+                ca_certs: args.ca_certs.clone(),
+                ..Default::default()
+            },
             repo.as_ref().map(|r| r.registry.as_str()),
-            None,
             None,
             None,
         )?,

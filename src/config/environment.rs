@@ -26,6 +26,8 @@ pub struct Environment {
     pub go: Option<PathBuf>,
     pub stderr_is_terminal: bool,
     pub cache_dir: Option<PathBuf>,
+    /// `IMGPUSH_CACHE_MAX_MB`: bound on the layer and document cache.
+    pub cache_max_mb: Option<String>,
     pub xdg_cache_home: Option<PathBuf>,
     /// One-off credentials for the target registry.
     pub imgpush_username: Option<String>,
@@ -56,6 +58,7 @@ impl Environment {
             go: path("GO"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
             cache_dir: path("IMGPUSH_CACHE_DIR"),
+            cache_max_mb: var("IMGPUSH_CACHE_MAX_MB"),
             xdg_cache_home: path("XDG_CACHE_HOME"),
             imgpush_username: var("IMGPUSH_USERNAME"),
             imgpush_password: var("IMGPUSH_PASSWORD"),

@@ -26,15 +26,7 @@ fn registry(
     env: &Environment,
     target: Option<&str>,
 ) -> Result<RegistrySettings, ConfigError> {
-    registry_settings(
-        env,
-        args.insecure_registries.clone(),
-        &args.ca_certs,
-        target,
-        None,
-        args.retries,
-        args.timeout,
-    )
+    registry_settings(env, args, target, None, Some(env.tools().cache_dir))
 }
 
 fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {

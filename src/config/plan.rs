@@ -231,6 +231,8 @@ pub struct RegistrySettings {
     pub retries: u32,
     /// How long an answer may stall before the request counts as failed (and is retried).
     pub read_timeout: std::time::Duration,
+    /// Where fetched manifests and configs are kept by digest, unless `--no-cache`.
+    pub cache: Option<PathBuf>,
 }
 
 /// Extra trust for registries' TLS certificates.
@@ -299,6 +301,11 @@ pub struct Plan {
     pub registry: RegistrySettings,
     /// Concurrent blob transfers.
     pub jobs: usize,
+    pub compression: crate::layer::Compression,
+    /// The layer cache, unless `--no-cache`.
+    pub cache: Option<PathBuf>,
+    /// Bound on the cache's blobs, in bytes (`IMGPUSH_CACHE_MAX_MB`).
+    pub cache_max: u64,
     pub json: bool,
     pub verbosity: Verbosity,
 }

@@ -8,8 +8,8 @@ use super::values::{
 };
 use super::{
     BaseSpec, BuildArgs, BuildStd, CargoPlan, ConfigError, DEFAULT_LAYOUT_DIR, Environment,
-    ExtraFile, FileConfig, Plan, PlatformRequest, RegistrySettings, Source, Tarball, TarballKind,
-    Verbosity,
+    ExtraFile, FileConfig, Plan, PlatformRequest, RegistryArgs, RegistrySettings, Source, Tarball,
+    TarballKind, Verbosity,
 };
 use crate::image::{ImageFormat, ImageSettings};
 use std::collections::BTreeMap;
@@ -71,28 +71,112 @@ fn cargo_plan(
     })
 }
 
-/// Registry access settings from flags (and file settings) plus the environment.
-/// `--creds` (or IMGPUSH_USERNAME/PASSWORD) apply to `target` only.
+/// Registry access settings from the registry flags (already merged with file settings)
+/// plus the environment. `--creds` (or IMGPUSH_USERNAME/PASSWORD) apply to `target` only.
 pub(crate) fn registry_settings(
     env: &Environment,
-    insecure_registries: Vec<String>,
-    ca_certs: &[PathBuf],
+    flags: &RegistryArgs,
     target: Option<&str>,
     creds: Option<&str>,
-    retries: Option<u32>,
-    timeout: Option<u64>,
+    cache: Option<PathBuf>,
 ) -> Result<RegistrySettings, ConfigError> {
     Ok(RegistrySettings {
-        insecure_registries,
-        tls: env.tls(ca_certs),
+        cache,
+        insecure_registries: flags.insecure_registries.clone(),
+        tls: env.tls(&flags.ca_certs),
         credentials: env.credential_store(target, creds)?,
-        retries: retries.unwrap_or(crate::registry::DEFAULT_RETRIES),
-        read_timeout: match timeout {
+        retries: flags.retries.unwrap_or(crate::registry::DEFAULT_RETRIES),
+        read_timeout: match flags.timeout {
             Some(0) => return Err(invalid("--timeout", "0", "must be at least 1 second")),
             Some(s) => std::time::Duration::from_secs(s),
             None => crate::registry::DEFAULT_READ_TIMEOUT,
         },
     })
+}
+
+/// `--epoch` / `SOURCE_DATE_EPOCH`: seconds since 1970, or `git` (the last commit's
+/// committer time in `dir`).
+fn parse_epoch(what: &'static str, s: &str, dir: &Path) -> Result<u64, ConfigError> {
+    let s = s.trim();
+    if s == "git" {
+        let out = std::process::Command::new("git")
+            .args(["log", "-1", "--format=%ct"])
+            .current_dir(dir)
+            .output()
+            .map_err(|e| invalid(what, s, format!("cannot run git: {e}")))?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        return text.parse().map_err(|_| {
+            invalid(
+                what,
+                s,
+                format!(
+                    "{} is not in a git repository with commits (git says: {})",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            )
+        });
+    }
+    s.parse::<u64>().map_err(|_| {
+        invalid(
+            what,
+            s,
+            "must be a whole number of seconds since 1970, or `git`",
+        )
+    })
+}
+
+/// `--compression gzip[:LEVEL]|zstd[:LEVEL]`.
+fn parse_compression(s: Option<&str>) -> Result<crate::layer::Compression, ConfigError> {
+    use crate::layer::Compression;
+    let Some(s) = s else {
+        return Ok(Compression::default());
+    };
+    let (name, level) = match s.split_once(':') {
+        Some((n, l)) => (n, Some(l)),
+        None => (s, None),
+    };
+    let level = |range: std::ops::RangeInclusive<i64>, default: i64| -> Result<i64, ConfigError> {
+        match level {
+            None => Ok(default),
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| range.contains(l))
+                .ok_or_else(|| {
+                    invalid(
+                        "--compression",
+                        s,
+                        format!("the level must be {}-{}", range.start(), range.end()),
+                    )
+                }),
+        }
+    };
+    match name {
+        "gzip" => Ok(Compression::Gzip {
+            level: level(1..=9, 6)? as u32,
+        }),
+        "zstd" => Ok(Compression::Zstd {
+            level: level(1..=19, 3)? as i32,
+        }),
+        _ => Err(invalid(
+            "--compression",
+            s,
+            "expected gzip[:LEVEL] or zstd[:LEVEL]",
+        )),
+    }
+}
+
+/// `IMGPUSH_CACHE_MAX_MB`, in bytes.
+fn cache_max(env: &Environment) -> Result<u64, ConfigError> {
+    match &env.cache_max_mb {
+        None => Ok(crate::cache::DEFAULT_MAX_BYTES),
+        Some(s) => s
+            .trim()
+            .parse::<u64>()
+            .map(|mb| mb * 1024 * 1024)
+            .map_err(|_| invalid("IMGPUSH_CACHE_MAX_MB", s, "must be a whole number of MiB")),
+    }
 }
 
 /// `--format`: the media types, and whether the tarball is a docker-archive.
@@ -360,16 +444,19 @@ pub(crate) fn resolve_with(
         .or_else(|| (!matches!(source, Source::Static)).then(|| vec![dest.clone()]));
     let cmd = args.cmd.clone().or(settings.cmd.clone());
 
-    let created = match &env.source_date_epoch {
-        Some(s) if !s.trim().is_empty() => s.trim().parse::<u64>().map_err(|_| {
-            invalid(
-                "SOURCE_DATE_EPOCH",
-                s,
-                "must be a whole number of seconds since 1970",
-            )
-        })?,
+    let created = match (&args.epoch, &settings.epoch, &env.source_date_epoch) {
+        (Some(e), _, _) | (None, Some(e), _) => parse_epoch("--epoch", e, &context)?,
+        (None, None, Some(s)) if !s.trim().is_empty() => {
+            parse_epoch("SOURCE_DATE_EPOCH", s, &context)?
+        }
         _ => 0,
     };
+    let compression = parse_compression(
+        args.compression
+            .as_deref()
+            .or(settings.compression.as_deref()),
+    )?;
+    let cache = (!args.no_cache).then(|| tools.cache_dir.clone());
 
     let raw_tags = if !args.tags.is_empty() {
         args.tags.clone()
@@ -446,6 +533,13 @@ pub(crate) fn resolve_with(
             })
         }
     };
+    if format == ImageFormat::Docker
+        && matches!(compression, crate::layer::Compression::Zstd { .. })
+    {
+        return Err(ConfigError::Conflict(
+            "--compression zstd: Docker schema2 (--format docker) has no zstd layer type; use gzip, or the default OCI format".into(),
+        ));
+    }
     if format == ImageFormat::Docker && !annotations.is_empty() {
         return Err(ConfigError::Conflict(
             "--annotation: Docker schema2 manifests (--format docker) have no annotations; use --label, or the default OCI format".into(),
@@ -491,14 +585,20 @@ pub(crate) fn resolve_with(
         format,
         registry: registry_settings(
             env,
-            insecure,
-            &args.registry.ca_certs,
+            &RegistryArgs {
+                insecure_registries: insecure,
+                retries: args.registry.retries.or(settings.retries),
+                timeout: args.registry.timeout.or(settings.timeout),
+                ..args.registry.clone()
+            },
             repo_registry.as_deref(),
             args.creds.as_deref(),
-            args.registry.retries.or(settings.retries),
-            args.registry.timeout.or(settings.timeout),
+            cache.clone(),
         )?,
         jobs,
+        compression,
+        cache,
+        cache_max: cache_max(env)?,
         json: args.json || settings.json.unwrap_or(false),
         verbosity: Verbosity::from_count(args.registry.verbose),
     })

@@ -2,16 +2,19 @@
 //! gzip (flate2 on zlib-rs) → sha256 (digest) → temp file, in a single streaming pass.
 //! Knows nothing of images, registries or how the files were built.
 
+mod cached;
 mod entry;
 mod write;
 
+pub use cached::{CacheOutcome, write_layer_cached};
 pub use entry::{EntrySource, LayerEntry, LayerEntryKind};
-pub use write::{LayerOptions, write_layer};
+pub use write::{Compression, LayerOptions, cache_key, write_layer};
 
 use crate::oci::Digest;
 use std::path::PathBuf;
 
-/// A finished layer: a `.tar.gz` on disk, reopened for every upload attempt.
+/// A finished layer: a compressed tar on disk (in the work directory or the cache),
+/// reopened for every upload attempt.
 #[derive(Clone, Debug)]
 pub struct Layer {
     pub digest: Digest,

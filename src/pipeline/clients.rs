@@ -71,6 +71,7 @@ pub(crate) fn client_config(
     scopes: Vec<String>,
 ) -> Result<ClientConfig, Error> {
     Ok(ClientConfig {
+        cache: settings.cache.as_ref().map(crate::cache::Cache::new),
         registry: registry.to_string(),
         insecure: settings.insecure_registries.iter().any(|h| h == registry),
         credential: settings.credentials.lookup(registry)?,

@@ -6,10 +6,11 @@ pub(crate) use clients::{Clients, client_config};
 
 use crate::base;
 use crate::build;
+use crate::cache::Cache;
 use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::error::Error;
 use crate::image::{ComposeInput, compose};
-use crate::layer::{Layer, LayerOptions, write_layer};
+use crate::layer::{CacheOutcome, Layer, LayerOptions, write_layer_cached};
 use crate::oci::{Digest, Platform};
 use crate::publish::{ArchiveSink, LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::report::Reporter;
@@ -112,8 +113,9 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
 
     let options = LayerOptions {
         mtime: plan.image.created,
-        ..LayerOptions::default()
+        compression: plan.compression,
     };
+    let cache = plan.cache.as_ref().map(Cache::new);
     // Platform-independent content — the --static bundle, then extra files (and kodata) —
     // is one layer each, built, compressed and uploaded once, and shared by every platform.
     // Platform layers are built at the same time.
@@ -142,6 +144,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
                 format!("imgpush: add {dests}"),
                 options,
                 work.path(),
+                cache.clone(),
             ),
         ));
     }
@@ -161,6 +164,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
                 artifact.description(),
                 options,
                 work.path(),
+                cache.clone(),
             ),
         ));
     }
@@ -216,6 +220,19 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     for sink in &sinks {
         published.push(sink.publish(&cx).await?);
     }
+    if let Some(cache) = &cache {
+        match cache.evict(plan.cache_max) {
+            Ok((0, _)) => {}
+            Ok((n, bytes)) => reporter.detail(&format!(
+                "cache: removed {n} least recently used entries ({})",
+                crate::report::human_size(bytes)
+            )),
+            Err(e) => reporter.detail(&format!(
+                "cache: could not trim {}: {e}",
+                cache.root().display()
+            )),
+        }
+    }
     let first = published
         .first()
         .expect("config always chooses at least one output")
@@ -239,28 +256,39 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     })
 }
 
+type LayerJob = tokio::task::JoinHandle<Result<(Layer, CacheOutcome), crate::layer::LayerError>>;
+
 fn spawn_layer(
     entries: Vec<crate::layer::LayerEntry>,
     created_by: String,
     options: LayerOptions,
     dir: &std::path::Path,
-) -> tokio::task::JoinHandle<Result<Layer, crate::layer::LayerError>> {
+    cache: Option<Cache>,
+) -> LayerJob {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || write_layer(entries, created_by, options, &dir))
+    tokio::task::spawn_blocking(move || {
+        write_layer_cached(entries, created_by, options, &dir, cache.as_ref())
+    })
 }
 
-async fn finish_layer(
-    label: &str,
-    job: tokio::task::JoinHandle<Result<Layer, crate::layer::LayerError>>,
-    reporter: &dyn Reporter,
-) -> Result<Layer, Error> {
-    let layer = job
+async fn finish_layer(label: &str, job: LayerJob, reporter: &dyn Reporter) -> Result<Layer, Error> {
+    let (layer, outcome) = job
         .await
         .expect("layer tasks do not panic")
         .map_err(|source| Error::Layer {
             platform: label.to_string(),
             source,
         })?;
+    match outcome {
+        CacheOutcome::Hit => reporter.step(&format!(
+            "{label}: layer {} from the cache (nothing compressed)",
+            layer.digest
+        )),
+        CacheOutcome::Rebuilt(why) => {
+            reporter.step(&format!("{label}: damaged cache entry rebuilt: {why}"))
+        }
+        CacheOutcome::Built | CacheOutcome::Uncached => {}
+    }
     reporter.detail(&format!(
         "{label}: layer {} ({} bytes, diff_id {})",
         layer.digest, layer.size, layer.diff_id

@@ -37,6 +37,55 @@ impl RegistrySink {
                 source: Box::new(source),
             }
         };
+        let index = &cx.set.index;
+        // Digests are known before anything is sent: when every tag already points at
+        // this index, there is nothing to do (one HEAD per tag); when only tags are
+        // missing, only they are written.
+        let mut missing_tags = Vec::new();
+        for tag in cx.tags {
+            let current = self
+                .client
+                .manifest_digest(&self.repo.path, &Target::Tag(tag.clone()))
+                .await
+                .map_err(manifest_err(format!("index (checking tag {tag})")))?;
+            if current.as_ref() != Some(&index.digest) {
+                missing_tags.push(tag.clone());
+            }
+        }
+        let published = Published {
+            reference: format!("{}@{}", self.repo, index.digest),
+            repository: self.repo.to_string(),
+        };
+        if !cx.tags.is_empty() && missing_tags.is_empty() {
+            cx.reporter.step(&format!(
+                "{} is up to date: {} already at {}",
+                self.repo,
+                cx.tags.join(", "),
+                index.digest
+            ));
+            return Ok(published);
+        }
+        if self
+            .client
+            .manifest_digest(&self.repo.path, &Target::Digest(index.digest.clone()))
+            .await
+            .map_err(manifest_err("index (checking it exists)".into()))?
+            == Some(index.digest.clone())
+        {
+            cx.reporter.step(&format!(
+                "{} already has {}; writing only tags {}",
+                self.repo,
+                index.digest,
+                missing_tags.join(", ")
+            ));
+            for tag in &missing_tags {
+                self.put_manifest(cx, tag, index)
+                    .await
+                    .map_err(manifest_err(format!("index (tag {tag})")))?;
+                cx.reporter.detail(&format!("tagged {}:{tag}", self.repo));
+            }
+            return Ok(published);
+        }
         cx.reporter.step(&format!("pushing to {}", self.repo));
         futures_util::stream::iter(cx.set.blobs())
             .map(|blob| self.push_blob(cx, blob))
@@ -50,7 +99,6 @@ impl RegistrySink {
                 .await
                 .map_err(manifest_err(image.platform.to_string()))?;
         }
-        let index = &cx.set.index;
         if !cx.set.is_single() {
             self.put_manifest(cx, index.digest.as_str(), index)
                 .await
@@ -63,10 +111,7 @@ impl RegistrySink {
                 .map_err(manifest_err(format!("index (tag {tag})")))?;
             cx.reporter.detail(&format!("tagged {}:{tag}", self.repo));
         }
-        Ok(Published {
-            reference: format!("{}@{}", self.repo, index.digest),
-            repository: self.repo.to_string(),
-        })
+        Ok(published)
     }
 
     /// PUTs a manifest (by digest or tag). If the registry refuses, but now holds exactly

@@ -345,16 +345,26 @@ impl Client {
         repo: &str,
         digest: &Digest,
     ) -> Result<Bytes, RegistryError> {
+        if let Some(bytes) = self.config.cache.as_ref().and_then(|c| c.get_bytes(digest)) {
+            self.reporter
+                .trace(&format!("blob {digest} from the cache"));
+            return Ok(bytes);
+        }
         let op = format!("downloading blob {digest} from {repo}");
-        self.retry_body(&op, || async {
-            let mut stream = self.get_blob(repo, digest, None).await?;
-            let mut out = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                out.extend_from_slice(&chunk?);
-            }
-            Ok(Bytes::from(out))
-        })
-        .await
+        let bytes = self
+            .retry_body(&op, || async {
+                let mut stream = self.get_blob(repo, digest, None).await?;
+                let mut out = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    out.extend_from_slice(&chunk?);
+                }
+                Ok(Bytes::from(out))
+            })
+            .await?;
+        if let Some(cache) = &self.config.cache {
+            cache.put_bytes(digest, &bytes);
+        }
+        Ok(bytes)
     }
 }
 

@@ -17,14 +17,59 @@ pub struct FetchedManifest {
 impl Client {
     /// Fetches a manifest by tag or digest. By digest, the bytes must hash to it; by tag,
     /// they must hash to the `Docker-Content-Digest` the registry announces (when it does).
+    ///
+    /// With a cache, a manifest known by digest is not fetched at all, and a tag whose
+    /// digest is unchanged since the last fetch costs one HEAD request.
     pub async fn get_manifest(
         &self,
         repo: &str,
         target: &Target,
     ) -> Result<FetchedManifest, RegistryError> {
+        let cache = self.config.cache.as_ref();
+        let tag_key = match target {
+            Target::Tag(t) => Some(format!("{}/{repo}:{t}", self.registry())),
+            Target::Digest(_) => None,
+        };
+        if let Some(cache) = cache {
+            let known = match (target, &tag_key) {
+                (Target::Digest(d), _) => Some(d.clone()),
+                (Target::Tag(_), Some(key)) => cache.get_ref(key),
+                _ => None,
+            };
+            if let Some(digest) = known
+                && let Some(bytes) = cache.get_bytes(&digest)
+            {
+                let current = match target {
+                    Target::Digest(_) => true,
+                    Target::Tag(_) => {
+                        self.manifest_digest(repo, target).await? == Some(digest.clone())
+                    }
+                };
+                if current {
+                    self.reporter.trace(&format!(
+                        "manifest {repo}:{target} from the cache ({digest})"
+                    ));
+                    return Ok(FetchedManifest {
+                        media_type: media_type_of(&bytes),
+                        bytes,
+                        digest,
+                    });
+                }
+            }
+        }
         let op = format!("fetching manifest {repo}:{target}");
-        self.retry_body(&op, || self.get_manifest_once(repo, target, &op))
-            .await
+        let fetched = self
+            .retry_body(&op, || self.get_manifest_once(repo, target, &op))
+            .await?;
+        if let Some(cache) = cache
+            && fetched.media_type == media_type_of(&fetched.bytes)
+        {
+            cache.put_bytes(&fetched.digest, &fetched.bytes);
+            if let Some(key) = &tag_key {
+                cache.put_ref(key, &fetched.digest);
+            }
+        }
+        Ok(fetched)
     }
 
     async fn get_manifest_once(
@@ -142,6 +187,27 @@ impl Client {
             ));
         }
         Ok(digest)
+    }
+}
+
+/// The media type a manifest's JSON declares, or (OCI allows leaving `mediaType` out)
+/// what its shape says it is.
+pub(crate) fn media_type_of(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Shape>(bytes) {
+        Ok(Shape {
+            media_type: Some(m),
+            ..
+        }) => m,
+        Ok(Shape {
+            manifests: Some(_), ..
+        }) => media::OCI_INDEX.to_string(),
+        _ => media::OCI_MANIFEST.to_string(),
     }
 }
 

@@ -34,6 +34,9 @@ pub struct ClientConfig {
     /// CA certificates trusted for this registry on top of the system roots
     /// (`--ca-cert`, `certs.d/HOST/*.crt`); see [`super::load_ca_certs`].
     pub extra_roots: Vec<reqwest::Certificate>,
+    /// Keep fetched manifests and configs by digest, and the digest each tag had, so a
+    /// repeated fetch of an unchanged tag costs one HEAD request.
+    pub cache: Option<crate::cache::Cache>,
 }
 
 /// Default for [`ClientConfig::retries`].
