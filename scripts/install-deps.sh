@@ -16,6 +16,7 @@ packages=(
   golang-go                          # Go builds (GOOS/GOARCH)
   buildah                            # benchmarks only
   podman                             # loads docker-archive tarballs in the tests
+  zstd git                           # checks zstd layers; --epoch git
 )
 
 # The busybox base fixture needs the arm64 package lists (apt-get download busybox-static:arm64).

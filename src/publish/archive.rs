@@ -206,11 +206,16 @@ fn decompress_verified(
     let input = std::io::BufReader::new(input);
     let mut reader: Box<dyn Read> = if media_type.ends_with("gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(input))
+    } else if media_type.ends_with("zstd") {
+        Box::new(
+            zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| format!("reading zstd: {e}"))?,
+        )
     } else if media_type.ends_with(".tar") {
         Box::new(input)
     } else {
         return Err(format!(
-            "media type `{media_type}` cannot be written to a docker-archive (gzip or uncompressed tar only)"
+            "media type `{media_type}` cannot be written to a docker-archive (gzip, zstd or uncompressed tar only)"
         ));
     };
     let file = std::fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
