@@ -145,7 +145,7 @@ fn same_inputs_give_the_same_digests_anywhere_and_a_golden_index() {
     // JSON canonicalization, the embedded base (CA bundle version), composition rules.
     assert_eq!(
         da,
-        "sha256:14fe95ce7409e699798d4ff7600f79e1192a7879d4f492c5a1da3b84107f4a3b"
+        "sha256:7572eb9991772829c17448ea041f53a4789dfa458534cb81da67b549b187d0f0"
     );
 
     let c = Imgpush::new();

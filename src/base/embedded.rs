@@ -168,7 +168,7 @@ mod tests {
         // layer format changes — each of which changes every image built on `static`.
         assert_eq!(
             index["manifests"][0]["digest"],
-            "sha256:ce2fa74060d656b0359c799c611e0729998d05cce348c744724b2a350de029a1"
+            "sha256:b8130f1d37b098d92495bd3626112787abec1f8e16e5de8a62713a9b461fcb4e"
         );
     }
 }

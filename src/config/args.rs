@@ -130,7 +130,7 @@ pub struct BuildArgs {
     pub jobs: Option<usize>,
 
     /// Layer compression: gzip[:LEVEL] (1-9, every runtime reads it) or zstd[:LEVEL] (1-19;
-    /// smaller, needs containerd >= 1.5, podman >= 3, Docker >= 23) [default: gzip:6].
+    /// smaller, needs containerd >= 1.5, podman >= 3, Docker >= 23) [default: gzip:3].
     #[arg(long, value_name = "gzip[:LEVEL]|zstd[:LEVEL]")]
     pub compression: Option<String>,
 

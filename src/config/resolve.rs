@@ -154,7 +154,7 @@ fn parse_compression(s: Option<&str>) -> Result<crate::layer::Compression, Confi
     };
     match name {
         "gzip" => Ok(Compression::Gzip {
-            level: level(1..=9, 6)? as u32,
+            level: level(1..=9, 3)? as u32,
         }),
         "zstd" => Ok(Compression::Zstd {
             level: level(1..=19, 3)? as i32,
