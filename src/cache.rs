@@ -137,16 +137,26 @@ impl Cache {
         }
     }
 
-    /// Records a freshly written layer: its blob is copied in (the original stays where
-    /// it is, in the run's work directory).
+    /// Records a freshly written layer: its blob is hard-linked in when the cache is on the
+    /// same filesystem as the run's work directory, else copied (the original stays).
     pub fn put_layer(&self, key: &Digest, layer: &CachedLayer, blob: &Path) -> std::io::Result<()> {
         let dest = self.blob_path(&layer.digest);
         if !dest.exists() {
             let dir = dest.parent().expect("blob paths have a parent");
             std::fs::create_dir_all(dir)?;
-            let tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::fs::copy(blob, tmp.path())?;
-            tmp.persist(&dest).map_err(|e| e.error)?;
+            let tmp = dir.join(format!(
+                ".link-{}-{}",
+                std::process::id(),
+                layer.digest.hex()
+            ));
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(blob, &tmp).is_ok() {
+                std::fs::rename(&tmp, &dest)?;
+            } else {
+                let tmp = tempfile::NamedTempFile::new_in(dir)?;
+                std::fs::copy(blob, tmp.path())?;
+                tmp.persist(&dest).map_err(|e| e.error)?;
+            }
         }
         write_atomic(
             &self.layer_entry(key),
