@@ -109,20 +109,18 @@ fn oci_archive_holds_every_platform_and_is_reproducible() {
 /// `build --dest /app/hello --artifact … --artifact …` without a registry.
 fn hello_build_local(extra: &[&str]) -> Vec<String> {
     let hello = hello();
-    let mut args: Vec<String> = [
-        "build",
-        "--dest",
-        "/app/hello",
-        "--artifact",
-        &format!("linux/amd64={}", hello.amd64.display()),
-        "--artifact",
-        &format!("linux/arm64={}", hello.arm64.display()),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    arg_list(
+        &[
+            "build",
+            "--dest",
+            "/app/hello",
+            "--artifact",
+            &format!("linux/amd64={}", hello.amd64.display()),
+            "--artifact",
+            &format!("linux/arm64={}", hello.arm64.display()),
+        ],
+        extra,
+    )
 }
 
 #[test]

@@ -56,24 +56,22 @@ fn prepare_inputs(dir: &Path, mtime: i64, umask: u32) {
 }
 
 fn build_args(extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "build",
-        "--static",
-        "site",
-        "--dest",
-        "/srv/www",
-        "--file",
-        "app.toml:/etc/app.toml",
-        "--file",
-        "hello:/usr/local/bin/hello",
-        "--platform",
-        "linux/amd64,linux/arm64",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    arg_list(
+        &[
+            "build",
+            "--static",
+            "site",
+            "--dest",
+            "/srv/www",
+            "--file",
+            "app.toml:/etc/app.toml",
+            "--file",
+            "hello:/usr/local/bin/hello",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ],
+        extra,
+    )
 }
 
 #[test]

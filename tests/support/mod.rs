@@ -916,6 +916,11 @@ impl TestPki {
     }
 }
 
+/// An owned argument list: `base` then `extra`.
+pub fn arg_list(base: &[&str], extra: &[&str]) -> Vec<String> {
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 /// `build --repo REPO --dest /app/hello --artifact linux/amd64=… --artifact linux/arm64=…
 /// EXTRA…` with the hello test binaries.
 pub fn hello_build(repo: &str, extra: &[&str]) -> Vec<String> {

@@ -152,34 +152,48 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Runs one library operation with a stderr reporter, then prints its `reference` line
+/// (or, with `--json`, the whole result).
+fn run_and_print<T, Fut>(
+    verbose: u8,
+    json: bool,
+    op: impl FnOnce(Arc<dyn imgpush::report::Reporter>) -> Fut,
+    reference: impl Fn(&T) -> &str,
+) -> anyhow::Result<()>
+where
+    T: serde::Serialize,
+    Fut: std::future::Future<Output = Result<T, imgpush::Error>>,
+{
+    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(verbose)));
+    let out = runtime()?.block_on(op(reporter.clone()))?;
+    reporter.finish();
+    if json {
+        print_result(&serde_json::to_string_pretty(&out).expect("the output serializes"))
+    } else {
+        print_result(reference(&out))
+    }
+}
+
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let env = Environment::from_process().context("reading the working directory")?;
     let plan = config::resolve_copy(&args, &env).map_err(imgpush::Error::from)?;
-    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
+    run_and_print(
         args.registry.verbose,
-    )));
-    let out = runtime()?.block_on(imgpush::ops::copy::copy(&plan, reporter.clone()))?;
-    reporter.finish();
-    if args.json {
-        print_result(&serde_json::to_string_pretty(&out).expect("the output serializes"))
-    } else {
-        print_result(&out.reference)
-    }
+        args.json,
+        |r| imgpush::ops::copy::copy(&plan, r),
+        |out| &out.reference,
+    )
 }
 
 pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
     let env = Environment::from_process().context("reading the working directory")?;
     let plan = config::resolve_index_create(&args, &env).map_err(imgpush::Error::from)?;
-    let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
+    run_and_print(
         args.registry.verbose,
-    )));
-    let out = runtime()?.block_on(imgpush::ops::index::create(&plan, reporter.clone()))?;
-    reporter.finish();
-    if args.json {
-        print_result(&serde_json::to_string_pretty(&out).expect("the output serializes"))
-    } else {
-        print_result(&out.reference)
-    }
+        args.json,
+        |r| imgpush::ops::index::create(&plan, r),
+        |out| &out.reference,
+    )
 }
 
 pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
