@@ -154,14 +154,14 @@ impl BaseError {
 #[derive(Clone, Debug)]
 struct Entry {
     platform: Platform,
-    index_platform: Option<oci_spec::image::Platform>,
+    /// The index entry (platform and annotations included), or a descriptor of the
+    /// single manifest.
     descriptor: Descriptor,
 }
 
 /// A base whose top-level document is loaded: its platforms are known, nothing else fetched.
 pub struct OpenedBase {
     pub name: Option<String>,
-    pub digest: Digest,
     pub store: BlobStore,
     /// The top-level document exactly as stored (index, manifest list or manifest).
     pub document: crate::image::Document,
@@ -277,7 +277,7 @@ async fn open_document(
 ) -> Result<OpenedBase, BaseError> {
     let base = name.clone().unwrap_or_else(|| store.describe());
     let document = crate::image::Document {
-        digest: digest.clone(),
+        digest,
         bytes: bytes.clone(),
         media_type: media_type.to_string(),
     };
@@ -291,24 +291,18 @@ async fn open_document(
         let entries = index
             .manifests()
             .iter()
-            .map(|d| match d.platform() {
-                Some(p) => Entry {
-                    platform: Platform::from_oci(p),
-                    index_platform: Some(p.clone()),
-                    descriptor: d.clone(),
-                },
-                // An entry without a platform is not something to run; keep it for
-                // copying, never select it.
-                None => Entry {
-                    platform: Platform::from_parts("unknown", "unknown", None),
-                    index_platform: None,
-                    descriptor: d.clone(),
-                },
+            .map(|d| Entry {
+                // An entry without a platform is not something to run; it is kept for
+                // copying, never selected.
+                platform: d.platform().as_ref().map_or_else(
+                    || Platform::from_parts("unknown", "unknown", None),
+                    Platform::from_oci,
+                ),
+                descriptor: d.clone(),
             })
             .collect();
         Ok(OpenedBase {
             name,
-            digest,
             store,
             document,
             entries,
@@ -329,19 +323,13 @@ async fn open_document(
                 .ok_or_else(|| malformed("the config has no architecture".into()))?,
             field("variant").as_deref(),
         );
-        let descriptor = Descriptor::new(
-            media_type.into(),
-            bytes.len() as u64,
-            oci_spec::image::Digest::from(&digest),
-        );
+        let descriptor = document.descriptor();
         Ok(OpenedBase {
             name,
-            digest,
             store,
             document,
             entries: vec![Entry {
                 platform,
-                index_platform: None,
                 descriptor,
             }],
             single: Some((manifest, config_bytes, config)),
@@ -354,11 +342,6 @@ async fn open_document(
 }
 
 impl OpenedBase {
-    /// Is the top-level document an index (or manifest list)?
-    pub fn is_index(&self) -> bool {
-        self.single.is_none()
-    }
-
     /// The runnable platforms, without attestation entries (buildkit marks those
     /// `unknown/unknown`).
     pub fn platforms(&self) -> Vec<Platform> {
@@ -406,7 +389,7 @@ impl OpenedBase {
         let selected = futures_util::future::try_join_all(loads).await?;
         Ok(BaseImage {
             name: self.name.clone(),
-            digest: self.digest.clone(),
+            digest: self.document.digest.clone(),
             platforms: selected,
         })
     }
@@ -467,10 +450,8 @@ impl OpenedBase {
         }
         Ok(BasePlatform {
             platform: platform.clone(),
-            index_platform: entry.index_platform.clone(),
             descriptor: entry.descriptor.clone(),
             manifest_digest,
-            manifest_media_type,
             manifest,
             manifest_bytes,
             config_bytes,

@@ -2,7 +2,11 @@
 //! `[package.metadata.imgpush]` / `[workspace.metadata.imgpush]` settings, and the labels
 //! the crate implies.
 
-use super::{CargoArgs, ConfigError, Environment, FileConfig, Tools};
+use super::file::BuildStdSetting;
+use super::values::{parse_build_std, parse_builder, parse_libc};
+use super::{
+    BuildArgs, BuildStd, CargoArgs, CargoPlan, ConfigError, Environment, FileConfig, Tools,
+};
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -243,4 +247,61 @@ fn git_head(dir: &Path) -> Option<String> {
         .ok()?;
     let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (out.status.success() && sha.len() == 40).then_some(sha)
+}
+
+/// The Rust build: the project's package and binary, with flags over its settings.
+pub(crate) fn cargo_plan(
+    args: &BuildArgs,
+    settings: &FileConfig,
+    project: &CargoProject,
+) -> Result<CargoPlan, ConfigError> {
+    let c = &args.cargo;
+    let libc = parse_libc(c.toolchain.libc.as_deref().or(settings.libc.as_deref()))?;
+    let builder = parse_builder(
+        c.toolchain
+            .builder
+            .as_deref()
+            .or(settings.builder.as_deref()),
+    )?;
+    let build_std = match (&c.toolchain.build_std, &settings.build_std) {
+        (Some(s), _) | (None, Some(BuildStdSetting::Word(s))) => parse_build_std(Some(s))?,
+        (None, Some(BuildStdSetting::Flag(true))) => BuildStd::Always,
+        (None, Some(BuildStdSetting::Flag(false))) => BuildStd::Never,
+        (None, None) => BuildStd::Auto,
+    };
+    let features: Vec<String> = if c.features.is_empty() {
+        settings.features.clone().unwrap_or_default()
+    } else {
+        c.features
+            .iter()
+            .flat_map(|f| f.split([',', ' ']))
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    Ok(CargoPlan {
+        manifest_path: project.manifest_path.clone(),
+        package: project.package.clone(),
+        version: project.version.clone(),
+        bin: project.bin.clone(),
+        features,
+        all_features: c.all_features,
+        no_default_features: c.no_default_features,
+        profile: c
+            .profile
+            .clone()
+            .or(settings.profile.clone())
+            .unwrap_or_else(|| "release".into()),
+        locked: c.locked,
+        offline: c.offline,
+        target_dir: project.target_dir.clone(),
+        libc,
+        glibc_version: c
+            .glibc_version
+            .clone()
+            .or(settings.glibc_version.clone())
+            .unwrap_or_else(|| "2.17".into()),
+        builder,
+        build_std,
+    })
 }

@@ -42,7 +42,7 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
         build_std: parse_build_std(args.toolchain.build_std.as_deref())?,
         tools: env.tools(),
         repo: repo.clone(),
-        registry: super::resolve::registry_settings(
+        registry: super::registry::registry_settings(
             env,
             &super::RegistryArgs {
                 insecure_registries: args.insecure_registries.clone(),

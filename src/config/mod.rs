@@ -8,9 +8,13 @@ mod doctor;
 mod environment;
 mod file;
 mod go;
+mod image_settings;
 mod ops;
+mod outputs;
 mod plan;
+mod registry;
 mod resolve;
+mod source;
 mod values;
 
 pub use args::{

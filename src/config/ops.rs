@@ -1,7 +1,9 @@
 //! Flags of `inspect`, `copy`, `index create` and `resolve` → their plans.
 
-use super::resolve::{registry_settings, repo_component, resolve_with};
-use super::values::{merged, parse_base, parse_platform_list};
+use super::outputs::repo_component;
+use super::registry::registry_settings;
+use super::resolve::resolve_with;
+use super::values::{invalid, merged, parse_base, parse_platform_list};
 use super::{
     BaseSpec, BuildArgs, ConfigError, CopyArgs, Destination, Environment, IndexCreateArgs,
     InspectArgs, Plan, PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
@@ -12,14 +14,6 @@ use crate::ops::copy::CopyPlan;
 use crate::ops::index::IndexCreatePlan;
 use crate::ops::inspect::InspectPlan;
 use std::path::Path;
-
-fn invalid(what: &'static str, given: &str, why: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        what,
-        given: given.to_string(),
-        why: why.into(),
-    }
-}
 
 fn registry(
     args: &RegistryArgs,

@@ -1,8 +1,9 @@
 //! Parsing single values as users write them: `K=V`, ports, users, platforms, base and
-//! repository references, tag templates, build settings.
+//! repository references, tag templates, build settings, epochs, compression, formats.
 
 use super::file::Platforms;
 use super::{BaseSpec, BuildStd, Builder, ConfigError, Libc, PlatformRequest};
+use crate::image::ImageFormat;
 use crate::oci::{Digest, Platform, Reference, Repository, reference::valid_tag};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -251,5 +252,119 @@ pub(crate) fn parse_owner(s: &str) -> Result<(u64, u64), ConfigError> {
             s,
             "expected numeric UID:GID, e.g. 101:101",
         )),
+    }
+}
+
+/// `--epoch` / `SOURCE_DATE_EPOCH`: seconds since 1970, or `git` (the last commit's
+/// committer time in `dir`).
+pub(crate) fn parse_epoch(what: &'static str, s: &str, dir: &Path) -> Result<u64, ConfigError> {
+    let s = s.trim();
+    if s == "git" {
+        let out = std::process::Command::new("git")
+            .args(["log", "-1", "--format=%ct"])
+            .current_dir(dir)
+            .output()
+            .map_err(|e| invalid(what, s, format!("cannot run git: {e}")))?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        return text.parse().map_err(|_| {
+            invalid(
+                what,
+                s,
+                format!(
+                    "{} is not in a git repository with commits (git says: {})",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            )
+        });
+    }
+    s.parse::<u64>().map_err(|_| {
+        invalid(
+            what,
+            s,
+            "must be a whole number of seconds since 1970, or `git`",
+        )
+    })
+}
+
+/// `--compression gzip[:LEVEL]|zstd[:LEVEL]`.
+pub(crate) fn parse_compression(s: Option<&str>) -> Result<crate::layer::Compression, ConfigError> {
+    use crate::layer::Compression;
+    let Some(s) = s else {
+        return Ok(Compression::default());
+    };
+    let (name, level) = match s.split_once(':') {
+        Some((n, l)) => (n, Some(l)),
+        None => (s, None),
+    };
+    let level = |range: std::ops::RangeInclusive<i64>, default: i64| -> Result<i64, ConfigError> {
+        match level {
+            None => Ok(default),
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| range.contains(l))
+                .ok_or_else(|| {
+                    invalid(
+                        "--compression",
+                        s,
+                        format!("the level must be {}-{}", range.start(), range.end()),
+                    )
+                }),
+        }
+    };
+    match name {
+        "gzip" => Ok(Compression::Gzip {
+            level: level(1..=9, 3)? as u32,
+        }),
+        "zstd" => Ok(Compression::Zstd {
+            level: level(1..=19, 3)? as i32,
+        }),
+        _ => Err(invalid(
+            "--compression",
+            s,
+            "expected gzip[:LEVEL] or zstd[:LEVEL]",
+        )),
+    }
+}
+
+/// `--format`: the media types, and whether the tarball is a docker-archive.
+pub(crate) fn parse_format(s: Option<&str>) -> Result<(ImageFormat, bool), ConfigError> {
+    match s {
+        None | Some("oci") => Ok((ImageFormat::Oci, false)),
+        Some("docker") => Ok((ImageFormat::Docker, false)),
+        Some("docker-archive") => Ok((ImageFormat::Oci, true)),
+        Some(other) => Err(invalid(
+            "--format",
+            other,
+            "expected oci, docker or docker-archive",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_templates() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            expand_tag("v{version}-{git_short_sha}", Some("1.2.3+meta"), Some(sha)).unwrap(),
+            "v1.2.3-meta-0123456789ab"
+        );
+        assert_eq!(expand_tag("{git_sha}", None, Some(sha)).unwrap(), sha);
+        assert!(
+            expand_tag("{version}", None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("Cargo package")
+        );
+        assert!(
+            expand_tag("{git_sha}", Some("1"), None)
+                .unwrap_err()
+                .to_string()
+                .contains("git checkout")
+        );
     }
 }

@@ -79,7 +79,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
         let manifest = Document::new(canonical_json(&manifest), format.manifest());
 
         let mut entry = manifest.descriptor();
-        entry.set_platform(Some(platform.to_oci(base.index_platform.as_ref())));
+        entry.set_platform(Some(platform.to_oci(base.descriptor.platform().as_ref())));
         index_entries.push(entry);
         images.push(PlatformImage {
             platform: platform.clone(),

@@ -89,12 +89,10 @@ pub(crate) fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descri
 #[derive(Clone, Debug)]
 pub struct BasePlatform {
     pub platform: Platform,
-    /// The base index entry's platform (keeps `os.version`, features, the exact variant).
-    pub index_platform: Option<oci_spec::image::Platform>,
-    /// The index entry (or a descriptor of the single manifest), annotations included.
+    /// The index entry (or a descriptor of the single manifest): its platform keeps
+    /// `os.version`, features and the exact variant; its annotations are kept too.
     pub descriptor: Descriptor,
     pub manifest_digest: Digest,
-    pub manifest_media_type: String,
     pub manifest: ImageManifest,
     /// The manifest and config exactly as stored, for copying them unchanged.
     pub manifest_bytes: Bytes,

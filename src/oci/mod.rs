@@ -59,11 +59,6 @@ pub mod media {
             other => other,
         }
     }
-
-    /// Is this a Docker schema2 media type (manifest list or manifest)?
-    pub fn is_docker(media_type: &str) -> bool {
-        media_type == DOCKER_LIST || media_type == DOCKER_MANIFEST
-    }
 }
 
 /// Annotation keys from the OCI image spec.

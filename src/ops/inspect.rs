@@ -69,7 +69,7 @@ impl ManifestSummary {
         ManifestSummary {
             platform: p.platform.to_string(),
             digest: p.manifest_digest.clone(),
-            media_type: p.manifest_media_type.clone(),
+            media_type: p.descriptor.media_type().to_string(),
             size: p.manifest_bytes.len() as u64,
             compressed_size: p.manifest.layers().iter().map(|l| l.size()).sum(),
             layers: p.manifest.layers().len(),
@@ -114,7 +114,7 @@ pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<
     Ok(Inspection {
         name: plan.name.clone(),
         media_type: opened.document.media_type.clone(),
-        digest: opened.digest.clone(),
+        digest: opened.document.digest.clone(),
         size: opened.document.bytes.len() as u64,
         manifests: platforms.iter().map(ManifestSummary::of).collect(),
         raw: opened.document.bytes.clone(),

@@ -112,7 +112,7 @@ pub(crate) fn platform_image(p: &BasePlatform) -> PlatformImage {
         manifest: Document {
             bytes: p.manifest_bytes.clone(),
             digest: p.manifest_digest.clone(),
-            media_type: p.manifest_media_type.clone(),
+            media_type: p.descriptor.media_type().to_string(),
         },
         layers: p
             .manifest
