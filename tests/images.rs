@@ -207,8 +207,7 @@ fn format_docker_pushes_a_manifest_list_of_schema2_manifests() {
         "application/vnd.docker.distribution.manifest.list.v2+json"
     );
     assert!(list.get("annotations").is_none());
-    for (arch, digest) in children(&list) {
-        let m = json(&skopeo_raw(&format!("docker://{repo}@{digest}"), None));
+    for (arch, _, m) in platform_manifests(&repo, &list) {
         assert_eq!(
             m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
             "{arch}"
@@ -270,9 +269,8 @@ fn inspect_shows_each_platform_and_raw_bytes_hash_to_the_digest() {
     let index = json(&skopeo_raw(&format!("docker://{repo}:latest"), None));
     let manifests = v["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 2);
-    for (m, (arch, child)) in manifests.iter().zip(children(&index)) {
+    for (m, (arch, child, manifest)) in manifests.iter().zip(platform_manifests(&repo, &index)) {
         assert_eq!(m["digest"], child.as_str());
-        let manifest = json(&skopeo_raw(&format!("docker://{repo}@{child}"), None));
         let layers = manifest["layers"].as_array().unwrap();
         assert_eq!(m["layers"], layers.len(), "{arch}");
         let total: u64 = layers.iter().map(|l| l["size"].as_u64().unwrap()).sum();
@@ -447,11 +445,17 @@ fn index_create_merges_per_runner_images_by_mounting() {
         "index",
         "create",
         "--append",
+        "--annotation",
+        "org.opencontainers.image.revision=abc123",
         "--tag",
         &format!("{target}:v2"),
         &format!("{}/ci/hello-arm64:run-1", registry.host),
     ]));
     let v2 = json(&skopeo_raw(&format!("docker://{target}:v2"), None));
+    assert_eq!(
+        v2["annotations"]["org.opencontainers.image.revision"],
+        "abc123"
+    );
     assert_eq!(
         children(&v2)
             .iter()

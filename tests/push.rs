@@ -191,15 +191,7 @@ fn two_platforms_onto_a_registry_base_run_on_both_cpus() {
         .collect();
     let base_index = json(&skopeo_raw(&format!("docker://{base}"), None));
     let mut base_layers = Vec::new();
-    for m in base_index["manifests"].as_array().unwrap() {
-        let mf = json(&skopeo_raw(
-            &format!(
-                "docker://{}/base/busybox@{}",
-                registry.host,
-                m["digest"].as_str().unwrap()
-            ),
-            None,
-        ));
+    for (_, _, mf) in platform_manifests(&format!("{}/base/busybox", registry.host), &base_index) {
         base_layers.extend(
             mf["layers"]
                 .as_array()
@@ -380,15 +372,7 @@ fn base_in_another_registry_is_streamed_and_docker_lists_are_accepted() {
         index["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    for m in index["manifests"].as_array().unwrap() {
-        let manifest = json(&skopeo_raw(
-            &format!(
-                "docker://{}/app/hello@{}",
-                target.host,
-                m["digest"].as_str().unwrap()
-            ),
-            None,
-        ));
+    for (_, _, manifest) in platform_manifests(&format!("{}/app/hello", target.host), &index) {
         for layer in manifest["layers"].as_array().unwrap() {
             assert_eq!(
                 layer["mediaType"],

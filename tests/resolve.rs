@@ -100,6 +100,11 @@ fn resolve_rejects_bad_yaml_and_missing_paths_before_building() {
     );
     assert!(err.contains("not valid YAML"), "{err}");
 
+    // A directory means its *.yaml files in name order: bad.yaml comes first.
+    let out = imgpush.run(&["resolve", "-f", ".", "--repo", "127.0.0.1:1/x"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bad.yaml:"), "{}", stderr(&out));
+
     let out = imgpush.run(&["resolve", "-f", "missing.yaml", "--repo", "127.0.0.1:1/x"]);
     assert!(!out.status.success());
     let err = stderr(&out);

@@ -103,26 +103,17 @@ mod tests {
 
     #[test]
     fn machines() {
-        assert_eq!(
-            parse_header(&header(2, 1, 2, 62)).unwrap().architecture,
-            "amd64"
-        );
-        assert_eq!(
-            parse_header(&header(2, 1, 3, 183)).unwrap().architecture,
-            "arm64"
-        );
-        assert_eq!(
-            parse_header(&header(1, 1, 2, 40)).unwrap().architecture,
-            "arm"
-        );
-        assert_eq!(
-            parse_header(&header(2, 2, 2, 22)).unwrap().architecture,
-            "s390x"
-        );
-        assert_eq!(
-            parse_header(&header(2, 1, 2, 21)).unwrap().architecture,
-            "ppc64le"
-        );
+        // (class, data encoding, type, machine) → architecture
+        for (class, data, kind, machine, arch) in [
+            (2, 1, 2, 62, "amd64"),
+            (2, 1, 3, 183, "arm64"),
+            (1, 1, 2, 40, "arm"),
+            (2, 2, 2, 22, "s390x"),
+            (2, 1, 2, 21, "ppc64le"),
+        ] {
+            let h = header(class, data, kind, machine);
+            assert_eq!(parse_header(&h).unwrap().architecture, arch);
+        }
         assert!(!parse_header(&header(2, 1, 1, 62)).unwrap().executable);
         assert_eq!(parse_header(b"#!/bin/sh\n"), None);
     }

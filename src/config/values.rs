@@ -367,4 +367,49 @@ mod tests {
                 .contains("git checkout")
         );
     }
+
+    #[test]
+    fn compression_levels_and_names() {
+        use crate::layer::Compression;
+        assert_eq!(
+            parse_compression(None).unwrap(),
+            Compression::Gzip { level: 3 }
+        );
+        assert_eq!(
+            parse_compression(Some("gzip:9")).unwrap(),
+            Compression::Gzip { level: 9 }
+        );
+        assert_eq!(
+            parse_compression(Some("zstd")).unwrap(),
+            Compression::Zstd { level: 3 }
+        );
+        assert_eq!(
+            parse_compression(Some("zstd:19")).unwrap(),
+            Compression::Zstd { level: 19 }
+        );
+        for bad in ["gzip:0", "gzip:10", "zstd:20", "zstd:x", "brotli", "gzip:"] {
+            assert!(parse_compression(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn epochs_and_formats() {
+        let dir = std::path::Path::new("/");
+        assert_eq!(
+            parse_epoch("--epoch", " 1700000000 ", dir).unwrap(),
+            1_700_000_000
+        );
+        assert!(parse_epoch("--epoch", "-1", dir).is_err());
+        assert!(parse_epoch("SOURCE_DATE_EPOCH", "yesterday", dir).is_err());
+        assert_eq!(parse_format(None).unwrap(), (ImageFormat::Oci, false));
+        assert_eq!(
+            parse_format(Some("docker")).unwrap(),
+            (ImageFormat::Docker, false)
+        );
+        assert_eq!(
+            parse_format(Some("docker-archive")).unwrap(),
+            (ImageFormat::Oci, true)
+        );
+        assert!(parse_format(Some("tar")).is_err());
+    }
 }

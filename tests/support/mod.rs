@@ -916,6 +916,28 @@ impl TestPki {
     }
 }
 
+/// The platform manifests an index in the registry lists, as `(architecture, digest,
+/// manifest)`, fetched by digest with skopeo. `repo` is `HOST/REPO` (no tag).
+pub fn platform_manifests(repo: &str, index: &Value) -> Vec<(String, String, Value)> {
+    index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .map(|m| {
+            let digest = m["digest"].as_str().unwrap().to_string();
+            let raw = skopeo_raw(&format!("docker://{repo}@{digest}"), None);
+            (
+                m["platform"]["architecture"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                digest,
+                serde_json::from_slice(&raw).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// An owned argument list: `base` then `extra`.
 pub fn arg_list(base: &[&str], extra: &[&str]) -> Vec<String> {
     base.iter().chain(extra).map(|s| s.to_string()).collect()
