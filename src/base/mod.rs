@@ -46,10 +46,11 @@ impl BlobStore {
         }
     }
 
-    async fn read_config(&self, digest: &Digest) -> Result<Bytes, BaseError> {
+    /// A config blob, read up to the `size` its manifest gives.
+    async fn read_config(&self, digest: &Digest, size: u64) -> Result<Bytes, BaseError> {
         match self {
             BlobStore::Registry { client, repo } => client
-                .get_blob_bytes(&repo.path, digest)
+                .get_blob_bytes(&repo.path, digest, Some(size))
                 .await
                 .map_err(|source| self.registry_err(source)),
             BlobStore::Layout(dir) => layout::read_blob(dir, digest),
@@ -313,7 +314,9 @@ async fn open_document(
             .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
         let config_digest =
             Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
-        let config_bytes = store.read_config(&config_digest).await?;
+        let config_bytes = store
+            .read_config(&config_digest, manifest.config().size())
+            .await?;
         let config: serde_json::Value = serde_json::from_slice(&config_bytes)
             .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
         let field = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -430,7 +433,10 @@ impl OpenedBase {
                 let config_digest = Digest::try_from(manifest.config().digest())
                     .map_err(|e| malformed(e.to_string()))?;
                 let (config_bytes, config) = if configs {
-                    let config_bytes = self.store.read_config(&config_digest).await?;
+                    let config_bytes = self
+                        .store
+                        .read_config(&config_digest, manifest.config().size())
+                        .await?;
                     // Attestation "configs" need not be JSON objects; only images are parsed.
                     let config =
                         serde_json::from_slice(&config_bytes).unwrap_or(serde_json::Value::Null);
