@@ -9,7 +9,7 @@ pub mod spec;
 
 use crate::config::BaseSpec;
 use crate::image::{BaseImage, BasePlatform};
-use crate::oci::{Digest, Platform, Reference, Repository, Target, media};
+use crate::oci::{Digest, Platform, Reference, Repository, Target, attestation, media};
 use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -293,12 +293,9 @@ async fn open_document(
             .manifests()
             .iter()
             .map(|d| Entry {
-                // An entry without a platform is not something to run; it is kept for
-                // copying, never selected.
-                platform: d.platform().as_ref().map_or_else(
-                    || Platform::from_parts("unknown", "unknown", None),
-                    Platform::from_oci,
-                ),
+                // Attestations and entries without a platform are not something to run;
+                // they are kept for copying, never selected.
+                platform: attestation::entry_platform(d).unwrap_or_else(Platform::unknown),
                 descriptor: d.clone(),
             })
             .collect();
@@ -345,8 +342,8 @@ async fn open_document(
 }
 
 impl OpenedBase {
-    /// The runnable platforms, without attestation entries (buildkit marks those
-    /// `unknown/unknown`).
+    /// The runnable platforms, without attestations (what `--platform all` means and what
+    /// "it has: …" lists).
     pub fn platforms(&self) -> Vec<Platform> {
         let mut out: Vec<Platform> = Vec::new();
         for e in &self.entries {
@@ -403,6 +400,15 @@ impl OpenedBase {
     pub async fn load_all(&self, configs: bool) -> Result<Vec<BasePlatform>, BaseError> {
         futures_util::future::try_join_all(self.entries.iter().map(|e| self.load_entry(e, configs)))
             .await
+    }
+
+    /// Loads the attestation manifests that attest any of `images` (manifests only, as
+    /// for copying), in document order.
+    pub async fn attestations_of(&self, images: &[Digest]) -> Result<Vec<BasePlatform>, BaseError> {
+        let attesting = self.entries.iter().filter(|e| {
+            attestation::attested_digest(&e.descriptor).is_some_and(|d| images.contains(&d))
+        });
+        futures_util::future::try_join_all(attesting.map(|e| self.load_entry(e, false))).await
     }
 
     async fn load_entry(&self, entry: &Entry, configs: bool) -> Result<BasePlatform, BaseError> {
