@@ -110,7 +110,12 @@ impl ManifestSummary {
             digest: p.manifest_digest.clone(),
             media_type: p.descriptor.media_type().to_string(),
             size: p.manifest_bytes.len() as u64,
-            compressed_size: p.manifest.layers().iter().map(|l| l.size()).sum(),
+            // Sizes come from the registry: a sum that would overflow is shown as the most.
+            compressed_size: p
+                .manifest
+                .layers()
+                .iter()
+                .fold(0u64, |total, l| total.saturating_add(l.size())),
             layers: p.manifest.layers().len(),
             created: p
                 .config
