@@ -88,6 +88,12 @@ pub enum RegistryError {
         path: PathBuf,
         message: String,
     },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading {path} to upload it")]
     Io {
         path: PathBuf,
