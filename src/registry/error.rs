@@ -147,9 +147,9 @@ impl RegistryError {
             RegistryError::Transport { .. }
             | RegistryError::Body { .. }
             | RegistryError::Replay { .. } => true,
-            RegistryError::Status { status, .. } => retryable_status(
-                reqwest::StatusCode::from_u16(*status).unwrap_or_default(),
-            ),
+            RegistryError::Status { status, .. } => {
+                retryable_status(reqwest::StatusCode::from_u16(*status).unwrap_or_default())
+            }
             _ => false,
         }
     }
