@@ -10,8 +10,12 @@
 //! through, never held whole. The client's `Host` is forwarded unchanged so that
 //! distribution's `Location`s point back at whichever listener the client talked to.
 
+mod http;
+mod tokens;
+
+use http::{Head, copy_exact, error_body, relay_body, repository_of, respond};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -195,15 +199,9 @@ enum Kind {
     Upload,
 }
 
-struct Token {
-    /// `(repository, action)` pairs granted.
-    grants: Vec<(String, String)>,
-    expires: Instant,
-}
-
 #[derive(Default)]
 struct State {
-    tokens: HashMap<String, Token>,
+    tokens: HashMap<String, tokens::Token>,
     served: usize,
     revoked: bool,
     front: Vec<Seen>,
@@ -359,192 +357,6 @@ impl Drop for FieldFront {
     }
 }
 
-/// A request or response head: the first line and the header fields in order.
-struct Head {
-    first: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn read(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
-        let mut first = String::new();
-        if r.read_line(&mut first)? == 0 {
-            return Ok(None);
-        }
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            if r.read_line(&mut line)? == 0 {
-                return Ok(None);
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        Ok(Some(Head {
-            first: first.trim_end().to_string(),
-            headers,
-        }))
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn set(&mut self, name: &str, value: &str) {
-        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_string(), value.to_string()));
-    }
-
-    fn remove(&mut self, name: &str) {
-        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-    }
-
-    fn method(&self) -> &str {
-        self.first.split(' ').next().unwrap_or("")
-    }
-
-    fn target(&self) -> &str {
-        self.first.split(' ').nth(1).unwrap_or("")
-    }
-
-    fn path(&self) -> &str {
-        self.target().split('?').next().unwrap_or("")
-    }
-
-    fn query(&self) -> &str {
-        self.target().split_once('?').map(|(_, q)| q).unwrap_or("")
-    }
-
-    fn status(&self) -> u16 {
-        self.first
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn content_length(&self) -> Option<u64> {
-        self.get("content-length").and_then(|v| v.parse().ok())
-    }
-
-    fn chunked(&self) -> bool {
-        self.get("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    }
-
-    fn write_to(&self, w: &mut impl Write) -> std::io::Result<()> {
-        let mut out = format!("{}\r\n", self.first);
-        for (k, v) in &self.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        w.write_all(out.as_bytes())
-    }
-}
-
-/// Copies `n` bytes, at most `rate` bytes per second if given.
-fn copy_exact(
-    r: &mut impl Read,
-    w: &mut impl Write,
-    n: u64,
-    rate: Option<u64>,
-) -> std::io::Result<()> {
-    let started = Instant::now();
-    let mut done = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    while done < n {
-        let want = (n - done).min(buf.len() as u64) as usize;
-        let got = r.read(&mut buf[..want])?;
-        if got == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        w.write_all(&buf[..got])?;
-        done += got as u64;
-        if let Some(rate) = rate {
-            let due = Duration::from_secs_f64(done as f64 / rate as f64);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Relays a request body (Content-Length or chunked, framing kept) from `r` to `w`.
-fn relay_body(
-    r: &mut impl BufRead,
-    head: &Head,
-    w: &mut impl Write,
-    rate: Option<u64>,
-) -> std::io::Result<()> {
-    if head.chunked() {
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line)?;
-            w.write_all(line.as_bytes())?;
-            let size_hex = line.trim().split(';').next().unwrap_or("");
-            let size = u64::from_str_radix(size_hex, 16)
-                .map_err(|_| std::io::Error::other("bad chunk size"))?;
-            if size == 0 {
-                // Trailers, then the empty line.
-                loop {
-                    let mut t = String::new();
-                    if r.read_line(&mut t)? == 0 {
-                        return Ok(());
-                    }
-                    w.write_all(t.as_bytes())?;
-                    if t == "\r\n" || t == "\n" {
-                        return Ok(());
-                    }
-                }
-            }
-            copy_exact(r, w, size + 2, rate)?;
-        }
-    }
-    match head.content_length() {
-        Some(n) => copy_exact(r, w, n, rate),
-        None => Ok(()),
-    }
-}
-
-fn respond(
-    client: &mut TcpStream,
-    status: u16,
-    headers: &[(&str, String)],
-    body: &[u8],
-    head_only: bool,
-) -> std::io::Result<()> {
-    let mut head = Head {
-        first: format!("HTTP/1.1 {status} Field"),
-        headers: vec![
-            ("Content-Length".into(), body.len().to_string()),
-            ("Connection".into(), "close".into()),
-        ],
-    };
-    for (k, v) in headers {
-        head.set(k, v);
-    }
-    head.write_to(client)?;
-    if !head_only {
-        client.write_all(body)?;
-    }
-    client.flush()
-}
-
-fn error_body(code: &str, message: &str) -> Vec<u8> {
-    serde_json::json!({"errors": [{"code": code, "message": message, "detail": null}]})
-        .to_string()
-        .into_bytes()
-}
-
 fn serve(kind: Kind, client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     // A TLS ClientHello (the client tries HTTPS first on loopback): not HTTP, not logged,
     // the connection closed, as a plain-HTTP registry's access log would not show it.
@@ -559,7 +371,7 @@ fn serve(kind: Kind, client: TcpStream, shared: &Shared) -> std::io::Result<()> 
     let mut client = client;
     match kind {
         Kind::Front => serve_front(head, &mut reader, &mut client, shared),
-        Kind::Token => serve_token(head, &mut reader, &mut client, shared),
+        Kind::Token => tokens::serve_token(head, &mut reader, &mut client, shared),
         Kind::Storage => serve_storage(head, &mut client, shared),
         Kind::Upload => {
             if shared.take(|s| &mut s.upload_resets, shared.options.upload_resets) {
@@ -568,105 +380,6 @@ fn serve(kind: Kind, client: TcpStream, shared: &Shared) -> std::io::Result<()> 
             }
             forward(kind, head, &mut reader, &mut client, shared, false)
         }
-    }
-}
-
-/// `/v2/<repo>/(blobs|manifests|tags)/…` → the repository.
-fn repository_of(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/v2/")?;
-    ["/blobs/", "/manifests/", "/tags/"]
-        .iter()
-        .filter_map(|m| rest.find(m))
-        .min()
-        .map(|i| &rest[..i])
-}
-
-fn query_param(query: &str, name: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| percent_decode(v))
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Checks the request's token against what it needs; `Err` holds the challenge to send.
-fn check_token(head: &Head, shared: &Shared) -> Result<(), String> {
-    let path = head.path();
-    let write = !matches!(head.method(), "GET" | "HEAD");
-    let mut needed: Vec<(String, &str)> = Vec::new();
-    if let Some(repo) = repository_of(path) {
-        needed.push((repo.to_string(), if write { "push" } else { "pull" }));
-        if write && path.ends_with("/blobs/uploads/") {
-            for from in query_param(head.query(), "from") {
-                needed.push((from, "pull"));
-            }
-        }
-    }
-    let scope = needed
-        .iter()
-        .map(|(repo, action)| match *action {
-            "push" => format!("repository:{repo}:pull,push"),
-            _ => format!("repository:{repo}:pull"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let challenge = |error: Option<&str>| {
-        let mut c = format!(
-            "Bearer realm=\"http://{}/token\",service=\"{}\"",
-            shared.host(Kind::Token),
-            FieldFront::SERVICE
-        );
-        if !scope.is_empty() {
-            c.push_str(&format!(",scope=\"{scope}\""));
-        }
-        if let Some(e) = error {
-            c.push_str(&format!(",error=\"{e}\""));
-        }
-        c
-    };
-    let Some(token) = head
-        .get("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return Err(challenge(None));
-    };
-    let state = shared.state.lock().unwrap();
-    let Some(t) = state.tokens.get(token.trim()) else {
-        return Err(challenge(Some("invalid_token")));
-    };
-    if t.expires <= Instant::now() {
-        return Err(challenge(Some("invalid_token")));
-    }
-    let granted = |repo: &str, action: &str| t.grants.iter().any(|(r, a)| r == repo && a == action);
-    if needed.iter().all(|(r, a)| granted(r, a)) {
-        Ok(())
-    } else {
-        Err(challenge(Some("insufficient_scope")))
     }
 }
 
@@ -707,7 +420,7 @@ fn serve_front(
         return drain(reader, &head);
     }
     if options.tokens.is_some()
-        && let Err(challenge) = check_token(&head, shared)
+        && let Err(challenge) = tokens::check_token(&head, shared)
     {
         shared.log(Kind::Front, &head, 401);
         let body = error_body("UNAUTHORIZED", "authentication required");
@@ -883,82 +596,4 @@ fn serve_storage(head: Head, client: &mut TcpStream, shared: &Shared) -> std::io
 
 fn reset_here(shared: &Shared, length: u64) -> bool {
     length >= RESET_MIN_SIZE && shared.take(|s| &mut s.blob_resets, shared.options.reset_blob_gets)
-}
-
-/// The token realm: `GET /token?service=…&scope=…` (or the OAuth2 POST form); grants
-/// every scope asked for, with or without credentials.
-fn serve_token(
-    head: Head,
-    reader: &mut BufReader<TcpStream>,
-    client: &mut TcpStream,
-    shared: &Shared,
-) -> std::io::Result<()> {
-    let Some(options) = shared.options.tokens.clone() else {
-        return respond(client, 404, &[], b"", false);
-    };
-    let mut query = head.query().to_string();
-    if head.method() == "POST" {
-        let mut body = Vec::new();
-        relay_body(reader, &head, &mut body, None)?;
-        query = String::from_utf8_lossy(&body).into_owned();
-    }
-    let scopes: Vec<String> = query_param(&query, "scope")
-        .iter()
-        .flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let basic = head
-        .get("authorization")
-        .is_some_and(|v| v.starts_with("Basic "));
-    let fail = shared.take(|s| &mut s.token_failures, options.failures);
-    let status = match (fail, options.failure) {
-        (true, TokenFailure::Status(code)) => code,
-        (true, TokenFailure::Reset) => 0,
-        (false, _) => 200,
-    };
-    shared.state.lock().unwrap().token_log.push(TokenRequest {
-        at: shared.started.elapsed(),
-        scopes: scopes.clone(),
-        basic,
-        status,
-    });
-    if status == 0 {
-        return client.shutdown(Shutdown::Both);
-    }
-    if status != 200 {
-        let body = error_body("UNAVAILABLE", "token service unavailable");
-        return respond(client, status, &[], &body, false);
-    }
-    let token = random_token();
-    let grants = scopes
-        .iter()
-        .filter_map(|s| s.strip_prefix("repository:")?.rsplit_once(':'))
-        .flat_map(|(repo, actions)| {
-            actions
-                .split(',')
-                .map(|a| (repo.to_string(), a.to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    shared.state.lock().unwrap().tokens.insert(
-        token.clone(),
-        Token {
-            grants,
-            expires: Instant::now() + options.lifetime,
-        },
-    );
-    let mut answer = serde_json::json!({"token": token, "access_token": token});
-    if let Some(e) = options.expires_in {
-        answer["expires_in"] = e.into();
-    }
-    let headers = [("Content-Type", "application/json".to_string())];
-    respond(client, 200, &headers, answer.to_string().as_bytes(), false)
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("reading /dev/urandom");
-    format!("ftok{}", hex::encode(bytes))
 }
