@@ -457,12 +457,25 @@ fn uploads_to_another_host_get_no_credentials_and_no_upload_state_is_printed() {
     let registry = Registry::start();
     let front = FieldOptions::new()
         .token_auth(secs(300))
+        .require_login("pusher", "hunter2")
         .absolute_upload_locations()
         .start(&registry.host);
     let repo = format!("{}/app/elsewhere", front.host);
-    let out = Imgpush::new().run_owned(&hello_build(&repo, &["-vv", "--no-cache"]));
+    let out = Imgpush::new()
+        .command()
+        .env("IMGPUSH_USERNAME", "pusher")
+        .env("IMGPUSH_PASSWORD", "hunter2")
+        .args(hello_build(&repo, &["-vv", "--no-cache"]))
+        .output()
+        .unwrap();
     let line = success_line(&out);
     assert_no_secrets(&stderr(&out));
+    assert!(!stderr(&out).contains("hunter2"));
+    let tokens = front.token_requests();
+    assert!(
+        !tokens.is_empty() && tokens.iter().all(|t| t.basic && t.status == 200),
+        "the realm got the login: {tokens:?}"
+    );
     let uploads = front.upload_requests();
     assert!(!uploads.is_empty(), "uploads went to the upload host");
     assert!(
@@ -502,7 +515,7 @@ fn a_token_endpoint_failing_twice_is_retried() {
     let line = success_line(&out);
     let tokens = front.token_requests();
     let statuses: Vec<u16> = tokens.iter().map(|t| t.status).collect();
-    assert_eq!(&statuses[..3], [503, 503, 200], "{tokens:?}");
+    assert_eq!(statuses.get(..3), Some(&[503, 503, 200][..]), "{tokens:?}");
     assert_pushed(&registry, "app/tokenretry", &line);
 }
 
@@ -517,7 +530,7 @@ fn a_token_endpoint_reset_is_retried() {
     let out = Imgpush::new().run_owned(&hello_build(&repo, &["-v"]));
     let line = success_line(&out);
     let statuses: Vec<u16> = front.token_requests().iter().map(|t| t.status).collect();
-    assert_eq!(&statuses[..2], [0, 200]);
+    assert_eq!(statuses.get(..2), Some(&[0, 200][..]));
     assert_pushed(&registry, "app/tokenreset", &line);
 }
 
@@ -534,7 +547,12 @@ fn a_ping_answered_503_twice_is_retried() {
         .filter(|r| r.path == "/v2/")
         .map(|r| r.status)
         .collect();
-    assert_eq!(&pings[..3], [503, 503, 200], "{:?}", front.requests());
+    assert_eq!(
+        pings.get(..3),
+        Some(&[503, 503, 200][..]),
+        "{:?}",
+        front.requests()
+    );
     assert_pushed(&registry, "app/pingretry", &line);
 }
 
@@ -709,4 +727,91 @@ fn the_front_challenges_issues_tokens_and_serves_a_plain_push() {
     assert_pushed(&registry, "app/plain", &line);
     let through = skopeo_raw(&format!("docker://{repo}:latest"), None);
     assert_eq!(format!("sha256:{}", sha256_hex(&through)), digest_of(&line));
+}
+
+/// The front's plumbing with curl: a chunked, throttled PATCH through an absolute upload
+/// Location on the upload host, then the blob back through a 307 to the storage host.
+#[test]
+fn the_front_relays_chunked_throttled_uploads_and_redirected_downloads() {
+    let registry = Registry::start();
+    let front = FieldOptions::new()
+        .absolute_upload_locations()
+        .redirect_blobs()
+        .throttle(1024 * 1024)
+        .start(&registry.host);
+    let work = tempfile::tempdir().unwrap();
+    let blob: Vec<u8> = (0..2_500_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = work.path().join("blob");
+    std::fs::write(&file, &blob).unwrap();
+    let digest = format!("sha256:{}", sha256_hex(&blob));
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let location = |answer: &str| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix("Location: "))
+            .unwrap_or_else(|| panic!("no Location in {answer}"))
+            .trim()
+            .to_string()
+    };
+    let post = curl(&[
+        "-si",
+        "-X",
+        "POST",
+        &format!("http://{}/v2/app/chunked/blobs/uploads/", front.host),
+    ]);
+    let session = location(&post);
+    assert!(
+        session.starts_with(&format!(
+            "http://{}/v2/app/chunked/blobs/uploads/",
+            front.upload_host
+        )) && session.contains("_state="),
+        "{post}"
+    );
+    let started = Instant::now();
+    let patch = curl(&[
+        "-si",
+        "-X",
+        "PATCH",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &session,
+    ]);
+    assert!(started.elapsed() >= secs(2), "throttled to 1 MiB/s");
+    assert!(patch.starts_with("HTTP/1.1 202"), "{patch}");
+    let next = location(&patch);
+    assert!(
+        next.starts_with(&format!("http://{}/", front.upload_host)),
+        "{patch}"
+    );
+    let put = curl(&[
+        "-si",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Length: 0",
+        &format!("{next}&digest={digest}"),
+    ]);
+    assert!(put.starts_with("HTTP/1.1 201"), "{put}");
+    let back = work.path().join("back");
+    let status = curl(&[
+        "-sL",
+        "-o",
+        back.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &format!("http://{}/v2/app/chunked/blobs/{digest}", front.host),
+    ]);
+    assert_eq!(status, "200");
+    assert_eq!(std::fs::read(&back).unwrap(), blob);
+    let storage = front.storage_requests();
+    assert_eq!(storage.len(), 1, "{storage:?}");
+    assert_eq!(front.upload_requests().len(), 2);
+    assert_eq!(registry.uploads_of("app/chunked", &digest), 1);
 }

@@ -43,6 +43,8 @@ pub struct TokenOptions {
     pub failure: TokenFailure,
     /// Invalidate every live token once this many registry requests have been served.
     pub revoke_after: Option<usize>,
+    /// Tokens only for these Basic credentials (401 from the realm otherwise).
+    pub login: Option<(String, String)>,
 }
 
 /// `429 TOOMANYREQUESTS` with `Retry-After` for the first `times` requests whose method is
@@ -85,6 +87,7 @@ impl FieldOptions {
             failures: 0,
             failure: TokenFailure::Status(503),
             revoke_after: None,
+            login: None,
         });
         self
     }
@@ -110,6 +113,11 @@ impl FieldOptions {
 
     pub fn revoke_after(mut self, requests: usize) -> Self {
         self.token_options().revoke_after = Some(requests);
+        self
+    }
+
+    pub fn require_login(mut self, user: &str, password: &str) -> Self {
+        self.token_options().login = Some((user.into(), password.into()));
         self
     }
 
@@ -490,6 +498,8 @@ fn forward(
     };
     // The registry behind has no auth; the front (or nobody, on the upload host) checked it.
     head.remove("authorization");
+    // The body follows at once; an upstream `100 Continue` would only be a second head.
+    head.remove("expect");
     head.set("Connection", "close");
     {
         let mut w = std::io::BufWriter::new(&mut up);

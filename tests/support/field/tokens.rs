@@ -98,6 +98,7 @@ pub(super) fn serve_token(
     let status = match (fail, options.failure) {
         (true, TokenFailure::Status(code)) => code,
         (true, TokenFailure::Reset) => 0,
+        (false, _) if !logged_in(&head, options.login.as_ref()) => 401,
         (false, _) => 200,
     };
     shared.state.lock().unwrap().token_log.push(TokenRequest {
@@ -108,6 +109,10 @@ pub(super) fn serve_token(
     });
     if status == 0 {
         return client.shutdown(Shutdown::Both);
+    }
+    if status == 401 {
+        let body = error_body("UNAUTHORIZED", "incorrect username or password");
+        return respond(client, 401, &[], &body, false);
     }
     if status != 200 {
         let body = error_body("UNAVAILABLE", "token service unavailable");
@@ -145,4 +150,17 @@ pub(super) fn random_token() -> String {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .expect("reading /dev/urandom");
     format!("ftok{}", hex::encode(bytes))
+}
+
+/// Whether the request carries the Basic credentials `login` asks for (any, or none, when
+/// `login` is `None`).
+fn logged_in(head: &Head, login: Option<&(String, String)>) -> bool {
+    use base64::Engine as _;
+    let Some((user, password)) = login else {
+        return true;
+    };
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    head.get("authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
+        .is_some_and(|v| v.trim() == expected)
 }
