@@ -9,7 +9,7 @@ pub mod spec;
 
 use crate::config::BaseSpec;
 use crate::image::{BaseImage, BasePlatform};
-use crate::oci::{Digest, Platform, Reference, Repository, Target, media};
+use crate::oci::{Digest, Platform, Reference, Repository, Target, attestation, media};
 use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -46,10 +46,11 @@ impl BlobStore {
         }
     }
 
-    async fn read_config(&self, digest: &Digest) -> Result<Bytes, BaseError> {
+    /// A config blob, read up to the `size` its manifest gives.
+    async fn read_config(&self, digest: &Digest, size: u64) -> Result<Bytes, BaseError> {
         match self {
             BlobStore::Registry { client, repo } => client
-                .get_blob_bytes(&repo.path, digest)
+                .get_blob_bytes(&repo.path, digest, Some(size))
                 .await
                 .map_err(|source| self.registry_err(source)),
             BlobStore::Layout(dir) => layout::read_blob(dir, digest),
@@ -292,12 +293,9 @@ async fn open_document(
             .manifests()
             .iter()
             .map(|d| Entry {
-                // An entry without a platform is not something to run; it is kept for
-                // copying, never selected.
-                platform: d.platform().as_ref().map_or_else(
-                    || Platform::from_parts("unknown", "unknown", None),
-                    Platform::from_oci,
-                ),
+                // Attestations and entries without a platform are not something to run;
+                // they are kept for copying, never selected.
+                platform: attestation::entry_platform(d).unwrap_or_else(Platform::unknown),
                 descriptor: d.clone(),
             })
             .collect();
@@ -313,7 +311,9 @@ async fn open_document(
             .map_err(|e| malformed(format!("the manifest is not valid: {e}")))?;
         let config_digest =
             Digest::try_from(manifest.config().digest()).map_err(|e| malformed(e.to_string()))?;
-        let config_bytes = store.read_config(&config_digest).await?;
+        let config_bytes = store
+            .read_config(&config_digest, manifest.config().size())
+            .await?;
         let config: serde_json::Value = serde_json::from_slice(&config_bytes)
             .map_err(|e| malformed(format!("the config is not JSON: {e}")))?;
         let field = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -342,8 +342,8 @@ async fn open_document(
 }
 
 impl OpenedBase {
-    /// The runnable platforms, without attestation entries (buildkit marks those
-    /// `unknown/unknown`).
+    /// The runnable platforms, without attestations (what `--platform all` means and what
+    /// "it has: …" lists).
     pub fn platforms(&self) -> Vec<Platform> {
         let mut out: Vec<Platform> = Vec::new();
         for e in &self.entries {
@@ -402,6 +402,15 @@ impl OpenedBase {
             .await
     }
 
+    /// Loads the attestation manifests that attest any of `images` (manifests only, as
+    /// for copying), in document order.
+    pub async fn attestations_of(&self, images: &[Digest]) -> Result<Vec<BasePlatform>, BaseError> {
+        let attesting = self.entries.iter().filter(|e| {
+            attestation::attested_digest(&e.descriptor).is_some_and(|d| images.contains(&d))
+        });
+        futures_util::future::try_join_all(attesting.map(|e| self.load_entry(e, false))).await
+    }
+
     async fn load_entry(&self, entry: &Entry, configs: bool) -> Result<BasePlatform, BaseError> {
         let platform = &entry.platform;
         let malformed = |message: String| BaseError::Malformed {
@@ -430,7 +439,10 @@ impl OpenedBase {
                 let config_digest = Digest::try_from(manifest.config().digest())
                     .map_err(|e| malformed(e.to_string()))?;
                 let (config_bytes, config) = if configs {
-                    let config_bytes = self.store.read_config(&config_digest).await?;
+                    let config_bytes = self
+                        .store
+                        .read_config(&config_digest, manifest.config().size())
+                        .await?;
                     // Attestation "configs" need not be JSON objects; only images are parsed.
                     let config =
                         serde_json::from_slice(&config_bytes).unwrap_or(serde_json::Value::Null);

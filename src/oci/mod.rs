@@ -1,6 +1,7 @@
 //! Content-addressed building blocks shared by every stage: digests, platforms,
 //! references, media types and canonical JSON. Depends on nothing else in the crate.
 
+pub mod attestation;
 mod digest;
 mod platform;
 pub mod reference;

@@ -57,8 +57,14 @@ impl Platform {
         }
     }
 
-    /// Attestation entries (buildkit writes `unknown/unknown`) and entries without a
-    /// platform: nothing to run.
+    /// The placeholder for index entries that are not platform images (attestations,
+    /// entries without a platform; see [`super::attestation::entry_platform`]).
+    pub fn unknown() -> Platform {
+        Platform::from_parts("unknown", "unknown", None)
+    }
+
+    /// Nothing to run: buildkit lists attestations as `unknown/unknown`, and every entry
+    /// that [`super::attestation::entry_platform`] rejects is given [`Platform::unknown`].
     pub fn is_unknown(&self) -> bool {
         self.os == "unknown" || self.architecture == "unknown"
     }

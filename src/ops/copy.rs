@@ -48,12 +48,18 @@ pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOu
         }
     } else {
         let selected = opened.select(&plan.platforms).await?.platforms;
-        let images: Vec<_> = selected.iter().map(platform_image).collect();
+        let mut images: Vec<_> = selected.iter().map(platform_image).collect();
         let index = match images.as_slice() {
+            // One platform is its manifest alone, which has nowhere to hold attestations.
             [one] => one.manifest.clone(),
             _ => {
                 // A sub-index: the source's own entries (platform, annotations) for the
-                // chosen manifests, in the source's order.
+                // chosen manifests and the attestations of them, in the source's order;
+                // attestations of platforms left out are left out too.
+                let chosen: Vec<Digest> =
+                    images.iter().map(|i| i.manifest.digest.clone()).collect();
+                let attestations = opened.attestations_of(&chosen).await?;
+                images.extend(attestations.iter().map(platform_image));
                 let mut index: ImageIndex = serde_json::from_slice(&opened.document.bytes)
                     .map_err(|e| crate::base::BaseError::Malformed {
                         base: plan.source.to_string(),

@@ -7,7 +7,7 @@ use super::{OpsError, clients, open, platform_image, publish, work_dir};
 use crate::config::{BaseSpec, Destination, RegistrySettings};
 use crate::error::Error;
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
-use crate::oci::{Digest, Reference, annotation, canonical_json, media};
+use crate::oci::{Digest, Reference, annotation, attestation, canonical_json, media};
 use crate::report::Reporter;
 use oci_spec::image::{Descriptor, ImageIndexBuilder};
 use std::collections::{BTreeMap, HashMap};
@@ -154,7 +154,8 @@ fn entry_for(p: &BasePlatform) -> Descriptor {
 }
 
 /// Adds a member; a platform already present is an error unless `replace` (or the present
-/// one comes from the index appended to), when the new one takes its place. Attestations (unknown/unknown) are kept as they come.
+/// one comes from the index appended to), when the new one takes its place. Attestations
+/// (and other entries that are not platforms) are kept as they come, never duplicates.
 fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), OpsError> {
     let platform = member.image.platform.clone();
     if members
@@ -171,17 +172,10 @@ fn add(members: &mut Vec<Member>, member: Member, replace: bool) -> Result<(), O
     match members.iter().position(|m| m.image.platform == platform) {
         None => members.push(member),
         Some(i) if replace || members[i].appended_to => {
-            let old = members[i].image.manifest.digest.to_string();
+            let old = members[i].image.manifest.digest.clone();
             members[i] = member;
             // Attestations of the replaced manifest go with it.
-            members.retain(|m| {
-                !m.image.platform.is_unknown()
-                    || m.entry
-                        .annotations()
-                        .as_ref()
-                        .and_then(|a| a.get("vnd.docker.reference.digest"))
-                        != Some(&old)
-            });
+            members.retain(|m| attestation::attested_digest(&m.entry).as_ref() != Some(&old));
         }
         Some(i) => {
             return Err(OpsError::DuplicatePlatform {

@@ -5,7 +5,7 @@ use super::{clients, open, work_dir};
 use crate::config::{BaseSpec, RegistrySettings};
 use crate::error::Error;
 use crate::image::BasePlatform;
-use crate::oci::{Digest, Platform};
+use crate::oci::{Digest, Platform, attestation};
 use crate::report::Reporter;
 use bytes::Bytes;
 use serde::Serialize;
@@ -29,15 +29,19 @@ pub struct Inspection {
     pub digest: Digest,
     /// Bytes of the top-level document.
     pub size: u64,
-    /// Entries of an index (or the one image of a single manifest), in document order.
+    /// Entries of an index (or the one image of a single manifest), in document order,
+    /// without the attestations.
     pub manifests: Vec<ManifestSummary>,
+    /// Attestation manifests (buildx's SBOM and provenance), in document order; with
+    /// `--platform`, those of that platform's image.
+    pub attestations: Vec<AttestationSummary>,
     #[serde(skip)]
     pub raw: Bytes,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ManifestSummary {
-    /// `os/arch[/variant]`; `unknown/unknown` for attestations.
+    /// `os/arch[/variant]`; `unknown/unknown` for an entry without a platform.
     pub platform: String,
     pub digest: Digest,
     #[serde(rename = "mediaType")]
@@ -56,6 +60,41 @@ pub struct ManifestSummary {
     pub raw: Bytes,
 }
 
+/// An attestation manifest: which image it is about and what it states.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttestationSummary {
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Bytes of the manifest itself.
+    pub size: u64,
+    /// The image manifest it attests (`vnd.docker.reference.digest`), if the entry names one.
+    pub subject: Option<Digest>,
+    /// The `in-toto.io/predicate-type` of each statement (SPDX, SLSA provenance, …).
+    #[serde(rename = "predicateTypes")]
+    pub predicate_types: Vec<String>,
+}
+
+/// The layer annotation buildx gives each in-toto statement.
+const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+
+impl AttestationSummary {
+    fn of(p: &BasePlatform) -> AttestationSummary {
+        AttestationSummary {
+            digest: p.manifest_digest.clone(),
+            media_type: p.descriptor.media_type().to_string(),
+            size: p.manifest_bytes.len() as u64,
+            subject: attestation::attested_digest(&p.descriptor),
+            predicate_types: p
+                .manifest
+                .layers()
+                .iter()
+                .filter_map(|l| l.annotations().as_ref()?.get(PREDICATE_TYPE).cloned())
+                .collect(),
+        }
+    }
+}
+
 impl ManifestSummary {
     fn of(p: &BasePlatform) -> ManifestSummary {
         let config = p.config.get("config");
@@ -71,7 +110,12 @@ impl ManifestSummary {
             digest: p.manifest_digest.clone(),
             media_type: p.descriptor.media_type().to_string(),
             size: p.manifest_bytes.len() as u64,
-            compressed_size: p.manifest.layers().iter().map(|l| l.size()).sum(),
+            // Sizes come from the registry: a sum that would overflow is shown as the most.
+            compressed_size: p
+                .manifest
+                .layers()
+                .iter()
+                .fold(0u64, |total, l| total.saturating_add(l.size())),
             layers: p.manifest.layers().len(),
             created: p
                 .config
@@ -94,7 +138,11 @@ pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<
     let clients = clients(&plan.registry, &[&plan.source], None, reporter)?;
     let work = work_dir()?;
     let opened = open(&plan.source, &clients, work.path()).await?;
-    let mut platforms = opened.load_all(true).await?;
+    let (attestations, mut platforms): (Vec<_>, Vec<_>) = opened
+        .load_all(true)
+        .await?
+        .into_iter()
+        .partition(|p| attestation::is_attestation(&p.descriptor));
     if let Some(want) = &plan.platform {
         platforms.retain(|p| &p.platform == want);
         if platforms.is_empty() {
@@ -111,12 +159,22 @@ pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<
             .into());
         }
     }
+    let shown: Vec<&Digest> = platforms.iter().map(|p| &p.manifest_digest).collect();
+    let attestations = attestations
+        .iter()
+        .filter(|a| {
+            plan.platform.is_none()
+                || attestation::attested_digest(&a.descriptor).is_some_and(|d| shown.contains(&&d))
+        })
+        .map(AttestationSummary::of)
+        .collect();
     Ok(Inspection {
         name: plan.name.clone(),
         media_type: opened.document.media_type.clone(),
         digest: opened.document.digest.clone(),
         size: opened.document.bytes.len() as u64,
         manifests: platforms.iter().map(ManifestSummary::of).collect(),
+        attestations,
         raw: opened.document.bytes.clone(),
     })
 }
@@ -167,6 +225,19 @@ impl Inspection {
                     m.user.as_deref().unwrap_or("(none)"),
                 ));
             }
+        }
+        if !self.attestations.is_empty() {
+            out.push_str("\nAttestations:\n");
+        }
+        for a in &self.attestations {
+            out.push_str(&format!("  {}", a.digest));
+            if let Some(subject) = &a.subject {
+                out.push_str(&format!(" for {subject}"));
+            }
+            if !a.predicate_types.is_empty() {
+                out.push_str(&format!(" ({})", a.predicate_types.join(", ")));
+            }
+            out.push('\n');
         }
         out
     }

@@ -130,64 +130,70 @@ impl RegistrySink {
             Ok(d) => Target::Digest(d),
             Err(_) => Target::Tag(reference.to_string()),
         };
-        let mut attempt = 0;
-        loop {
-            let e = match self
-                .client
-                .put_manifest(repo, reference, &doc.bytes, &doc.media_type)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            if let Ok(Some(d)) = self.client.manifest_digest(repo, &target).await
-                && d == doc.digest
-            {
-                cx.reporter.detail(&format!(
-                    "{repo}:{reference} already holds {d} (pushed concurrently): {e}"
-                ));
-                return Ok(());
-            }
-            if !is_concurrent_write_conflict(&e) || attempt >= self.client.config_retries() {
-                return Err(e);
-            }
-            attempt += 1;
-            self.client
-                .pause_before_retry(
-                    &format!("pushing manifest {reference}"),
-                    attempt,
-                    &e.to_string(),
-                    None,
-                )
-                .await;
-        }
+        // One retry budget for the manifest, the checks and the conflict retries.
+        self.client
+            .with_retry_budget(async {
+                loop {
+                    let e = match self
+                        .client
+                        .put_manifest(repo, reference, &doc.bytes, &doc.media_type)
+                        .await
+                    {
+                        Ok(_) => return Ok(()),
+                        Err(e) => e,
+                    };
+                    if let Ok(Some(d)) = self.client.manifest_digest(repo, &target).await
+                        && d == doc.digest
+                    {
+                        cx.reporter.detail(&format!(
+                            "{repo}:{reference} already holds {d} (pushed concurrently): {e}"
+                        ));
+                        return Ok(());
+                    }
+                    if !is_concurrent_write_conflict(&e)
+                        || !self
+                            .client
+                            .pause_before_retry(
+                                &format!("pushing manifest {reference}"),
+                                &e.to_string(),
+                            )
+                            .await
+                    {
+                        return Err(e);
+                    }
+                }
+            })
+            .await
     }
 
     async fn push_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
         let label = blob_label(&blob);
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
-        let mut placed = self.place_blob(&blob, progress).await;
-        let mut attempt = 0;
-        while let Err(Placement::Registry(e)) = &placed
-            && is_concurrent_write_conflict(e)
-            && attempt < self.client.config_retries()
-            && !matches!(
-                self.client.blob_exists(&self.repo.path, &blob.digest).await,
-                Ok(Some(_))
-            )
-        {
-            attempt += 1;
-            let why = e.to_string();
-            self.client
-                .pause_before_retry(
-                    &format!("pushing blob {}", blob.digest),
-                    attempt,
-                    &why,
-                    None,
-                )
-                .await;
-            placed = self.place_blob(&blob, progress).await;
-        }
+        // One retry budget for everything that places this blob (checks, mount, upload
+        // sessions, conflict retries), however the loops nest.
+        let placed = self
+            .client
+            .with_retry_budget(async {
+                let mut placed = self.place_blob(&blob, progress).await;
+                while let Err(Placement::Registry(e)) = &placed
+                    && is_concurrent_write_conflict(e)
+                    && !matches!(
+                        self.client.blob_exists(&self.repo.path, &blob.digest).await,
+                        Ok(Some(_))
+                    )
+                    && self
+                        .client
+                        .pause_before_retry(
+                            &format!("pushing blob {}", blob.digest),
+                            &e.to_string(),
+                        )
+                        .await
+                {
+                    placed = self.place_blob(&blob, progress).await;
+                }
+                placed
+            })
+            .await;
         let placed = match placed {
             // A concurrent writer of the same blob can make our upload fail; what matters
             // is that the repository has it.
@@ -259,8 +265,11 @@ impl RegistrySink {
                 None
             };
             // Stream it through, verified on the way, never on disk.
-            let stream = src.get_blob(&src_repo.path, digest, Some(size)).await?;
-            upload(UploadSource::Stream(Some(stream).into()), session).await?;
+            let source = UploadSource::Remote {
+                client: src,
+                repo: &src_repo.path,
+            };
+            upload(source, session).await?;
             return Ok(BlobOutcome::Copied);
         }
         if self.client.blob_exists(repo, digest).await?.is_some() {

@@ -1,7 +1,7 @@
 //! Blob operations: existence checks, cross-repository mounts, streamed uploads
 //! (monolithic with a chunked fallback) and verified downloads.
 
-use super::{Client, RegistryError};
+use super::{Client, MAX_DOCUMENT_BYTES, RegistryError};
 use crate::oci::Digest;
 use crate::report::ProgressId;
 use bytes::Bytes;
@@ -24,12 +24,25 @@ pub enum MountResult {
     Upload(Url),
 }
 
-/// Where the bytes of an upload come from.
+/// Where the bytes of an upload come from. Every kind can be read again, so a failed
+/// attempt is retried from the start in a fresh session.
 pub enum UploadSource<'a> {
     File(&'a Path),
     Bytes(Bytes),
-    /// Used once: a failed attempt cannot be replayed.
-    Stream(std::sync::Mutex<Option<BlobStream>>),
+    /// A blob in another registry's repository, streamed through (verified on the way,
+    /// never on disk) and fetched anew for each attempt.
+    Remote {
+        client: &'a Client,
+        repo: &'a str,
+    },
+}
+
+/// A streamed body for one attempt: taken once by the request, and the source's own error
+/// kept aside, so a failure is reported as the source's (a reset, a wrong digest), not as
+/// the destination's broken connection.
+struct StreamedBody {
+    stream: std::sync::Mutex<Option<BlobStream>>,
+    failure: std::sync::Arc<std::sync::Mutex<Option<RegistryError>>>,
 }
 
 impl Client {
@@ -94,8 +107,8 @@ impl Client {
     }
 
     /// Uploads a blob into `session` (or a new session). A failed attempt (connection
-    /// error, 429, 5xx) is retried from the start in a fresh session, re-reading the file;
-    /// a stream from another registry cannot be re-read and is not retried here.
+    /// error, 429, 5xx, a source that broke off) is retried from the start in a fresh
+    /// session, re-reading the file or re-fetching the source, within one retry budget.
     pub async fn upload_blob(
         &self,
         repo: &str,
@@ -105,27 +118,28 @@ impl Client {
         session: Option<Url>,
         progress: ProgressId,
     ) -> Result<(), RegistryError> {
-        let replayable = !matches!(source, UploadSource::Stream(_));
-        let mut session = session;
-        let mut attempt = 0;
-        loop {
-            let s = match session.take() {
-                Some(s) => s,
-                None => self.start_upload(repo).await?,
-            };
-            match self
-                .upload_in_session(repo, digest, size, &source, s, progress)
-                .await
-            {
-                Err(e) if replayable && attempt < self.config.retries && e.is_transient() => {
-                    attempt += 1;
-                    let op = format!("uploading blob {digest} to {repo}");
-                    self.pause_before_retry(&op, attempt, &e.to_string(), None)
-                        .await;
+        let op = format!("uploading blob {digest} to {repo}");
+        self.budgeted(async {
+            let mut session = session;
+            loop {
+                let s = match session.take() {
+                    Some(s) => s,
+                    None => self.start_upload(repo).await?,
+                };
+                match self
+                    .upload_in_session(repo, digest, size, &source, s, progress)
+                    .await
+                {
+                    Err(e) if e.is_transient() => {
+                        if !self.pause(&op, &e.to_string(), e.retry_after()).await? {
+                            return Err(e);
+                        }
+                    }
+                    other => return other,
                 }
-                other => return other,
             }
-        }
+        })
+        .await
     }
 
     /// One upload attempt in one session: monolithic `PUT ?digest=` streamed from the
@@ -147,14 +161,29 @@ impl Client {
         }
         let op = format!("uploading blob {digest} to {repo}");
         let url = with_digest(session, digest);
-        let response = self
+        let streamed = match source {
+            UploadSource::Remote { client, repo: from } => Some(StreamedBody {
+                stream: Some(client.get_blob(from, digest, Some(size)).await?).into(),
+                failure: Default::default(),
+            }),
+            _ => None,
+        };
+        let sent = self
             .send_once(&op, Method::PUT, url, &|r| {
-                let body = self.body(source, progress)?;
+                let body = self.body(&op, source, streamed.as_ref(), progress)?;
                 Ok(r.header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
                     .body(body))
             })
-            .await?;
+            .await;
+        // The source's own failure explains a broken upload better than the destination's.
+        if let Some(failure) = streamed
+            .as_ref()
+            .and_then(|s| s.failure.lock().expect("not poisoned").take())
+        {
+            return Err(failure);
+        }
+        let response = sent?;
         match response.status() {
             StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => {
                 check_echoed_digest(self, &op, &response, digest)
@@ -175,11 +204,17 @@ impl Client {
         }
     }
 
-    fn body(&self, source: &UploadSource<'_>, progress: ProgressId) -> Result<Body, RegistryError> {
+    fn body(
+        &self,
+        op: &str,
+        source: &UploadSource<'_>,
+        streamed: Option<&StreamedBody>,
+        progress: ProgressId,
+    ) -> Result<Body, RegistryError> {
         let reporter = self.reporter.clone();
-        Ok(match source {
-            UploadSource::Bytes(b) => Body::from(b.clone()),
-            UploadSource::File(path) => {
+        Ok(match (source, streamed) {
+            (UploadSource::Bytes(b), _) => Body::from(b.clone()),
+            (UploadSource::File(path), _) => {
                 let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
                     path: path.to_path_buf(),
                     source,
@@ -193,19 +228,30 @@ impl Client {
                         });
                 Body::wrap_stream(stream)
             }
-            UploadSource::Stream(cell) => {
-                let stream = cell.lock().expect("not poisoned").take().ok_or_else(|| {
-                    self.protocol(
-                        "streaming a blob between registries",
-                        "the registry asked to resend a streamed body, which cannot be replayed"
-                            .into(),
-                    )
-                })?;
-                Body::wrap_stream(stream.inspect(move |chunk| {
-                    if let Ok(c) = chunk {
+            (UploadSource::Remote { .. }, Some(body)) => {
+                // Taken once: after a 401 the next attempt fetches the source again.
+                let stream = body
+                    .stream
+                    .lock()
+                    .expect("not poisoned")
+                    .take()
+                    .ok_or_else(|| RegistryError::Replay { op: op.to_string() })?;
+                let failure = body.failure.clone();
+                Body::wrap_stream(stream.map(move |chunk| match chunk {
+                    Ok(c) => {
                         reporter.blob_progress(progress, c.len() as u64);
+                        Ok(c)
+                    }
+                    Err(e) => {
+                        *failure.lock().expect("not poisoned") = Some(e);
+                        Err(std::io::Error::other(
+                            "the source of the streamed blob failed",
+                        ))
                     }
                 }))
+            }
+            (UploadSource::Remote { .. }, None) => {
+                return Err(RegistryError::Replay { op: op.to_string() });
             }
         })
     }
@@ -227,7 +273,6 @@ impl Client {
         let mut file = std::fs::File::open(path).map_err(io)?;
         let mut offset: u64 = 0;
         let mut buf = vec![0u8; chunk_size as usize];
-        let mut resumes = 0;
         loop {
             let n = read_full(&mut file, &mut buf).map_err(io)?;
             if n == 0 {
@@ -254,16 +299,17 @@ impl Client {
                 Ok(response) => self.status_error(&op, response).await,
                 Err(e) => e,
             };
-            if !failure.is_transient() || resumes >= self.config.retries {
+            if !failure.is_transient()
+                || !self
+                    .pause(&op, &failure.to_string(), failure.retry_after())
+                    .await?
+            {
                 return Err(failure);
             }
             // Ask the registry how much of the upload it has and go on from there (the
             // distribution spec's upload status: 204 with `Range: 0-<last byte>`).
-            resumes += 1;
-            self.pause_before_retry(&op, resumes, &failure.to_string(), None)
-                .await;
             let (stored, next) = self.upload_status(&op, &location).await?;
-            if stored > offset + n as u64 {
+            if stored > offset.saturating_add(n as u64) {
                 return Err(self.protocol(
                     &op,
                     format!("the registry reports {stored} bytes, more than were sent"),
@@ -301,7 +347,12 @@ impl Client {
             .and_then(|v| v.split_once('-'))
             .and_then(|(_, end)| end.trim().parse::<u64>().ok())
             .ok_or_else(|| self.protocol(op, "the upload status has no Range header".into()))?;
-        let stored = if end == 0 { 0 } else { end + 1 };
+        let stored = if end == 0 {
+            0
+        } else {
+            end.checked_add(1)
+                .ok_or_else(|| self.protocol(op, format!("impossible upload Range end {end}")))?
+        };
         let next = match response.headers().get(reqwest::header::LOCATION) {
             Some(_) => self.resolve_location(op, &response).await?,
             None => location.clone(),
@@ -339,11 +390,13 @@ impl Client {
         ))
     }
 
-    /// A small blob (a config) read whole and verified.
+    /// A small blob (a config) read whole and verified: at most `size` bytes (its
+    /// descriptor's), or [`MAX_DOCUMENT_BYTES`] when no descriptor gives one.
     pub async fn get_blob_bytes(
         &self,
         repo: &str,
         digest: &Digest,
+        size: Option<u64>,
     ) -> Result<Bytes, RegistryError> {
         if let Some(bytes) = self.config.cache.as_ref().and_then(|c| c.get_bytes(digest)) {
             self.reporter
@@ -353,10 +406,19 @@ impl Client {
         let op = format!("downloading blob {digest} from {repo}");
         let bytes = self
             .retry_body(&op, || async {
-                let mut stream = self.get_blob(repo, digest, None).await?;
+                // With a size, the stream itself refuses a byte more than it.
+                let mut stream = self.get_blob(repo, digest, size).await?;
                 let mut out = Vec::new();
                 while let Some(chunk) = stream.next().await {
-                    out.extend_from_slice(&chunk?);
+                    let chunk = chunk?;
+                    if size.is_none() && out.len() + chunk.len() > MAX_DOCUMENT_BYTES as usize {
+                        return Err(RegistryError::TooLarge {
+                            op: op.clone(),
+                            registry: self.registry().to_string(),
+                            limit: MAX_DOCUMENT_BYTES,
+                        });
+                    }
+                    out.extend_from_slice(&chunk);
                 }
                 Ok(Bytes::from(out))
             })
@@ -405,6 +467,10 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
 
 /// Hashes a byte stream as it passes; yields a `DigestMismatch` error instead of a clean
 /// end if the content is not what `expected` names (tampering or truncation).
+///
+/// One chunk is held back until the stream has ended and been verified: a consumer
+/// streaming the bytes on (an upload to another registry) cannot complete with a wrong
+/// body of the right size, because its last bytes only arrive once they are proven good.
 pub(crate) fn verify_stream(
     inner: BlobStream,
     expected: Digest,
@@ -415,51 +481,55 @@ pub(crate) fn verify_stream(
         inner: BlobStream,
         hasher: Option<Sha256>,
         count: u64,
+        held: Option<Bytes>,
     }
     let state = State {
         inner,
         hasher: Some(Sha256::new()),
         count: 0,
+        held: None,
     };
+    let mismatch =
+        move |what: &str, expected: &Digest, actual: String| RegistryError::DigestMismatch {
+            what: what.to_string(),
+            expected: expected.clone(),
+            actual,
+        };
     futures_util::stream::unfold(state, move |mut st| {
         let expected = expected.clone();
         let what = what.clone();
         async move {
-            let hasher = st.hasher.as_mut()?;
-            match st.inner.next().await {
-                Some(Ok(chunk)) => {
-                    hasher.update(&chunk);
-                    st.count += chunk.len() as u64;
-                    if size.is_some_and(|s| st.count > s) {
-                        st.hasher = None;
-                        let err = RegistryError::DigestMismatch {
-                            what,
-                            expected,
-                            actual: format!(
-                                "more than the {} bytes its descriptor gives",
-                                size.unwrap_or(0)
-                            ),
-                        };
-                        return Some((Err(err), st));
+            loop {
+                let hasher = st.hasher.as_mut()?;
+                match st.inner.next().await {
+                    Some(Ok(chunk)) if chunk.is_empty() => continue,
+                    Some(Ok(chunk)) => {
+                        hasher.update(&chunk);
+                        st.count = st.count.saturating_add(chunk.len() as u64);
+                        if let Some(s) = size
+                            && st.count > s
+                        {
+                            st.hasher = None;
+                            let actual = format!("more than the {s} bytes its descriptor gives");
+                            return Some((Err(mismatch(&what, &expected, actual)), st));
+                        }
+                        match st.held.replace(chunk) {
+                            Some(previous) => return Some((Ok(previous), st)),
+                            None => continue,
+                        }
                     }
-                    Some((Ok(chunk), st))
-                }
-                Some(Err(e)) => {
-                    st.hasher = None;
-                    Some((Err(e), st))
-                }
-                None => {
-                    let actual = Digest::from_hasher(st.hasher.take()?);
-                    let size_ok = size.is_none_or(|s| s == st.count);
-                    if actual == expected && size_ok {
-                        None
-                    } else {
-                        let err = RegistryError::DigestMismatch {
-                            what,
-                            expected,
-                            actual: format!("{actual} ({} bytes)", st.count),
-                        };
-                        Some((Err(err), st))
+                    Some(Err(e)) => {
+                        st.hasher = None;
+                        return Some((Err(e), st));
+                    }
+                    None => {
+                        let actual = Digest::from_hasher(st.hasher.take()?);
+                        let size_ok = size.is_none_or(|s| s == st.count);
+                        if actual == expected && size_ok {
+                            return st.held.take().map(|last| (Ok(last), st));
+                        }
+                        let actual = format!("{actual} ({} bytes)", st.count);
+                        return Some((Err(mismatch(&what, &expected, actual)), st));
                     }
                 }
             }
@@ -505,6 +575,21 @@ mod tests {
         assert!(matches!(
             items.last(),
             Some(Err(RegistryError::DigestMismatch { .. }))
+        ));
+        // A wrong body of the right size: nothing of its last chunk is released.
+        let items: Vec<_> = verify_stream(
+            stream_of(&[b"hello ", b"w0rld"]),
+            good.clone(),
+            Some(11),
+            "t".into(),
+        )
+        .collect()
+        .await;
+        assert_eq!(items.len(), 2, "the first chunk, then the error");
+        assert_eq!(items[0].as_ref().unwrap(), &Bytes::from_static(b"hello "));
+        assert!(matches!(
+            items[1],
+            Err(RegistryError::DigestMismatch { .. })
         ));
         let items: Vec<_> = verify_stream(stream_of(&[b"hello "]), good, Some(11), "t".into())
             .collect()

@@ -40,7 +40,34 @@ pub enum RegistryError {
         status: u16,
         code: Option<String>,
         message: Option<String>,
+        /// The registry's `Retry-After`, honoured when the operation is retried.
+        retry_after: Option<std::time::Duration>,
     },
+    #[error(
+        "{op}: registry {registry} is rate-limiting and asks to wait {wait_secs} s (Retry-After), longer than the {cap_secs} s imgpush waits"
+    )]
+    RateLimited {
+        op: String,
+        registry: String,
+        wait_secs: u64,
+        cap_secs: u64,
+    },
+    #[error("{op}: {registry} sent more than {limit} bytes; refusing to read it")]
+    TooLarge {
+        op: String,
+        registry: String,
+        limit: u64,
+    },
+    #[error("{op}: {registry} sent us from https to plain http ({url}); refusing to follow")]
+    Downgrade {
+        op: String,
+        registry: String,
+        url: String,
+    },
+    #[error("{registry} sends credentials to a token service over plain http ({realm}); refusing")]
+    InsecureRealm { registry: String, realm: String },
+    #[error("{op}: a streamed body was asked for again, but it can only be read once")]
+    Replay { op: String },
     #[error(
         "{what}: content does not match its digest (expected {expected}, got {actual}); refusing to use it"
     )]
@@ -104,11 +131,21 @@ impl RegistryError {
     /// Worth retrying: the connection failed, or the registry was throttling or failing.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Transport { .. } | RegistryError::Body { .. } => true,
-            RegistryError::Status { status, .. } => super::transport::retryable_status(
+            RegistryError::Transport { .. }
+            | RegistryError::Body { .. }
+            | RegistryError::Replay { .. } => true,
+            RegistryError::Status { status, .. } => super::retry::retryable_status(
                 reqwest::StatusCode::from_u16(*status).unwrap_or_default(),
             ),
             _ => false,
+        }
+    }
+
+    /// How long the registry asked to wait before trying again.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -140,6 +177,15 @@ impl RegistryError {
             RegistryError::Unauthorized { registry, .. } => Some(format!(
                 "the stored credentials for {registry} were rejected or lack access; log in again with `imgpush login {registry}` or `docker login {registry}`"
             )),
+            RegistryError::RateLimited { registry, .. } => Some(format!(
+                "wait and run again; anonymous pulls have the lowest limits, so logging in to {registry} (`imgpush login {registry}`) or mirroring the base into your own registry avoids them"
+            )),
+            RegistryError::Downgrade { registry, .. } | RegistryError::InsecureRealm { registry, .. } => Some(format!(
+                "this exposes requests (and tokens) to the network; if {registry} really is meant to be used over plain http, pass --insecure-registry {registry}"
+            )),
+            RegistryError::TooLarge { .. } => Some(
+                "a registry sends manifests up to 4 MiB and small token and error answers; check that the registry address is right".to_string(),
+            ),
             RegistryError::Status {
                 status: 403,
                 registry,

@@ -98,7 +98,9 @@ impl Client {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = response.bytes().await.map_err(self.body_error(&op))?;
+        let bytes = self
+            .read_bounded(&op, response, super::MAX_DOCUMENT_BYTES)
+            .await?;
         let actual = Digest::of(&bytes);
         let expected = match target {
             Target::Digest(d) => Some(d.clone()),

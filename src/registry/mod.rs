@@ -6,12 +6,18 @@ mod blobs;
 pub mod credentials;
 mod error;
 mod manifests;
+mod retry;
 mod transport;
 
 pub use blobs::{BlobStream, MountResult, UploadSource};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
+pub use retry::RETRY_AFTER_CAP;
+
+/// The most imgpush reads of a manifest or index (as containerd), and of a config whose
+/// size no descriptor gives.
+pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
 pub use transport::{Client, ClientConfig, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES};
 
 /// The CA certificates to trust for `registry`: the given files, then every `*.crt` in

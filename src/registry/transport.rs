@@ -1,18 +1,21 @@
-//! The HTTP side of the client: scheme selection, the `/v2/` ping, attaching and renewing
-//! authorization, and turning answers into typed errors.
+//! The HTTP side of the client: scheme selection, the `/v2/` ping, attaching authorization
+//! (only where it belongs), retries, bounded reads, and turning answers into typed errors.
 
-use super::auth::{Challenge, TokenResponse, parse_challenges};
+use super::auth::{AuthState, Challenge, parse_challenges};
 use super::credentials::Credential;
 use super::error::parse_error_body;
+use super::retry::{retry_after, retryable_status};
 use super::{RegistryError, is_loopback};
 use crate::report::Reporter;
-use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to talk to one registry.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The registry as written in references (`docker.io`, `127.0.0.1:5000`).
     pub registry: String,
@@ -25,8 +28,8 @@ pub struct ClientConfig {
     pub scopes: Vec<String>,
     /// Upload in chunks of this size instead of one monolithic PUT.
     pub chunk_size: Option<u64>,
-    /// How often a request is retried after a connection error, a timeout, 429 or
-    /// 500/502/503/504 (so at most `retries + 1` attempts).
+    /// How often an operation is retried after a connection error, a timeout, 429 or
+    /// 500/502/503/504 (so at most `retries + 1` attempts), nested loops included.
     pub retries: u32,
     /// Give up on an answer that sends nothing for this long (then retry); resets with every
     /// byte, so large transfers are not capped.
@@ -39,29 +42,37 @@ pub struct ClientConfig {
     pub cache: Option<crate::cache::Cache>,
 }
 
+impl std::fmt::Debug for ClientConfig {
+    /// The credential's own `Debug` hides its secret; certificates are only counted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("registry", &self.registry)
+            .field("insecure", &self.insecure)
+            .field("credential", &self.credential)
+            .field("scopes", &self.scopes)
+            .field("chunk_size", &self.chunk_size)
+            .field("retries", &self.retries)
+            .field("read_timeout", &self.read_timeout)
+            .field("extra_roots", &self.extra_roots.len())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
 /// Default for [`ClientConfig::retries`].
 pub const DEFAULT_RETRIES: u32 = 4;
 
 /// Default for [`ClientConfig::read_timeout`].
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Is an answer worth retrying? Throttling, and the server errors proxies and overloaded
-/// registries give on bad days.
-pub(crate) fn retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-#[derive(Default)]
-struct AuthState {
-    header: Option<String>,
-    expires: Option<Instant>,
-}
+/// The most of an error body that is read (to show its message).
+const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 pub struct Client {
     pub(crate) config: ClientConfig,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base: tokio::sync::OnceCell<Url>,
-    auth: tokio::sync::Mutex<AuthState>,
+    pub(crate) auth: tokio::sync::Mutex<AuthState>,
     pub(crate) reporter: Arc<dyn Reporter>,
 }
 
@@ -81,12 +92,62 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
+/// Why a redirect was not followed; found again in the error chain by [`RegistryError`].
+#[derive(Debug)]
+pub(crate) struct DowngradeRefused(pub String);
+
+impl std::fmt::Display for DowngradeRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refused a redirect from https to plain http ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for DowngradeRefused {}
+
+/// May a request leave `https` for plain `http` at `to`? Only to loopback, or with
+/// `--insecure-registry`: elsewhere it would expose the request to the network.
+pub(crate) fn downgrade_allowed(from: &Url, to: &Url, insecure: bool) -> bool {
+    !(from.scheme() == "https" && to.scheme() == "http")
+        || insecure
+        || to.host_str().is_some_and(is_loopback)
+}
+
+/// Same scheme, host and port: the only requests that get the registry's `Authorization`.
+/// An upload `Location` or a blob's storage URL on another host carries its own
+/// authorization (a signed query), and must never see our token.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
 impl Client {
     pub fn new(config: ClientConfig, reporter: Arc<dyn Reporter>) -> Client {
+        let insecure = config.insecure;
+        // Redirects (blob GETs answered 307 to a storage host): reqwest drops
+        // `Authorization` when the host or port changes; we also refuse https → http.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                return attempt.error("more than 10 redirects");
+            }
+            let from = attempt.previous().last().cloned();
+            match from {
+                Some(from) if !downgrade_allowed(&from, attempt.url(), insecure) => {
+                    let to = redact(attempt.url());
+                    attempt.error(DowngradeRefused(to))
+                }
+                _ => attempt.follow(),
+            }
+        });
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("imgpush/", env!("CARGO_PKG_VERSION")))
             .use_rustls_tls()
             .danger_accept_invalid_certs(config.insecure)
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(config.read_timeout);
         for cert in &config.extra_roots {
@@ -108,50 +169,71 @@ impl Client {
         &self.config.registry
     }
 
-    /// The configured retry budget, for callers that retry whole operations.
-    pub fn config_retries(&self) -> u32 {
-        self.config.retries
-    }
-
     /// The scheme+host URL, found by pinging `/v2/` once: HTTPS first, plain HTTP only for
     /// loopback hosts and `--insecure-registry` hosts.
     pub async fn base_url(&self) -> Result<&Url, RegistryError> {
-        self.base.get_or_try_init(|| self.ping()).await
+        self.base
+            .get_or_try_init(|| self.budgeted(self.ping()))
+            .await
     }
 
     async fn ping(&self) -> Result<Url, RegistryError> {
         let host = api_host(&self.config.registry);
         let https = Url::parse(&format!("https://{host}/"))
             .map_err(|e| self.protocol("ping", e.to_string()))?;
+        let http = Url::parse(&format!("http://{host}/"))
+            .map_err(|e| self.protocol("ping", e.to_string()))?;
         let allow_http = self.config.insecure || is_loopback(host);
-        let first = self.ping_at(&https).await;
-        let (base, response) = match first {
-            Ok(r) => (https, r),
-            // A registry that speaks TLS but whose certificate we reject must not be
-            // retried as plain HTTP: that would only hide the real problem.
-            Err(err) if allow_http && !err.is_certificate_rejection() => {
-                let http = Url::parse(&format!("http://{host}/")).expect("valid URL");
-                self.reporter.trace(&format!(
-                    "HTTPS to {host} failed ({err}); trying plain HTTP"
-                ));
-                match self.ping_at(&http).await {
-                    Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => {
-                        (http, r)
+        let op = format!("ping {https}v2/");
+        let (base, response) = loop {
+            let (base, result) = match self.ping_at(&https).await {
+                // A registry that speaks TLS but whose certificate we reject must not be
+                // retried as plain HTTP: that would only hide the real problem.
+                Err(err) if allow_http && !err.is_certificate_rejection() => {
+                    self.reporter.trace(&format!(
+                        "HTTPS to {host} failed ({err}); trying plain HTTP"
+                    ));
+                    match self.ping_at(&http).await {
+                        Ok(r)
+                            if r.status().is_success()
+                                || r.status() == StatusCode::UNAUTHORIZED =>
+                        {
+                            (http.clone(), Ok(r))
+                        }
+                        Ok(r) if retryable_status(r.status()) => (http.clone(), Ok(r)),
+                        Err(e) if is_reset(&e) => (http.clone(), Err(e)),
+                        // Not a registry over plain HTTP either (e.g. a TLS port): report HTTPS.
+                        _ => return Err(err),
                     }
-                    // Not a registry over plain HTTP either (e.g. a TLS port): report HTTPS.
-                    _ => return Err(err),
                 }
+                other => (https.clone(), other),
+            };
+            // The ping is retried like any request: a registry restarting behind a load
+            // balancer answers 502/503 or resets for a moment. Refused connections are not
+            // (nothing listens there: a wrong address should fail at once).
+            let (why, wait) = match &result {
+                Ok(r) if retryable_status(r.status()) => (
+                    format!("registry answered {}", r.status()),
+                    retry_after(r.headers()),
+                ),
+                Err(e) if is_reset(e) => (e.to_string(), None),
+                _ => break (base, result?),
+            };
+            if !self.pause(&op, &why, wait).await? {
+                return match result {
+                    Ok(r) => Err(self.status_error(&op, r).await),
+                    Err(e) => Err(e),
+                };
             }
-            Err(err) => return Err(err),
         };
         if response.status() == StatusCode::UNAUTHORIZED {
             // Authenticate up front so that concurrent requests start with a valid token.
             let challenges = challenges(response.headers());
             let mut state = self.auth.lock().await;
-            self.authenticate(&base, &challenges, &mut state, "ping")
+            self.authenticate(&base, &challenges, &mut state, "ping", None)
                 .await?;
         } else if !response.status().is_success() {
-            return Err(self.status_error("ping /v2/", response).await);
+            return Err(self.status_error(&op, response).await);
         }
         Ok(base)
     }
@@ -163,7 +245,7 @@ impl Client {
             RegistryError::Unreachable {
                 registry: self.config.registry.clone(),
                 url: url.to_string(),
-                source,
+                source: source.without_url(),
             }
         })?;
         self.reporter
@@ -178,7 +260,9 @@ impl Client {
             .map_err(|e| self.protocol(path, e.to_string()))
     }
 
-    /// Resolves an upload `Location` (absolute or relative) against the registry URL.
+    /// Resolves an upload `Location` (absolute or relative) against the registry URL. One
+    /// on another host is fine (it gets no credentials); one that leaves https for plain
+    /// http is refused unless that host is loopback or `--insecure-registry` is given.
     pub(crate) async fn resolve_location(
         &self,
         op: &str,
@@ -190,8 +274,18 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| self.protocol(op, "no Location header in the answer".into()))?;
         let base = self.base_url().await?;
-        base.join(location)
-            .map_err(|e| self.protocol(op, format!("bad Location `{location}`: {e}")))
+        let url = base.join(location).map_err(|e| {
+            let shown = location.split('?').next().unwrap_or(location);
+            self.protocol(op, format!("bad Location `{shown}`: {e}"))
+        })?;
+        if !downgrade_allowed(base, &url, self.config.insecure) {
+            return Err(RegistryError::Downgrade {
+                op: op.to_string(),
+                registry: self.config.registry.clone(),
+                url: redact(&url),
+            });
+        }
+        Ok(url)
     }
 
     /// [`Client::send_once`] with bounded retries: connection errors, timeouts, 429 (honouring
@@ -204,28 +298,28 @@ impl Client {
         url: Url,
         build: &(dyn Fn(RequestBuilder) -> Result<RequestBuilder, RegistryError> + Sync),
     ) -> Result<Response, RegistryError> {
-        let mut attempt = 0;
-        loop {
-            let result = self.send_once(op, method.clone(), url.clone(), build).await;
-            let (why, retry_after) = match &result {
-                Ok(r) if retryable_status(r.status()) => {
-                    (format!("registry answered {}", r.status()), retry_after(r))
-                }
-                Err(RegistryError::Transport { source, .. }) => {
-                    (format!("connection failed: {source}"), None)
-                }
-                _ => return result,
-            };
-            if attempt >= self.config.retries {
-                return match result {
-                    Ok(r) => Err(self.status_error(op, r).await),
-                    Err(e) => Err(e),
+        self.budgeted(async {
+            loop {
+                let result = self.send_once(op, method.clone(), url.clone(), build).await;
+                let (why, wait) = match &result {
+                    Ok(r) if retryable_status(r.status()) => (
+                        format!("registry answered {}", r.status()),
+                        retry_after(r.headers()),
+                    ),
+                    Err(RegistryError::Transport { source, .. }) => {
+                        (format!("connection failed: {source}"), None)
+                    }
+                    _ => return result,
                 };
+                if !self.pause(op, &why, wait).await? {
+                    return match result {
+                        Ok(r) => Err(self.status_error(op, r).await),
+                        Err(e) => Err(e),
+                    };
+                }
             }
-            attempt += 1;
-            self.pause_before_retry(op, attempt, &why, retry_after)
-                .await;
-        }
+        })
+        .await
     }
 
     /// Runs `fetch` again when reading an answer's body broke off (a truncated or reset
@@ -235,17 +329,19 @@ impl Client {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, RegistryError>>,
     {
-        let mut attempt = 0;
-        loop {
-            match fetch().await {
-                Err(e @ RegistryError::Body { .. }) if attempt < self.config.retries => {
-                    attempt += 1;
-                    self.pause_before_retry(op, attempt, &e.to_string(), None)
-                        .await;
+        self.budgeted(async {
+            loop {
+                match fetch().await {
+                    Err(e @ RegistryError::Body { .. }) => {
+                        if !self.pause(op, &e.to_string(), None).await? {
+                            return Err(e);
+                        }
+                    }
+                    other => return other,
                 }
-                other => return other,
             }
-        }
+        })
+        .await
     }
 
     pub(crate) fn body_error(&self, op: &str) -> impl Fn(reqwest::Error) -> RegistryError + '_ {
@@ -253,37 +349,15 @@ impl Client {
         move |source| RegistryError::Body {
             op: op.clone(),
             registry: self.config.registry.clone(),
-            source,
+            source: source.without_url(),
         }
     }
 
-    /// Waits before retry `attempt` (1-based): `Retry-After` when the registry gave one
-    /// (capped at 60 s), else 250 ms · 2^(attempt-1) (capped at 8 s) with ±50 % jitter.
-    pub async fn pause_before_retry(
-        &self,
-        op: &str,
-        attempt: u32,
-        why: &str,
-        retry_after: Option<Duration>,
-    ) {
-        let delay = retry_after
-            .map(|d| d.min(Duration::from_secs(60)))
-            .unwrap_or_else(|| {
-                let base = Duration::from_millis(250) * 2u32.pow((attempt - 1).min(5));
-                base.min(Duration::from_secs(8))
-                    .mul_f64(0.5 + fastrand::f64())
-            });
-        self.reporter.detail(&format!(
-            "{op}: {why}; retry {attempt} of {} in {:.1}s",
-            self.config.retries,
-            delay.as_secs_f64()
-        ));
-        tokio::time::sleep(delay).await;
-    }
-
-    /// Sends a request with the current authorization; on a 401 authenticates once from
-    /// the challenge and sends it again. No other retries: for requests that must not be
-    /// repeated as they are (the steps of an upload session).
+    /// Sends a request, with the registry's authorization when it goes to the registry's
+    /// own origin. A token known to have expired is renewed first; a 401 renews it (once
+    /// per request, shared with concurrent requests that hit the same expiry) and sends
+    /// the request again. No other retries: for requests that must not be repeated as they
+    /// are (the steps of an upload session).
     pub(crate) async fn send_once(
         &self,
         op: &str,
@@ -292,16 +366,16 @@ impl Client {
         build: &(dyn Fn(RequestBuilder) -> Result<RequestBuilder, RegistryError> + Sync),
     ) -> Result<Response, RegistryError> {
         let base = self.base_url().await?.clone();
-        for attempt in 0..2 {
-            let sent_header = {
-                let state = self.auth.lock().await;
-                match state.expires {
-                    Some(t) if t <= Instant::now() => None,
-                    _ => state.header.clone(),
-                }
+        let ours = same_origin(&url, &base);
+        let mut renewed = false;
+        for _ in 0..3 {
+            let (header, generation) = if ours {
+                self.current_authorization(&base, op).await?
+            } else {
+                (None, 0)
             };
             let mut request = self.http.request(method.clone(), url.clone());
-            if let Some(h) = &sent_header {
+            if let Some(h) = &header {
                 request = request.header(AUTHORIZATION, h);
             }
             let request = build(request)?;
@@ -312,161 +386,42 @@ impl Client {
                 redact(&url),
                 response.status()
             ));
-            if response.status() != StatusCode::UNAUTHORIZED {
+            if response.status() != StatusCode::UNAUTHORIZED || !ours {
                 return Ok(response);
             }
             let challenges = challenges(response.headers());
             let mut state = self.auth.lock().await;
-            let refreshed_meanwhile = state.header != sent_header && state.header.is_some();
-            if attempt == 1 || (challenges.is_empty() && !refreshed_meanwhile) {
-                let (_, detail) = parse_error_body(&response.bytes().await.unwrap_or_default());
-                return Err(RegistryError::Unauthorized {
-                    op: op.to_string(),
-                    registry: self.config.registry.clone(),
-                    detail,
-                    had_credentials: self.config.credential.is_some(),
-                });
+            if state.generation != generation {
+                continue; // another request renewed the token meanwhile: use it
             }
-            if !refreshed_meanwhile {
-                self.authenticate(&base, &challenges, &mut state, op)
-                    .await?;
+            let challenges = match (challenges.is_empty(), &state.challenges) {
+                (false, _) => challenges,
+                (true, Some(known)) if header.is_some() => known.clone(),
+                _ => Vec::new(),
+            };
+            if renewed || challenges.is_empty() {
+                drop(state);
+                return Err(self.unauthorized(op, response).await);
             }
+            let why = header.is_some().then_some("rejected by the registry");
+            self.authenticate(&base, &challenges, &mut state, op, why)
+                .await?;
+            renewed = true;
         }
-        unreachable!("the loop returns on its second attempt")
+        Err(self.protocol(
+            op,
+            "the registry kept answering 401 while the token was renewed concurrently".into(),
+        ))
     }
 
-    async fn authenticate(
-        &self,
-        base: &Url,
-        challenges: &[Challenge],
-        state: &mut AuthState,
-        op: &str,
-    ) -> Result<(), RegistryError> {
-        let unauthorized = |detail: Option<String>| RegistryError::Unauthorized {
+    async fn unauthorized(&self, op: &str, response: Response) -> RegistryError {
+        let (_, detail) = parse_error_body(&read_error_body(response).await);
+        RegistryError::Unauthorized {
             op: op.to_string(),
             registry: self.config.registry.clone(),
             detail,
             had_credentials: self.config.credential.is_some(),
-        };
-        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
-            let (token, expires) = self.fetch_token(base, bearer, op).await?;
-            state.header = Some(format!("Bearer {token}"));
-            state.expires = expires;
-            return Ok(());
         }
-        if challenges.iter().any(|c| c.scheme == "basic") {
-            let header = self
-                .config
-                .credential
-                .as_ref()
-                .and_then(Credential::basic_header)
-                .ok_or_else(|| {
-                    unauthorized(Some("the registry requires a username and password".into()))
-                })?;
-            state.header = Some(header);
-            state.expires = None;
-            return Ok(());
-        }
-        Err(unauthorized(Some(format!(
-            "unsupported authentication scheme(s): {}",
-            challenges
-                .iter()
-                .map(|c| c.scheme.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))))
-    }
-
-    /// Token exchange (distribution "token authentication"): all configured scopes plus the
-    /// challenge's own go into one request, so the token covers push to the target and pull
-    /// from the base repository at once.
-    async fn fetch_token(
-        &self,
-        base: &Url,
-        challenge: &Challenge,
-        op: &str,
-    ) -> Result<(String, Option<Instant>), RegistryError> {
-        let realm = challenge
-            .params
-            .get("realm")
-            .ok_or_else(|| self.protocol(op, "Bearer challenge without realm".into()))?;
-        let realm = base
-            .join(realm)
-            .map_err(|e| self.protocol(op, format!("bad token realm `{realm}`: {e}")))?;
-        let mut scopes = self.config.scopes.clone();
-        if let Some(s) = challenge.params.get("scope") {
-            for scope in s.split(' ') {
-                if !scopes.iter().any(|have| have == scope) {
-                    scopes.push(scope.to_string());
-                }
-            }
-        }
-        let service = challenge.params.get("service").cloned();
-        let token_op = format!("{op}: token request to {}", redact(&realm));
-        let request = match &self.config.credential {
-            Some(Credential::IdentityToken { token, .. }) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token".to_string()),
-                    ("refresh_token", token.clone()),
-                    ("client_id", "imgpush".to_string()),
-                    ("scope", scopes.join(" ")),
-                ];
-                if let Some(s) = &service {
-                    form.push(("service", s.clone()));
-                }
-                self.http.post(realm.clone()).form(&form)
-            }
-            credential => {
-                let mut url = realm.clone();
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = &service {
-                        q.append_pair("service", s);
-                    }
-                    for scope in &scopes {
-                        q.append_pair("scope", scope);
-                    }
-                }
-                let mut r = self.http.get(url);
-                if let Some(h) = credential.as_ref().and_then(Credential::basic_header) {
-                    r = r.header(AUTHORIZATION, h);
-                }
-                r
-            }
-        };
-        self.reporter.trace(&format!(
-            "token request to {} for {}",
-            redact(&realm),
-            scopes.join(" ")
-        ));
-        let response = request.send().await.map_err(self.transport(&token_op))?;
-        let status = response.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let (_, detail) = parse_error_body(&response.bytes().await.unwrap_or_default());
-            return Err(RegistryError::Unauthorized {
-                op: token_op,
-                registry: self.config.registry.clone(),
-                detail,
-                had_credentials: self.config.credential.is_some(),
-            });
-        }
-        if !status.is_success() {
-            return Err(self.status_error(&token_op, response).await);
-        }
-        let body = response.bytes().await.map_err(self.transport(&token_op))?;
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| self.protocol(&token_op, format!("token answer is not JSON: {e}")))?;
-        let token = parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| self.protocol(&token_op, "token answer has no token".into()))?;
-        // Renew a little early; the spec's default lifetime is 60 s.
-        let lifetime = parsed.expires_in.unwrap_or(60).max(10);
-        Ok((
-            token,
-            Some(Instant::now() + Duration::from_secs(lifetime - 5)),
-        ))
     }
 
     pub(crate) fn protocol(&self, op: &str, message: String) -> RegistryError {
@@ -479,7 +434,8 @@ impl Client {
 
     pub(crate) async fn status_error(&self, op: &str, response: Response) -> RegistryError {
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
+        let wait = retry_after(response.headers());
+        let body = read_error_body(response).await;
         let (code, message) = parse_error_body(&body);
         RegistryError::Status {
             op: op.to_string(),
@@ -487,30 +443,99 @@ impl Client {
             status,
             code,
             message,
+            retry_after: wait,
         }
     }
 
     pub(crate) fn transport(&self, op: &str) -> impl Fn(reqwest::Error) -> RegistryError + '_ {
         let op = op.to_string();
-        move |source| RegistryError::Transport {
-            op: op.clone(),
-            registry: self.config.registry.clone(),
-            source,
+        move |source| {
+            if let Some(refused) = find_downgrade(&source) {
+                return RegistryError::Downgrade {
+                    op: op.clone(),
+                    registry: self.config.registry.clone(),
+                    url: refused,
+                };
+            }
+            RegistryError::Transport {
+                op: op.clone(),
+                registry: self.config.registry.clone(),
+                source: source.without_url(),
+            }
         }
+    }
+
+    /// Reads a whole answer of at most `limit` bytes (a manifest, a token); a longer one is
+    /// an error, so a hostile or broken registry cannot make us buffer without bound.
+    pub(crate) async fn read_bounded(
+        &self,
+        op: &str,
+        response: Response,
+        limit: u64,
+    ) -> Result<Bytes, RegistryError> {
+        let too_large = || RegistryError::TooLarge {
+            op: op.to_string(),
+            registry: self.config.registry.clone(),
+            limit,
+        };
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut out = BytesMut::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.body_error(op))?;
+            if (out.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.freeze())
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from registries and ignored).
-fn retry_after(response: &Response) -> Option<Duration> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+/// Was this a connection reset or timeout after connecting (worth retrying), rather than
+/// a refused connection (nothing listens: fail at once)?
+fn is_reset(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Unreachable { source, .. } | RegistryError::Transport { source, .. } => {
+            !source.is_connect() || source.is_timeout()
+        }
+        _ => false,
+    }
 }
 
-fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
+fn find_downgrade(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(d) = c.downcast_ref::<DowngradeRefused>() {
+            return Some(d.0.clone());
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// The first [`ERROR_BODY_LIMIT`] bytes of an error answer; a broken body reads as empty.
+pub(crate) async fn read_error_body(response: Response) -> Bytes {
+    let mut out = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = ERROR_BODY_LIMIT - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= ERROR_BODY_LIMIT {
+            break;
+        }
+    }
+    out.freeze()
+}
+
+pub(crate) fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
     headers
         .get_all(WWW_AUTHENTICATE)
         .iter()
@@ -519,11 +544,77 @@ fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
         .collect()
 }
 
-/// A URL for logs: no user info and no query (upload `_state` tokens stay out of logs).
+/// A URL for logs and errors: no user info and no query (upload `_state` tokens and
+/// signed storage parameters stay out of both).
 pub(crate) fn redact(url: &Url) -> String {
     let mut u = url.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);
     u.set_query(None);
     u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn credentials_stay_on_the_registry_origin() {
+        let base = u("https://registry.example.com/");
+        assert!(same_origin(
+            &u("https://registry.example.com/v2/a/blobs/uploads/x?_state=s"),
+            &base
+        ));
+        assert!(same_origin(
+            &u("https://registry.example.com:443/v2/"),
+            &base
+        ));
+        for other in [
+            "https://storage.example.com/blob?sig=1",
+            "https://registry.example.com:8443/v2/",
+            "http://registry.example.com/v2/",
+        ] {
+            assert!(!same_origin(&u(other), &base), "{other}");
+        }
+    }
+
+    #[test]
+    fn https_to_http_only_for_loopback_or_insecure() {
+        let from = u("https://registry.example.com/v2/a/blobs/x");
+        assert!(!downgrade_allowed(
+            &from,
+            &u("http://storage.example.com/b"),
+            false
+        ));
+        assert!(downgrade_allowed(
+            &from,
+            &u("http://storage.example.com/b"),
+            true
+        ));
+        assert!(downgrade_allowed(
+            &from,
+            &u("http://127.0.0.1:9000/b"),
+            false
+        ));
+        assert!(downgrade_allowed(&from, &u("http://[::1]:9000/b"), false));
+        assert!(downgrade_allowed(
+            &from,
+            &u("https://storage.example.com/b"),
+            false
+        ));
+        let plain = u("http://127.0.0.1:5000/v2/");
+        assert!(downgrade_allowed(&plain, &u("http://10.0.0.1/b"), false));
+    }
+
+    #[test]
+    fn redacted_urls_have_no_query_or_user() {
+        let shown = redact(&u(
+            "https://user:pw@s3.example.com/b/sha256?X-Amz-Signature=abc&_state=xyz",
+        ));
+        assert_eq!(shown, "https://s3.example.com/b/sha256");
+    }
 }

@@ -1,0 +1,196 @@
+//! When and how long to retry. One operation (placing a blob, fetching a manifest, a token)
+//! has one retry budget, shared by every loop nested inside it: a fresh upload session, a
+//! resumed chunk and the request inside it all draw from the same count, so `--retries 4`
+//! means at most 4 retries of the operation, never (4+1)³ attempts.
+
+use super::{Client, RegistryError};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// The longest `Retry-After` imgpush waits. A registry asking for more (Docker Hub's pull
+/// rate limit asks for hours) gets an error naming the wait instead of a silent hang.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// Is an answer worth retrying? Throttling, and the server errors proxies and overloaded
+/// registries give on bad days.
+pub(crate) fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from registries and ignored).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Retries left for the operation running on this task.
+pub(crate) struct Budget {
+    used: AtomicU32,
+    total: u32,
+}
+
+tokio::task_local! {
+    static BUDGET: Arc<Budget>;
+}
+
+impl Client {
+    /// Runs `operation` with one retry budget: the one already in force on this task (an
+    /// outer operation's), or a fresh one of `--retries`. The operation is boxed: nested
+    /// operations would otherwise build one future too large for a thread's stack.
+    pub(crate) async fn budgeted<F: Future>(&self, operation: F) -> F::Output {
+        let operation = Box::pin(operation);
+        if BUDGET.try_with(|_| ()).is_ok() {
+            operation.await
+        } else {
+            let budget = Arc::new(Budget {
+                used: AtomicU32::new(0),
+                total: self.config.retries,
+            });
+            BUDGET.scope(budget, operation).await
+        }
+    }
+
+    /// Takes one retry from the budget and waits before it: `Retry-After` when the registry
+    /// gave one, else 250 ms · 2^(n-1) (capped at 8 s) with ±50 % jitter. `Ok(false)` when
+    /// the budget is spent (the caller returns its error); an error when the registry asks
+    /// to wait longer than [`RETRY_AFTER_CAP`].
+    pub(crate) async fn pause(
+        &self,
+        op: &str,
+        why: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<bool, RegistryError> {
+        if let Some(wait) = retry_after
+            && wait > RETRY_AFTER_CAP
+        {
+            return Err(RegistryError::RateLimited {
+                op: op.to_string(),
+                registry: self.config.registry.clone(),
+                wait_secs: wait.as_secs(),
+                cap_secs: RETRY_AFTER_CAP.as_secs(),
+            });
+        }
+        // Outside any operation (not expected) a retry is still bounded: a budget of one.
+        let taken = BUDGET
+            .try_with(|b| {
+                let n = b.used.fetch_add(1, Ordering::Relaxed) + 1;
+                (n <= b.total).then_some((n, b.total))
+            })
+            .unwrap_or(None);
+        let Some((attempt, total)) = taken else {
+            return Ok(false);
+        };
+        let delay = retry_after.unwrap_or_else(|| {
+            let base = Duration::from_millis(250) * 2u32.pow((attempt - 1).min(5));
+            base.min(Duration::from_secs(8))
+                .mul_f64(0.5 + fastrand::f64())
+        });
+        let message = format!(
+            "{op}: {why}; retry {attempt} of {total} in {:.1}s",
+            delay.as_secs_f64()
+        );
+        if retry_after.is_some_and(|d| d >= Duration::from_secs(1)) {
+            // A wait the registry asked for is worth telling without -v: it can be long.
+            self.reporter
+                .step(&format!("{message} (the registry's Retry-After)"));
+        } else {
+            self.reporter.detail(&message);
+        }
+        tokio::time::sleep(delay).await;
+        Ok(true)
+    }
+
+    /// [`Client::pause`] for callers outside the registry module that retry whole
+    /// operations (concurrent-write conflicts): false when the budget is spent.
+    pub async fn pause_before_retry(&self, op: &str, why: &str) -> bool {
+        self.pause(op, why, None).await.unwrap_or(false)
+    }
+
+    /// Runs `operation` under one retry budget; for callers outside the registry module.
+    pub async fn with_retry_budget<F: Future>(&self, operation: F) -> F::Output {
+        self.budgeted(operation).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::ClientConfig;
+
+    fn client(retries: u32) -> Client {
+        Client::new(
+            ClientConfig {
+                registry: "127.0.0.1:1".into(),
+                insecure: false,
+                credential: None,
+                scopes: vec![],
+                chunk_size: None,
+                retries,
+                read_timeout: Duration::from_secs(1),
+                extra_roots: vec![],
+                cache: None,
+            },
+            Arc::new(crate::report::NoopReporter),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nested_loops_share_one_budget() {
+        let c = client(3);
+        let taken = c
+            .budgeted(async {
+                let mut n = 0;
+                // An outer loop and an inner loop, as an upload session around a request.
+                for _ in 0..5 {
+                    let inner = c
+                        .budgeted(async {
+                            let mut m = 0;
+                            while c.pause("op", "why", None).await.unwrap() {
+                                m += 1;
+                            }
+                            m
+                        })
+                        .await;
+                    n += inner;
+                }
+                n
+            })
+            .await;
+        assert_eq!(taken, 3, "three retries in all, not three per loop");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_beyond_the_cap_is_an_error() {
+        let c = client(3);
+        let err = c
+            .budgeted(c.pause("pulling", "429", Some(Duration::from_secs(3600))))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("3600") && text.contains("60"), "{text}");
+        assert!(
+            c.budgeted(c.pause("pulling", "429", Some(Duration::from_secs(2))))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_without_overflow() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(u64::MAX)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+}
