@@ -96,9 +96,9 @@ fn blob_status(registry: &Registry, repo: &str, digest: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Upload-session PUTs of `digest` into `repo` that the registry answered 201 (an aborted
-/// or rejected PUT shows in the access log too, with another status).
-fn completed_uploads(registry: &Registry, repo: &str, digest: &str) -> usize {
+/// Upload-session PUTs of `digest` into `repo` that the registry answered `status` (the
+/// access log shows aborted and rejected PUTs too, with their status).
+fn upload_puts(registry: &Registry, repo: &str, digest: &str, status: u16) -> usize {
     let hex = digest.trim_start_matches("sha256:");
     let prefix = format!("\"PUT /v2/{repo}/blobs/uploads/");
     registry
@@ -107,7 +107,7 @@ fn completed_uploads(registry: &Registry, repo: &str, digest: &str) -> usize {
         .filter(|l| {
             l.contains(&prefix)
                 && (l.contains(&format!("sha256%3A{hex}")) || l.contains(&format!("sha256:{hex}")))
-                && l.contains("\" 201 ")
+                && l.contains(&format!("\" {status} "))
         })
         .count()
 }
@@ -445,7 +445,15 @@ fn a_wrong_blob_from_storage_is_rejected_and_never_reaches_the_destination() {
     );
     assert_eq!(blob_status(&dest, "mirror/bad", &layer), "404");
     assert_eq!(
-        completed_uploads(&dest, "mirror/bad", &layer),
+        upload_puts(&dest, "mirror/bad", &layer, 201),
+        0,
+        "{}",
+        dest.log()
+    );
+    // A 400 (DIGEST_INVALID) would mean the whole wrong body reached the destination,
+    // which judged it: the client must stop before releasing the last chunk.
+    assert_eq!(
+        upload_puts(&dest, "mirror/bad", &layer, 400),
         0,
         "{}",
         dest.log()
@@ -608,13 +616,18 @@ fn a_short_retry_after_is_reported_and_honoured() {
         err.lines().any(|l| l.contains("Retry-After")),
         "the wait is reported:\n{err}"
     );
-    assert!(elapsed >= secs(1), "the wait was honoured");
-    let limited: Vec<_> = front
-        .requests()
-        .into_iter()
-        .filter(|r| r.status == 429)
-        .collect();
+    let requests = front.requests();
+    let limited: Vec<_> = requests.iter().filter(|r| r.status == 429).collect();
     assert_eq!(limited.len(), 1);
+    // The same request again, no sooner than Retry-After allowed.
+    let again = requests
+        .iter()
+        .find(|r| r.at > limited[0].at && r.path == limited[0].path)
+        .expect("the limited request was sent again");
+    assert!(
+        again.at - limited[0].at >= Duration::from_millis(950),
+        "the wait was honoured: {requests:?} ({elapsed:?} in all)"
+    );
     assert_pushed(&registry, "app/limited", &line);
 }
 
@@ -727,6 +740,23 @@ fn the_front_challenges_issues_tokens_and_serves_a_plain_push() {
     assert_pushed(&registry, "app/plain", &line);
     let through = skopeo_raw(&format!("docker://{repo}:latest"), None);
     assert_eq!(format!("sha256:{}", sha256_hex(&through)), digest_of(&line));
+
+    // Dropping the front closes every listener.
+    let hosts = [
+        front.host.clone(),
+        front.token_host.clone(),
+        front.storage_host.clone(),
+        front.upload_host.clone(),
+    ];
+    drop(front);
+    let deadline = Instant::now() + secs(5);
+    while hosts
+        .iter()
+        .any(|h| std::net::TcpStream::connect(h).is_ok())
+    {
+        assert!(Instant::now() < deadline, "a listener is still open");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The front's plumbing with curl: a chunked, throttled PATCH through an absolute upload
