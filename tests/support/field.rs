@@ -10,6 +10,7 @@
 //! through, never held whole. The client's `Host` is forwarded unchanged so that
 //! distribution's `Location`s point back at whichever listener the client talked to.
 
+pub mod checks;
 mod http;
 mod tokens;
 
