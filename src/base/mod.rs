@@ -68,25 +68,11 @@ impl BlobStore {
         match self {
             BlobStore::Layout(layout) => Ok(layout::blob_path(layout, digest)),
             BlobStore::Registry { client, repo } => {
-                use futures_util::StreamExt;
-                use std::io::Write;
-                let io = |source| BaseError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                };
-                let mut stream = client
-                    .get_blob(&repo.path, digest, Some(size))
+                let dest = dir.join(digest.hex());
+                client
+                    .download_blob(&repo.path, digest, Some(size), &dest, &|_| {})
                     .await
                     .map_err(|source| self.registry_err(source))?;
-                let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-                let mut file = std::io::BufWriter::new(tmp.reopen().map_err(io)?);
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|source| self.registry_err(source))?;
-                    file.write_all(&chunk).map_err(io)?;
-                }
-                file.flush().map_err(io)?;
-                let dest = dir.join(digest.hex());
-                tmp.persist(&dest).map_err(|e| io(e.error))?;
                 Ok(dest)
             }
         }

@@ -116,19 +116,12 @@ impl LayoutSink {
                     dir: self.dir.clone(),
                     source: Box::new(source),
                 };
-                let mut stream = client
-                    .get_blob(&repo.path, &blob.digest, Some(blob.size))
+                client
+                    .download_blob(&repo.path, &blob.digest, Some(blob.size), &dest, &|n| {
+                        cx.reporter.blob_progress(progress, n)
+                    })
                     .await
                     .map_err(fetch_err)?;
-                let tmp = tempfile::NamedTempFile::new_in(self.blobs_dir()).map_err(self.io())?;
-                let mut file = std::io::BufWriter::new(tmp.reopen().map_err(self.io())?);
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(fetch_err)?;
-                    file.write_all(&chunk).map_err(self.io())?;
-                    cx.reporter.blob_progress(progress, chunk.len() as u64);
-                }
-                file.flush().map_err(self.io())?;
-                tmp.persist(&dest).map_err(|e| self.io()(e.error))?;
             }
         }
         cx.reporter.blob_done(progress, BlobOutcome::Written);

@@ -390,6 +390,40 @@ impl Client {
         ))
     }
 
+    /// Downloads a blob into the file `dest` (through a temporary file beside it, renamed
+    /// when verified). A transfer that breaks off is fetched again from the start, within
+    /// one retry budget; `on_chunk` sees the bytes of every attempt.
+    pub async fn download_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+        dest: &Path,
+        on_chunk: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), RegistryError> {
+        use std::io::Write;
+        let op = format!("downloading blob {digest} from {repo}");
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let io = |source| RegistryError::Write {
+            path: dest.to_path_buf(),
+            source,
+        };
+        self.retry_body(&op, || async {
+            let mut stream = self.get_blob(repo, digest, size).await?;
+            let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+            let mut file = std::io::BufWriter::new(tmp.reopen().map_err(io)?);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                file.write_all(&chunk).map_err(io)?;
+                on_chunk(chunk.len() as u64);
+            }
+            file.flush().map_err(io)?;
+            tmp.persist(dest).map_err(|e| io(e.error))?;
+            Ok(())
+        })
+        .await
+    }
+
     /// A small blob (a config) read whole and verified: at most `size` bytes (its
     /// descriptor's), or [`MAX_DOCUMENT_BYTES`] when no descriptor gives one.
     pub async fn get_blob_bytes(

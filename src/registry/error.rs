@@ -88,12 +88,25 @@ pub enum RegistryError {
         path: PathBuf,
         message: String,
     },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading {path} to upload it")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Is an answer worth retrying? Throttling, and the server errors proxies and overloaded
+/// registries give on bad days. (Here, not in `retry`, so that errors depend on nothing
+/// else in the client.)
+pub(crate) fn retryable_status(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 fn detail_suffix(detail: &Option<String>) -> String {
@@ -134,7 +147,7 @@ impl RegistryError {
             RegistryError::Transport { .. }
             | RegistryError::Body { .. }
             | RegistryError::Replay { .. } => true,
-            RegistryError::Status { status, .. } => super::retry::retryable_status(
+            RegistryError::Status { status, .. } => retryable_status(
                 reqwest::StatusCode::from_u16(*status).unwrap_or_default(),
             ),
             _ => false,

@@ -4,7 +4,6 @@
 //! means at most 4 retries of the operation, never (4+1)³ attempts.
 
 use super::{Client, RegistryError};
-use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::future::Future;
 use std::sync::Arc;
@@ -15,11 +14,7 @@ use std::time::Duration;
 /// rate limit asks for hours) gets an error naming the wait instead of a silent hang.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
-/// Is an answer worth retrying? Throttling, and the server errors proxies and overloaded
-/// registries give on bad days.
-pub(crate) fn retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-}
+pub(crate) use super::error::retryable_status;
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from registries and ignored).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
