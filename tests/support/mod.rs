@@ -3,6 +3,8 @@
 //! A missing tool fails the test naming the Debian package to install; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod field;
+
 use serde_json::Value;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
