@@ -7,7 +7,9 @@
 #   2. layer throughput (tar + compress + 2×sha256, one core) for a 100 MB input, gzip and zstd;
 #   3. copy of a base with a 1 GiB layer from one registry to another: time and peak RSS;
 #   4. `cargo imgpush` of examples/demo-service for 2 platforms: warm, and after a one-line
-#      edit (skip with BENCH_SKIP_CARGO=1).
+#      edit (skip with BENCH_SKIP_CARGO=1);
+#   5. token renewal: the same throttled push through the field front with 300 s and 1 s
+#      tokens (tests/field_bench.rs).
 #
 #   bash bench/run.sh          # needs: bash scripts/install-deps.sh
 set -euo pipefail
@@ -167,6 +169,10 @@ if [ "${BENCH_SKIP_CARGO:-0}" != 1 ]; then
   )
 fi
 
+# ---------------------------------------------------------------- 5. token renewal
+RENEWAL=$(cd "$ROOT" && cargo test --release --locked -q --test field_bench -- --ignored --nocapture 2>&1 \
+  | grep -E '^\||^renewal overhead')
+
 # ---------------------------------------------------------------- report
 printf '\nimgpush benchmark suite — %s, %s cores, %s; %s\n' \
   "$(. /etc/os-release; echo "$PRETTY_NAME")" "$(nproc)" "$(free -g | awk '/Mem:/{print $2 " GiB"}')" "$(date -u +%Y-%m-%d)"
@@ -185,3 +191,4 @@ printf '| imgpush build on it, pushed to B (base layer streamed) | %s | %s |\n' 
 if [ -n "$CARGO_ROWS" ]; then
   printf '\n### 4. cargo imgpush of examples/demo-service, linux/amd64 + linux/arm64, pushed\n\n| run | seconds | registry requests |\n|---|---|---|\n%s\n' "$CARGO_ROWS"
 fi
+printf '\n### 5. Token renewal: 30 MiB at 10 MiB/s through the field front, fresh registry each run\n\n%s\n' "$RENEWAL"
