@@ -633,6 +633,41 @@ mod tests {
         assert!(!evictor.blob_path(&layer.digest).exists());
     }
 
+    /// The lock that marks pins live is a real cross-process `flock`: pins held by another
+    /// process (here util-linux `flock` holding the lock of a pin directory) protect
+    /// their blob until that process is gone.
+    #[test]
+    fn pins_of_another_process_protect_until_it_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("c");
+        let cache = Cache::new(&root);
+        let doc = b"pinned elsewhere".to_vec();
+        let digest = Digest::of(&doc);
+        cache.put_bytes(&digest, &doc);
+        let pins = root.join("pins/4242-other");
+        std::fs::create_dir_all(&pins).unwrap();
+        File::create(pins.join("lock")).unwrap();
+        std::fs::hard_link(cache.blob_path(&digest), pins.join(digest.hex())).unwrap();
+        // -o: `sleep` does not inherit the lock, so killing `flock` frees it.
+        let mut holder = std::process::Command::new("flock")
+            .arg("-o")
+            .arg(pins.join("lock"))
+            .args(["sleep", "30"])
+            .spawn()
+            .expect("util-linux flock");
+        let probe = File::open(pins.join("lock")).unwrap();
+        while probe.try_lock().is_ok() {
+            probe.unlock().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(cache.evict(0).unwrap().0, 0);
+        assert!(cache.blob_path(&digest).exists());
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        assert_eq!(cache.evict(0).unwrap().0, 1);
+        assert!(!pins.exists());
+    }
+
     #[test]
     fn released_pins_no_longer_protect() {
         let dir = tempfile::tempdir().unwrap();
