@@ -65,7 +65,11 @@ impl Error {
             Error::Resolve(e) => e.hint(),
             Error::Publish(e) => e.hint(),
             Error::Registry { source, .. } => source.hint(),
-            Error::Credentials(crate::registry::CredentialError::HelperMissing { .. }) => None,
+            // Their messages already say what to do.
+            Error::Credentials(
+                crate::registry::CredentialError::HelperMissing { .. }
+                | crate::registry::CredentialError::HelperTimeout { .. },
+            ) => None,
             Error::Credentials(_) => Some(
                 "fix or remove the file; imgpush reads `credHelpers`, `credsStore` and `auths` of docker's config.json and podman's auth.json"
                     .into(),

@@ -410,3 +410,55 @@ fn zstd_layers_carry_the_oci_zstd_type_and_decompress_to_the_diff_id() {
         stderr(&out)
     );
 }
+
+/// No HOME, no XDG_CACHE_HOME, no IMGPUSH_CACHE_DIR (a bare container, a system user): the
+/// cache is `$TMPDIR/imgpush-<uid>`, made 0700, and refused (cache off, one warning) once
+/// it is open to other users.
+#[test]
+fn without_home_the_cache_is_private_to_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let uid = std::fs::metadata(tmp.path()).unwrap().uid();
+    let imgpush = Imgpush::new();
+    let hello = hello();
+    let run = || {
+        imgpush
+            .command()
+            .env_remove("HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("IMGPUSH_CACHE_DIR")
+            .env("TMPDIR", tmp.path())
+            .args([
+                "build",
+                "--oci-layout",
+                "out",
+                "--dest",
+                "/app/hello",
+                "--artifact",
+            ])
+            .arg(format!("linux/amd64={}", hello.amd64.display()))
+            .output()
+            .unwrap()
+    };
+    success_line(&run());
+    let dir = tmp.path().join(format!("imgpush-{uid}"));
+    let meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert!(dir.join("layers").is_dir(), "the cache was used");
+    let out = run();
+    success_line(&out);
+    assert!(stderr(&out).contains("from the cache"), "{}", stderr(&out));
+
+    // Someone (or a careless chmod) opened it up: not trusted any more.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run();
+    success_line(&out);
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("cache is off") && err.contains("mode 755"),
+        "{err}"
+    );
+    assert!(!err.contains("from the cache"), "{err}");
+}

@@ -172,7 +172,13 @@ impl CargoBuild {
             self.source_std_flags().join(" "),
             self.plan.builder
         );
-        StdCache::new(&self.tools.cache_dir, &identity)
+        // Without a cache (no private place for one) std goes in the project's own target
+        // directory: slower for the next project, never in a directory others can write.
+        let dir = match &self.tools.cache_dir {
+            Some(dir) => dir.clone(),
+            None => self.plan.target_dir.join("imgpush-cache"),
+        };
+        StdCache::new(&dir, &identity)
     }
 
     /// The build command, not yet run.

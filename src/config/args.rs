@@ -1,3 +1,4 @@
+use super::Secret;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -123,7 +124,7 @@ pub struct BuildArgs {
     /// One-off credentials for the target registry, USER:PASSWORD (or IMGPUSH_USERNAME and
     /// IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
     #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
-    pub creds: Option<String>,
+    pub creds: Option<Secret>,
 
     /// Concurrent blob transfers [default: 4].
     #[arg(long, value_name = "N")]

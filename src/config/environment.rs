@@ -1,4 +1,5 @@
 use super::ConfigError;
+use super::Secret;
 use super::Tools;
 use crate::registry::{Credential, CredentialStore};
 use std::io::IsTerminal;
@@ -25,13 +26,16 @@ pub struct Environment {
     pub zig: Option<PathBuf>,
     pub go: Option<PathBuf>,
     pub stderr_is_terminal: bool,
+    /// imgpush's cache directory, chosen by [`cache_dir`] (and created 0700); `None`: no
+    /// usable private place, the cache is off.
     pub cache_dir: Option<PathBuf>,
+    /// Why the cache is off, when it is; the binaries print it once as a warning.
+    pub cache_warning: Option<String>,
     /// `IMGPUSH_CACHE_MAX_MB`: bound on the layer and document cache.
     pub cache_max_mb: Option<String>,
-    pub xdg_cache_home: Option<PathBuf>,
     /// One-off credentials for the target registry.
     pub imgpush_username: Option<String>,
-    pub imgpush_password: Option<String>,
+    pub imgpush_password: Option<Secret>,
     /// podman's auth file locations.
     pub registry_auth_file: Option<PathBuf>,
     pub xdg_runtime_dir: Option<PathBuf>,
@@ -41,11 +45,23 @@ impl Environment {
     pub fn from_process() -> std::io::Result<Environment> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let path = |k: &str| var(k).map(PathBuf::from);
+        let home = path("HOME");
+        let (cache_dir, cache_warning) = match cache_dir(&CacheDirInputs {
+            imgpush_cache_dir: path("IMGPUSH_CACHE_DIR"),
+            xdg_cache_home: path("XDG_CACHE_HOME"),
+            home: home.clone(),
+            temp_dir: std::env::temp_dir(),
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            uid: unsafe { libc::geteuid() },
+        }) {
+            Ok(dir) => (Some(dir), None),
+            Err(warning) => (None, Some(warning)),
+        };
         Ok(Environment {
             cwd: std::env::current_dir()?,
             source_date_epoch: var("SOURCE_DATE_EPOCH"),
             docker_config: path("DOCKER_CONFIG"),
-            home: path("HOME"),
+            home,
             path: std::env::var_os("PATH"),
             imgpush_cargo: path("IMGPUSH_CARGO"),
             imgpush_rustc: path("IMGPUSH_RUSTC"),
@@ -57,11 +73,11 @@ impl Environment {
             zig: path("CARGO_ZIGBUILD_ZIG_PATH"),
             go: path("GO"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
-            cache_dir: path("IMGPUSH_CACHE_DIR"),
+            cache_dir,
+            cache_warning,
             cache_max_mb: var("IMGPUSH_CACHE_MAX_MB"),
-            xdg_cache_home: path("XDG_CACHE_HOME"),
             imgpush_username: var("IMGPUSH_USERNAME"),
-            imgpush_password: var("IMGPUSH_PASSWORD"),
+            imgpush_password: var("IMGPUSH_PASSWORD").map(Secret::new),
             registry_auth_file: path("REGISTRY_AUTH_FILE"),
             xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
         })
@@ -94,7 +110,7 @@ impl Environment {
                         why: "expected USER:PASSWORD".into(),
                     })?,
             ),
-            (None, Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (None, Some(u), Some(p)) => Some((u.clone(), p.expose().to_string())),
             (None, Some(_), None) | (None, None, Some(_)) => {
                 return Err(ConfigError::Invalid {
                     what: "IMGPUSH_USERNAME/IMGPUSH_PASSWORD",
@@ -118,6 +134,7 @@ impl Environment {
                 .as_ref()
                 .map(|p| std::env::split_paths(p).collect())
                 .unwrap_or_default(),
+            helper_timeout: None,
         })
     }
 
@@ -163,14 +180,84 @@ impl Environment {
                 .unwrap_or_default(),
             home: self.home.clone(),
             color: self.stderr_is_terminal,
-            cache_dir: self
-                .cache_dir
-                .clone()
-                .or_else(|| self.xdg_cache_home.as_ref().map(|x| x.join("imgpush")))
-                .or_else(|| self.home.as_ref().map(|h| h.join(".cache/imgpush")))
-                .unwrap_or_else(|| std::env::temp_dir().join("imgpush-cache")),
+            cache_dir: self.cache_dir.clone(),
         }
     }
+}
+
+/// What the cache location depends on.
+#[derive(Clone, Debug)]
+pub struct CacheDirInputs {
+    pub imgpush_cache_dir: Option<PathBuf>,
+    pub xdg_cache_home: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    /// `$TMPDIR`, else /tmp.
+    pub temp_dir: PathBuf,
+    /// The effective uid, which must own a cache in the temporary directory.
+    pub uid: u32,
+}
+
+/// The cache directory, created 0700: `IMGPUSH_CACHE_DIR`, else `$XDG_CACHE_HOME/imgpush`,
+/// else `$HOME/.cache/imgpush`, else — no usable HOME (unset, relative, missing, read-only,
+/// as for system users and bare containers) — `$TMPDIR/imgpush-<uid>`. That last one is in
+/// a directory every user can write to, where anyone could have made it first and filled
+/// it with layers we would push, so it is used only if it is a real directory owned by us
+/// and closed to everyone else. `Err`: why there is no cache (a warning for the user).
+pub fn cache_dir(inputs: &CacheDirInputs) -> Result<PathBuf, String> {
+    use crate::cache::create_private_dir;
+    if let Some(dir) = &inputs.imgpush_cache_dir {
+        return create_private_dir(dir).map(|_| dir.clone()).map_err(|e| {
+            format!(
+                "cannot create IMGPUSH_CACHE_DIR {} ({e}); the cache is off",
+                dir.display()
+            )
+        });
+    }
+    // The XDG base directory spec says relative paths are invalid and to be ignored.
+    let usable = |p: &Option<PathBuf>| p.clone().filter(|p| p.is_absolute());
+    let candidates = [
+        usable(&inputs.xdg_cache_home).map(|x| x.join("imgpush")),
+        usable(&inputs.home)
+            .filter(|h| h.is_dir())
+            .map(|h| h.join(".cache/imgpush")),
+    ];
+    for dir in candidates.into_iter().flatten() {
+        if create_private_dir(&dir).is_ok() {
+            return Ok(dir);
+        }
+    }
+    let dir = inputs.temp_dir.join(format!("imgpush-{}", inputs.uid));
+    private_temp_dir(&dir, inputs.uid).map(|_| dir.clone()).map_err(|why| {
+        format!(
+            "no usable HOME or XDG_CACHE_HOME, and {} {why}; the cache is off (set IMGPUSH_CACHE_DIR to a private directory to turn it on)",
+            dir.display()
+        )
+    })
+}
+
+/// Makes (or accepts) `dir` in a shared temporary directory: a directory, not a symlink,
+/// owned by `uid`, with no permissions for group or others.
+fn private_temp_dir(dir: &std::path::Path, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot be created ({e})")),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot be read ({e})"))?;
+    if !meta.file_type().is_dir() {
+        return Err("exists and is not a directory".into());
+    }
+    if meta.uid() != uid {
+        return Err(format!("belongs to uid {}, not to us ({uid})", meta.uid()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "has mode {:o}, open to other users (expected 700)",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -194,7 +281,6 @@ mod tests {
             ))
         );
         assert_eq!(tools.rustup_toolchain.as_deref(), Some("stable"));
-        assert_eq!(tools.cache_dir, PathBuf::from("/home/u/.cache/imgpush"));
 
         env.under_cargo_run = true;
         let tools = env.tools();
@@ -204,13 +290,116 @@ mod tests {
         );
 
         env.imgpush_cargo = Some("/usr/bin/cargo".into());
-        env.cache_dir = Some("/c".into());
         let tools = env.tools();
         assert_eq!(
             tools.cargo.as_deref(),
             Some(std::path::Path::new("/usr/bin/cargo")),
             "IMGPUSH_CARGO always wins"
         );
-        assert_eq!(tools.cache_dir, PathBuf::from("/c"));
+    }
+
+    fn mode(p: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn uid() -> u32 {
+        // SAFETY: no preconditions.
+        unsafe { libc::geteuid() }
+    }
+
+    #[test]
+    fn the_cache_goes_to_the_first_usable_private_place() {
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let tmp = t.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let inputs = CacheDirInputs {
+            imgpush_cache_dir: Some(t.path().join("explicit/c")),
+            xdg_cache_home: Some(t.path().join("xdg")),
+            home: Some(home.clone()),
+            temp_dir: tmp.clone(),
+            uid: uid(),
+        };
+        assert_eq!(cache_dir(&inputs).unwrap(), t.path().join("explicit/c"));
+        assert_eq!(mode(&t.path().join("explicit/c")), 0o700);
+
+        let inputs = CacheDirInputs {
+            imgpush_cache_dir: None,
+            ..inputs
+        };
+        assert_eq!(cache_dir(&inputs).unwrap(), t.path().join("xdg/imgpush"));
+
+        // A relative XDG_CACHE_HOME is invalid (XDG spec): HOME decides.
+        let inputs = CacheDirInputs {
+            xdg_cache_home: Some("rel".into()),
+            ..inputs
+        };
+        assert_eq!(cache_dir(&inputs).unwrap(), home.join(".cache/imgpush"));
+        assert_eq!(mode(&home.join(".cache")), 0o700);
+        assert_eq!(mode(&home.join(".cache/imgpush")), 0o700);
+
+        // No HOME, or one that does not exist: a private directory in $TMPDIR, never a
+        // shared one.
+        for home in [None, Some(t.path().join("nonexistent"))] {
+            let inputs = CacheDirInputs {
+                xdg_cache_home: None,
+                home,
+                ..inputs.clone()
+            };
+            let dir = cache_dir(&inputs).unwrap();
+            assert_eq!(dir, tmp.join(format!("imgpush-{}", uid())));
+            assert_eq!(mode(&dir), 0o700);
+        }
+    }
+
+    #[test]
+    fn a_temporary_cache_directory_someone_else_could_control_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let inputs = CacheDirInputs {
+            imgpush_cache_dir: None,
+            xdg_cache_home: None,
+            home: None,
+            temp_dir: t.path().to_path_buf(),
+            uid: uid(),
+        };
+        let dir = t.path().join(format!("imgpush-{}", uid()));
+
+        // Made by someone before us, open to others.
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = cache_dir(&inputs).unwrap_err();
+        assert!(
+            err.contains("mode 777") && err.contains("cache is off"),
+            "{err}"
+        );
+
+        // A symlink (to a private directory of ours, even).
+        std::fs::remove_dir(&dir).unwrap();
+        let target = t.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&target, &dir).unwrap();
+        let err = cache_dir(&inputs).unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+
+        // Owned by another user: as seen by a run whose uid is not the owner's.
+        std::fs::remove_file(&dir).unwrap();
+        let other = CacheDirInputs {
+            uid: uid() + 1,
+            ..inputs.clone()
+        };
+        let theirs = t.path().join(format!("imgpush-{}", uid() + 1));
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = cache_dir(&other).unwrap_err();
+        assert!(err.contains("belongs to uid"), "{err}");
+
+        // Our own, private: accepted.
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(cache_dir(&inputs).unwrap(), dir);
     }
 }

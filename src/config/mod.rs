@@ -14,6 +14,7 @@ mod outputs;
 mod plan;
 mod registry;
 mod resolve;
+mod secret;
 mod source;
 mod values;
 
@@ -22,7 +23,7 @@ pub use args::{
     LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
 };
 pub use doctor::{DoctorPlan, resolve_doctor};
-pub use environment::Environment;
+pub use environment::{CacheDirInputs, Environment, cache_dir};
 pub use file::FileConfig;
 pub use ops::{resolve_copy, resolve_index_create, resolve_inspect, resolve_reference};
 pub use plan::{
@@ -31,6 +32,7 @@ pub use plan::{
     Tools, Verbosity,
 };
 pub use resolve::resolve;
+pub use secret::Secret;
 pub use values::parse_platform_list;
 
 use std::path::PathBuf;

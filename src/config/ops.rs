@@ -20,7 +20,7 @@ fn registry(
     env: &Environment,
     target: Option<&str>,
 ) -> Result<RegistrySettings, ConfigError> {
-    registry_settings(env, args, target, None, Some(env.tools().cache_dir))
+    registry_settings(env, args, target, None, env.tools().cache_dir)
 }
 
 fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {

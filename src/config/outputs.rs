@@ -108,7 +108,7 @@ pub(crate) fn outputs(
         tarball,
         format,
         compression,
-        cache: (!args.no_cache).then(|| tools.cache_dir.clone()),
+        cache: tools.cache_dir.clone().filter(|_| !args.no_cache),
         cache_max: cache_max(env)?,
     })
 }

@@ -216,8 +216,9 @@ pub struct Tools {
     /// Is stderr a terminal (cargo gets `--color always` then)?
     pub color: bool,
     /// imgpush's cache (`IMGPUSH_CACHE_DIR`, else `$XDG_CACHE_HOME/imgpush`, else
-    /// `~/.cache/imgpush`): std built from source lives here.
-    pub cache_dir: PathBuf,
+    /// `~/.cache/imgpush`, else a private `$TMPDIR/imgpush-<uid>`): std built from source
+    /// lives here. `None`: no private place for it, the cache is off.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// How to reach registries: shared by `build` and every command that reads or writes images.

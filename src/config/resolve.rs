@@ -9,7 +9,8 @@ use super::registry::registry_settings;
 use super::source::resolve_source;
 use super::values::{invalid, parse_base};
 use super::{
-    BaseSpec, BuildArgs, ConfigError, Environment, FileConfig, Plan, RegistryArgs, Verbosity,
+    BaseSpec, BuildArgs, ConfigError, Environment, FileConfig, Plan, RegistryArgs, Secret,
+    Verbosity,
 };
 
 /// Combines flags, `imgpush.toml`, Cargo metadata and the environment into a [`Plan`].
@@ -64,7 +65,7 @@ pub(crate) fn resolve_with(
             ..args.registry.clone()
         },
         out.repo.as_ref().map(|r| r.registry.as_str()),
-        args.creds.as_deref(),
+        args.creds.as_ref().map(Secret::expose),
         out.cache.clone(),
     )?;
     let jobs = args.jobs.or(settings.jobs).unwrap_or(4);

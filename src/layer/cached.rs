@@ -3,7 +3,6 @@
 
 use super::{Layer, LayerEntry, LayerError, LayerOptions, cache_key, write_layer};
 use crate::cache::{Cache, CachedLayer, LayerLookup};
-use crate::oci::media;
 use std::path::Path;
 
 /// How a layer came to be.
@@ -34,22 +33,20 @@ pub fn write_layer_cached(
         ));
     };
     let key = cache_key(&entries, &options)?;
-    let rebuilt = match cache.get_layer(&key) {
+    let rebuilt = match cache.get_layer(&key, options.compression.media_type()) {
+        // The cache checked that the blob has exactly this media type.
         LayerLookup::Hit(hit, path) => {
-            if let Some(media_type) = static_media_type(&hit.media_type) {
-                return Ok((
-                    Layer {
-                        digest: hit.digest,
-                        diff_id: hit.diff_id,
-                        size: hit.size,
-                        path,
-                        media_type,
-                        created_by,
-                    },
-                    CacheOutcome::Hit,
-                ));
-            }
-            None
+            return Ok((
+                Layer {
+                    digest: hit.digest,
+                    diff_id: hit.diff_id,
+                    size: hit.size,
+                    path,
+                    media_type: options.compression.media_type(),
+                    created_by,
+                },
+                CacheOutcome::Hit,
+            ));
         }
         LayerLookup::Miss => None,
         LayerLookup::Corrupt(why) => Some(why),
@@ -71,12 +68,6 @@ pub fn write_layer_cached(
         None => CacheOutcome::Built,
     };
     Ok((layer, outcome))
-}
-
-fn static_media_type(s: &str) -> Option<&'static str> {
-    [media::OCI_LAYER_GZIP, media::OCI_LAYER_ZSTD]
-        .into_iter()
-        .find(|m| *m == s)
 }
 
 #[cfg(test)]
@@ -124,5 +115,55 @@ mod tests {
         let (fourth, o5) = build(LayerOptions::default());
         assert!(matches!(o5, CacheOutcome::Rebuilt(_)), "{o5:?}");
         assert_eq!(fourth.digest, third.digest);
+    }
+
+    /// An entry edited to claim another diff_id (its blob untouched) is rebuilt, and the
+    /// rebuilt layer carries the true diff_id; the same for zstd layers.
+    #[test]
+    fn an_edited_diff_id_is_rebuilt_not_believed() {
+        for compression in [
+            crate::layer::Compression::Gzip { level: 1 },
+            crate::layer::Compression::Zstd { level: 1 },
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = Cache::new(dir.path().join("cache"));
+            let entries = || {
+                vec![LayerEntry::file(
+                    "/app/bin",
+                    EntrySource::Bytes(b"binary".to_vec()),
+                    0o755,
+                )]
+            };
+            let options = LayerOptions {
+                mtime: 0,
+                compression,
+            };
+            let build = || {
+                write_layer_cached(entries(), "t".into(), options, dir.path(), Some(&cache))
+                    .unwrap()
+            };
+            let (first, _) = build();
+            assert_eq!(build().1, CacheOutcome::Hit);
+            let entry = std::fs::read_dir(dir.path().join("cache/layers"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            let text = std::fs::read_to_string(&entry).unwrap();
+            let forged = crate::oci::Digest::of(b"forged");
+            std::fs::write(
+                &entry,
+                text.replace(first.diff_id.as_str(), forged.as_str()),
+            )
+            .unwrap();
+            let (rebuilt, outcome) = build();
+            assert!(
+                matches!(&outcome, CacheOutcome::Rebuilt(why) if why.contains("diff_id")),
+                "{compression}: {outcome:?}"
+            );
+            assert_eq!(rebuilt.diff_id, first.diff_id);
+            assert_eq!(build().1, CacheOutcome::Hit);
+        }
     }
 }

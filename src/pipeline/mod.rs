@@ -221,6 +221,9 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         published.push(sink.publish(&cx).await?);
     }
     if let Some(cache) = &cache {
+        // Everything is published: this run's pinned layers are no longer needed, and
+        // keeping them pinned would stop the trim from removing them.
+        cache.release_pins();
         match cache.evict(plan.cache_max) {
             Ok((0, _)) => {}
             Ok((n, bytes)) => reporter.detail(&format!(

@@ -11,6 +11,11 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a credential helper may take. A helper waiting on a locked keychain or a
+/// prompt nobody sees would otherwise hang the run forever.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -32,6 +37,16 @@ pub enum CredentialError {
         "credential helper docker-credential-{helper} (named in {path}) is not installed; install it or remove it from that file"
     )]
     HelperMissing { helper: String, path: PathBuf },
+    #[error(
+        "credential helper docker-credential-{helper} (named in {path}) gave no answer for {registry} within {} s and was stopped; it may be waiting for a locked keychain or a password prompt: run `echo {registry} | docker-credential-{helper} get` yourself to see, or remove it from that file",
+        timeout.as_secs()
+    )]
+    HelperTimeout {
+        helper: String,
+        registry: String,
+        path: PathBuf,
+        timeout: Duration,
+    },
     #[error("credential helper docker-credential-{helper} failed for {registry}: {message}")]
     Helper {
         helper: String,
@@ -59,8 +74,11 @@ pub struct CredentialStore {
     pub auth_files: Vec<PathBuf>,
     /// A one-off credential for one registry (`--creds`, `IMGPUSH_USERNAME`/`PASSWORD`).
     pub explicit: Option<(String, Credential)>,
-    /// Directories searched for `docker-credential-*` helpers (PATH).
+    /// Directories searched for `docker-credential-*` helpers (PATH). Only absolute ones
+    /// are used.
     pub helper_path: Vec<PathBuf>,
+    /// How long a helper may take; `None`: [`HELPER_TIMEOUT`].
+    pub helper_timeout: Option<Duration>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -126,13 +144,17 @@ impl CredentialStore {
         if let Some(path) = &self.docker_config
             && let Some(config) = read_json::<DockerConfig>(path)?
         {
-            let helper = config
+            let helper = match config
                 .cred_helpers
                 .iter()
                 .find(|(k, _)| normalize_host(k) == wanted)
-                .map(|(_, v)| v.clone())
-                .or(config.creds_store.clone());
-            if let Some(helper) = helper
+            {
+                Some((_, h)) => Some(h.clone()),
+                None => config.creds_store.clone(),
+            };
+            // An empty name means no helper, the file itself (docker's
+            // `getConfiguredCredentialStore`; Docker Desktop leaves `"credsStore": ""`).
+            if let Some(helper) = helper.filter(|h| !h.is_empty())
                 && let Some(c) = self.helper_get(&helper, registry, path)?
             {
                 return Ok(Some(c));
@@ -153,8 +175,12 @@ impl CredentialStore {
 
     fn helper_program(&self, helper: &str, config: &Path) -> Result<PathBuf, CredentialError> {
         let name = format!("docker-credential-{helper}");
+        // Relative entries (`.`, or the empty one a stray `:` makes) would run whatever
+        // file of that name the working directory holds: skipped, as Go's exec.LookPath
+        // does since 1.19 and so docker.
         self.helper_path
             .iter()
+            .filter(|d| d.is_absolute())
             .map(|d| d.join(&name))
             .find(|p| p.is_file())
             .ok_or_else(|| CredentialError::HelperMissing {
@@ -178,23 +204,57 @@ impl CredentialStore {
             registry: registry.to_string(),
             message,
         };
+        let timeout = self.helper_timeout.unwrap_or(HELPER_TIMEOUT);
+        let timed_out = || CredentialError::HelperTimeout {
+            helper: helper.to_string(),
+            registry: registry.to_string(),
+            path: config.to_path_buf(),
+            timeout,
+        };
+        let deadline = Instant::now() + timeout;
+        // stderr is not shown (helpers are chatty) nor piped: unread, a full pipe would
+        // stall the helper until the deadline.
         let mut child = Command::new(program)
             .arg(verb)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .map_err(|e| fail(e.to_string()))?;
-        child
+        // Read on a thread so that the wait below can give up; a helper killed at the
+        // deadline may leave a child holding the pipe, so that thread is not joined.
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = tx.send(std::io::Read::read_to_end(&mut stdout, &mut buf).map(|_| buf));
+        });
+        // The input is one short line, far below a pipe's buffer: this cannot block. A
+        // helper that exits without reading it breaks the pipe; its exit status and answer
+        // are what count.
+        let _ = child
             .stdin
             .take()
             .expect("stdin is piped")
-            .write_all(input.as_bytes())
+            .write_all(input.as_bytes());
+        let status = loop {
+            match child.try_wait().map_err(|e| fail(e.to_string()))? {
+                Some(status) => break status,
+                None if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(timed_out());
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        let out = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| timed_out())?
             .map_err(|e| fail(e.to_string()))?;
-        let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
         // Helpers report errors on stdout; never echo more than a short line of it.
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        Ok((out.status.success(), text))
+        let text = String::from_utf8_lossy(&out).to_string();
+        Ok((status.success(), text))
     }
 
     fn helper_get(
@@ -334,6 +394,7 @@ fn configured_helper(root: &Value, registry: &str) -> Option<String> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
+        .filter(|h| !h.is_empty())
 }
 
 fn object_entry<'a>(root: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
@@ -552,6 +613,7 @@ mod tests {
                 },
             )),
             helper_path: vec![bin],
+            helper_timeout: None,
         };
         let basic = |u: &str, p: &str| {
             Some(Credential::Basic {
@@ -663,5 +725,99 @@ mod tests {
         assert!(store.erase("docker.io").unwrap());
         assert_eq!(store.lookup("docker.io").unwrap(), None);
         assert!(!store.erase("docker.io").unwrap());
+    }
+
+    #[test]
+    fn an_empty_creds_store_means_the_file_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"credsStore":"","credHelpers":{"b.io":""},"auths":{"a.io":{"auth":"dTpw"},"b.io":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
+        let store = CredentialStore {
+            docker_config: Some(config.clone()),
+            ..Default::default()
+        };
+        let up = Some(Credential::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        });
+        assert_eq!(store.lookup("a.io").unwrap(), up);
+        assert_eq!(
+            store.lookup("b.io").unwrap(),
+            up,
+            "an empty credHelpers entry too"
+        );
+        // `login` stores in the file, not in a helper called "".
+        store.store("c.io", "alice", "pw").unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        assert_eq!(v["auths"]["c.io"]["auth"], "YWxpY2U6cHc=");
+        assert!(store.erase("c.io").unwrap());
+    }
+
+    #[test]
+    fn a_hung_helper_is_stopped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        helper_script(dir.path(), "hang", "exec sleep 30");
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, r#"{"credsStore":"hang"}"#).unwrap();
+        let store = CredentialStore {
+            docker_config: Some(config),
+            helper_path: vec![dir.path().to_path_buf()],
+            helper_timeout: Some(Duration::from_millis(300)),
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let err = store.lookup("a.io").unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(
+            matches!(err, CredentialError::HelperTimeout { .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("docker-credential-hang")
+                && msg.contains("a.io")
+                && msg.contains("was stopped")
+                && msg.contains("remove it from that file"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn helpers_are_found_only_in_absolute_path_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        helper_script(
+            dir.path(),
+            "planted",
+            r#"echo '{"Username":"evil","Secret":"x"}'"#,
+        );
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, r#"{"credsStore":"planted"}"#).unwrap();
+        // The same directory, spelled relative to our working directory.
+        let cwd = std::env::current_dir().unwrap();
+        let mut relative = PathBuf::new();
+        for _ in cwd.components().skip(1) {
+            relative.push("..");
+        }
+        relative.push(dir.path().strip_prefix("/").unwrap());
+        assert!(relative.join("docker-credential-planted").is_file());
+        let store = CredentialStore {
+            docker_config: Some(config),
+            helper_path: vec![PathBuf::new(), PathBuf::from("."), relative],
+            ..Default::default()
+        };
+        let err = store.lookup("a.io").unwrap_err();
+        assert!(
+            matches!(err, CredentialError::HelperMissing { .. }),
+            "{err:?}"
+        );
+        let store = CredentialStore {
+            helper_path: vec![dir.path().to_path_buf()],
+            ..store
+        };
+        assert!(store.lookup("a.io").unwrap().is_some());
     }
 }

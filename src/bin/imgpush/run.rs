@@ -28,8 +28,17 @@ fn print_result(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn build(args: BuildArgs) -> anyhow::Result<()> {
+/// The environment of a command that uses the cache; says once if there is none.
+fn environment_with_cache(use_cache: bool) -> anyhow::Result<Environment> {
     let env = Environment::from_process().context("reading the working directory")?;
+    if use_cache && let Some(warning) = &env.cache_warning {
+        eprintln!("imgpush: warning: {warning}");
+    }
+    Ok(env)
+}
+
+pub fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let env = environment_with_cache(!args.no_cache)?;
     let plan = config::resolve(&args, &env).map_err(imgpush::Error::from)?;
     let reporter = Arc::new(ui::StderrReporter::new(plan.verbosity));
     let output = runtime()?.block_on(imgpush::pipeline::build(&plan, reporter.clone()))?;
@@ -81,7 +90,8 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         line.trim_end_matches(['\n', '\r']).to_string()
     } else {
         env.imgpush_password
-            .clone()
+            .as_ref()
+            .map(|p| p.expose().to_string())
             .context("no password: pipe it in with --password-stdin (or set IMGPUSH_PASSWORD)")?
     };
     anyhow::ensure!(!password.is_empty(), "the password is empty");
@@ -126,7 +136,7 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let env = Environment::from_process().context("reading the working directory")?;
+    let env = environment_with_cache(true)?;
     let plan = config::resolve_inspect(&args, &env).map_err(imgpush::Error::from)?;
     let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
         args.registry.verbose,
@@ -175,7 +185,7 @@ where
 }
 
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
-    let env = Environment::from_process().context("reading the working directory")?;
+    let env = environment_with_cache(true)?;
     let plan = config::resolve_copy(&args, &env).map_err(imgpush::Error::from)?;
     run_and_print(
         args.registry.verbose,
@@ -186,7 +196,7 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
 }
 
 pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
-    let env = Environment::from_process().context("reading the working directory")?;
+    let env = environment_with_cache(true)?;
     let plan = config::resolve_index_create(&args, &env).map_err(imgpush::Error::from)?;
     run_and_print(
         args.registry.verbose,
@@ -198,7 +208,7 @@ pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
 
 pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     use imgpush::ops::resolve as r;
-    let env = Environment::from_process().context("reading the working directory")?;
+    let env = environment_with_cache(true)?;
     let inputs: Vec<std::path::PathBuf> = args
         .files
         .iter()
