@@ -3,8 +3,10 @@
 //! tokens from a realm on another host that expire (or are revoked) while a build runs,
 //! scope checks, `307` blob redirects to a storage host, absolute upload `Location`s on
 //! another host, resets mid-blob, throttled uploads, 5xx on the ping and the token
-//! endpoint, `429` with `Retry-After`. Every listener logs what it saw, in particular
-//! whether an `Authorization` header arrived.
+//! endpoint, `429` with `Retry-After`, and answers a client must not accept
+//! (`limits`): a realm on plain http elsewhere, oversized manifests and token answers, a
+//! blob longer than its descriptor, a 413 to a monolithic PUT. Every listener logs what
+//! it saw, in particular whether an `Authorization` header arrived.
 //!
 //! One request per connection (`Connection: close` both ways); bodies are streamed
 //! through, never held whole. The client's `Host` is forwarded unchanged so that
@@ -12,11 +14,14 @@
 
 pub mod checks;
 mod http;
+pub mod https_fake;
+mod limits;
+mod storage;
 mod tokens;
 
 use http::{Head, copy_exact, error_body, relay_body, repository_of, respond};
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +51,18 @@ pub struct TokenOptions {
     pub revoke_after: Option<usize>,
     /// Tokens only for these Basic credentials (401 from the realm otherwise).
     pub login: Option<(String, String)>,
+    /// The realm the challenge advertises instead of the token listener's.
+    pub realm: Option<String>,
+    /// Answer token requests with a body of [`limits::TOKEN_OVERSIZE`] bytes.
+    pub oversized: Option<Framing>,
+}
+
+/// How an oversized answer says (or does not say) how long it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    ContentLength,
+    /// `Transfer-Encoding: chunked`: the client only finds out by reading.
+    Chunked,
 }
 
 /// `429 TOOMANYREQUESTS` with `Retry-After` for the first `times` requests whose method is
@@ -73,6 +90,13 @@ pub struct FieldOptions {
     pub throttle: Option<u64>,
     pub ping_failures: usize,
     pub too_many: Option<TooMany>,
+    /// Manifest GETs answered with [`limits::MANIFEST_OVERSIZE`] bytes.
+    pub oversized_manifests: Option<Framing>,
+    /// This blob (`sha256:…`) is served with this many bytes more than it has.
+    pub padded_blob: Option<(String, u64)>,
+    /// Upload PUTs whose body is over this many bytes are answered 413, as a proxy's
+    /// body limit does (the client falls back to PATCH chunks).
+    pub refuse_monolithic: Option<u64>,
 }
 
 impl FieldOptions {
@@ -89,6 +113,8 @@ impl FieldOptions {
             failure: TokenFailure::Status(503),
             revoke_after: None,
             login: None,
+            realm: None,
+            oversized: None,
         });
         self
     }
@@ -119,6 +145,32 @@ impl FieldOptions {
 
     pub fn require_login(mut self, user: &str, password: &str) -> Self {
         self.token_options().login = Some((user.into(), password.into()));
+        self
+    }
+
+    /// The challenge names `realm` (e.g. plain http on a non-loopback host).
+    pub fn advertise_realm(mut self, realm: &str) -> Self {
+        self.token_options().realm = Some(realm.into());
+        self
+    }
+
+    pub fn oversized_tokens(mut self, framing: Framing) -> Self {
+        self.token_options().oversized = Some(framing);
+        self
+    }
+
+    pub fn oversized_manifests(mut self, framing: Framing) -> Self {
+        self.oversized_manifests = Some(framing);
+        self
+    }
+
+    pub fn padded_blob(mut self, digest: &str, extra: u64) -> Self {
+        self.padded_blob = Some((digest.to_string(), extra));
+        self
+    }
+
+    pub fn refuse_monolithic(mut self, over: u64) -> Self {
+        self.refuse_monolithic = Some(over);
         self
     }
 
@@ -381,7 +433,7 @@ fn serve(kind: Kind, client: TcpStream, shared: &Shared) -> std::io::Result<()> 
     match kind {
         Kind::Front => serve_front(head, &mut reader, &mut client, shared),
         Kind::Token => tokens::serve_token(head, &mut reader, &mut client, shared),
-        Kind::Storage => serve_storage(head, &mut client, shared),
+        Kind::Storage => storage::serve_storage(head, &mut client, shared),
         Kind::Upload => {
             if shared.take(|s| &mut s.upload_resets, shared.options.upload_resets) {
                 shared.log(kind, &head, 0);
@@ -440,6 +492,9 @@ fn serve_front(
         ];
         respond(client, 401, &headers, &body, head_only)?;
         return drain(reader, &head);
+    }
+    if let Some(answered) = limits::answer_front(&head, reader, client, shared) {
+        return answered;
     }
     let blob = matches!(head.method(), "GET" | "HEAD")
         && repository_of(head.path()).is_some()
@@ -532,6 +587,13 @@ fn forward(
         answer.set("Location", &moved);
     }
     answer.set("Connection", "close");
+    if status == 200
+        && logged.method() == "GET"
+        && let Some((digest, extra)) = &options.padded_blob
+        && logged.path().ends_with(&format!("/blobs/{digest}"))
+    {
+        return limits::padded(answer, &mut upr, client, *extra);
+    }
     answer.write_to(client)?;
     let length = answer.content_length().unwrap_or(0);
     if reset && status == 200 && reset_here(shared, length) {
@@ -540,68 +602,6 @@ fn forward(
         return client.shutdown(Shutdown::Both);
     }
     std::io::copy(&mut upr, client)?;
-    client.flush()
-}
-
-/// The blob storage host: `/<repo>/<digest>?X-Amz-Signature=…`, served from the registry
-/// without auth, as a signed URL is.
-fn serve_storage(head: Head, client: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let head_only = head.method() == "HEAD";
-    let path = head.path().trim_start_matches('/').to_string();
-    let signed = head.query().contains("X-Amz-Signature=secret-sig");
-    let Some((repo, digest)) = path.rsplit_once('/') else {
-        shared.log(Kind::Storage, &head, 404);
-        return respond(client, 404, &[], b"no such key", head_only);
-    };
-    if !signed {
-        shared.log(Kind::Storage, &head, 403);
-        return respond(client, 403, &[], b"signature missing", head_only);
-    }
-    let mut up = TcpStream::connect(&shared.upstream)?;
-    write!(
-        up,
-        "{} /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        head.method(),
-        shared.upstream
-    )?;
-    let mut upr = BufReader::new(up);
-    let Some(answer) = Head::read(&mut upr)? else {
-        shared.log(Kind::Storage, &head, 0);
-        return client.shutdown(Shutdown::Both);
-    };
-    let status = answer.status();
-    shared.log(Kind::Storage, &head, status);
-    let length = answer.content_length().unwrap_or(0);
-    let headers = [
-        ("Content-Type", "application/octet-stream".to_string()),
-        ("Content-Length", length.to_string()),
-        ("ETag", format!("\"{digest}\"")),
-    ];
-    let mut reply = Head {
-        first: format!("HTTP/1.1 {status} Storage"),
-        headers: vec![("Connection".into(), "close".into())],
-    };
-    for (k, v) in headers {
-        reply.set(k, &v);
-    }
-    reply.write_to(client)?;
-    if head_only || status != 200 {
-        return client.flush();
-    }
-    let wrong = shared.options.wrong_storage_body.as_deref() == Some(digest);
-    if reset_here(shared, length) {
-        copy_exact(&mut upr, client, length / 2, None)?;
-        client.flush()?;
-        return client.shutdown(Shutdown::Both);
-    }
-    if wrong && length > 0 {
-        copy_exact(&mut upr, client, length - 1, None)?;
-        let mut last = [0u8; 1];
-        upr.read_exact(&mut last)?;
-        client.write_all(&[last[0] ^ 0x01])?;
-    } else {
-        std::io::copy(&mut upr, client)?;
-    }
     client.flush()
 }
 

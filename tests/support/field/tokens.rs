@@ -34,10 +34,13 @@ pub(super) fn check_token(head: &Head, shared: &Shared) -> Result<(), String> {
         })
         .collect::<Vec<_>>()
         .join(" ");
+    let realm = match shared.options.tokens.as_ref().and_then(|t| t.realm.clone()) {
+        Some(realm) => realm,
+        None => format!("http://{}/token", shared.host(Kind::Token)),
+    };
     let challenge = |error: Option<&str>| {
         let mut c = format!(
-            "Bearer realm=\"http://{}/token\",service=\"{}\"",
-            shared.host(Kind::Token),
+            "Bearer realm=\"{realm}\",service=\"{}\"",
             FieldFront::SERVICE
         );
         if !scope.is_empty() {
@@ -117,6 +120,10 @@ pub(super) fn serve_token(
     if status != 200 {
         let body = error_body("UNAVAILABLE", "token service unavailable");
         return respond(client, status, &[], &body, false);
+    }
+    if let Some(framing) = options.oversized {
+        let prefix = br#"{"token":""#;
+        return super::limits::oversized(client, framing, prefix, super::limits::TOKEN_OVERSIZE);
     }
     let token = random_token();
     let grants = scopes
