@@ -366,3 +366,47 @@ fn a_429_on_an_upload_patch_is_waited_out_and_the_upload_resumed() {
     );
     assert!(requests.iter().any(|r| r.status == 413));
 }
+
+#[test]
+fn a_streamed_copy_refused_in_one_request_goes_on_in_chunks() {
+    // Source: a plain registry holding an image with a layer of about 1 MiB. Destination:
+    // a front that refuses bodies over 64 KiB in one PUT (a proxy's body limit), so the
+    // layer streamed between registries must go in PATCH chunks, still verified.
+    let source = Registry::start();
+    let imgpush = Imgpush::new();
+    let mut payload = vec![0u8; 1 << 20];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut payload))
+        .unwrap();
+    std::fs::write(imgpush.cwd.path().join("payload.bin"), &payload).unwrap();
+    let src = format!("{}/src/app", source.host);
+    success_line(&imgpush.run_owned(&hello_build(&src, &["--file", "payload.bin:/data/p.bin"])));
+    let dest_registry = Registry::start();
+    let front = FieldOptions::new()
+        .refuse_monolithic(64 << 10)
+        .start(&dest_registry.host);
+    let out = run_uncached(&args(&[
+        "copy",
+        &format!("{src}:latest"),
+        &format!("{}/dst/app:latest", front.host),
+        "-v",
+    ]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("uploading in chunks"), "{err}");
+    let requests = front.requests();
+    assert!(requests.iter().any(|r| r.status == 413), "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "PATCH" && r.status == 202),
+        "{requests:?}"
+    );
+    // Same digests on both sides.
+    let src_raw = skopeo_raw(&format!("docker://{src}:latest"), None);
+    let dst_raw = skopeo_raw(
+        &format!("docker://{}/dst/app:latest", dest_registry.host),
+        None,
+    );
+    assert_eq!(sha256_hex(&src_raw), sha256_hex(&dst_raw));
+}

@@ -84,9 +84,26 @@ pub(crate) struct TokenResponse {
     pub token: Option<String>,
     #[serde(default)]
     pub access_token: Option<String>,
-    /// Seconds; a number far beyond any real lifetime must not overflow a clock.
+    /// Seconds. Any JSON number is accepted (some services send `3600.0`); a negative or
+    /// non-numeric one means the default, one far beyond any real lifetime is clamped.
     #[serde(default)]
-    pub expires_in: Option<u64>,
+    pub expires_in: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// The lifetime in whole seconds, [`DEFAULT_TOKEN_LIFETIME`] when absent or unusable.
+    fn lifetime(&self) -> u64 {
+        let seconds = match &self.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    // `as` saturates: 1e30 becomes u64::MAX, clamped later.
+                    .map(|f| f as u64)
+            }),
+            _ => None,
+        };
+        seconds.unwrap_or(DEFAULT_TOKEN_LIFETIME)
+    }
 }
 
 /// The most of a token answer that is read.
@@ -313,12 +330,12 @@ impl Client {
             .await?;
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| self.protocol(&token_op, format!("token answer is not JSON: {e}")))?;
+        let lifetime = parsed.lifetime();
         let token = parsed
             .token
             .or(parsed.access_token)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| self.protocol(&token_op, "token answer has no token".into()))?;
-        let lifetime = parsed.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
         Ok((token, renew_at(Instant::now(), lifetime)))
     }
 }
@@ -344,9 +361,20 @@ mod tests {
             now.checked_add(Duration::from_millis(900))
         );
         assert!(renew_at(now, u64::MAX).is_some());
-        let parsed: TokenResponse =
-            serde_json::from_str(r#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
-        assert_eq!(parsed.expires_in, Some(u64::MAX));
+        let lifetime = |json: &str| {
+            serde_json::from_str::<TokenResponse>(json)
+                .unwrap()
+                .lifetime()
+        };
+        assert_eq!(
+            lifetime(r#"{"token":"t","expires_in":18446744073709551615}"#),
+            u64::MAX
+        );
+        assert_eq!(lifetime(r#"{"token":"t","expires_in":1e30}"#), u64::MAX);
+        assert_eq!(lifetime(r#"{"token":"t","expires_in":3600.0}"#), 3600);
+        assert_eq!(lifetime(r#"{"token":"t","expires_in":-5}"#), 60);
+        assert_eq!(lifetime(r#"{"token":"t","expires_in":"300"}"#), 60);
+        assert_eq!(lifetime(r#"{"token":"t"}"#), 60);
     }
 
     #[test]

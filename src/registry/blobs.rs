@@ -154,9 +154,10 @@ impl Client {
         session: Url,
         progress: ProgressId,
     ) -> Result<(), RegistryError> {
-        if let (Some(chunk), UploadSource::File(path)) = (self.config.chunk_size, source) {
+        if let (Some(chunk), UploadSource::File(_)) = (self.config.chunk_size, source) {
+            let chunks = ChunkSource::open(source, digest, size).await?;
             return self
-                .upload_chunked(repo, digest, path, chunk, session, progress)
+                .upload_chunked(repo, digest, chunks, chunk, session, progress)
                 .await;
         }
         let op = format!("uploading blob {digest} to {repo}");
@@ -188,18 +189,17 @@ impl Client {
             StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => {
                 check_echoed_digest(self, &op, &response, digest)
             }
-            StatusCode::PAYLOAD_TOO_LARGE => match source {
-                UploadSource::File(path) => {
-                    self.reporter.detail(&format!(
-                        "{} refused a {size}-byte upload in one request; uploading in chunks",
-                        self.registry()
-                    ));
-                    let session = self.start_upload(repo).await?;
-                    self.upload_chunked(repo, digest, path, 16 << 20, session, progress)
-                        .await
-                }
-                _ => Err(self.status_error(&op, response).await),
-            },
+            // A proxy's body limit (Cloudflare's is 100 MB): go on in chunks.
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                self.reporter.detail(&format!(
+                    "{} refused a {size}-byte upload in one request; uploading in chunks",
+                    self.registry()
+                ));
+                let session = self.start_upload(repo).await?;
+                let chunks = ChunkSource::open(source, digest, size).await?;
+                self.upload_chunked(repo, digest, chunks, 16 << 20, session, progress)
+                    .await
+            }
             _ => Err(self.status_error(&op, response).await),
         }
     }
@@ -256,29 +256,26 @@ impl Client {
         })
     }
 
+    /// `PATCH` chunks of `chunk_size`, then `PUT ?digest=`. After a failed chunk, a file
+    /// resumes where the registry says it stopped; a stream cannot go back, so the failure
+    /// ends this attempt and `upload_blob` starts over in a fresh session.
     async fn upload_chunked(
         &self,
         repo: &str,
         digest: &Digest,
-        path: &Path,
+        mut chunks: ChunkSource,
         chunk_size: u64,
         mut location: Url,
         progress: ProgressId,
     ) -> Result<(), RegistryError> {
         let op = format!("uploading blob {digest} to {repo} in chunks");
-        let io = |source| RegistryError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = std::fs::File::open(path).map_err(io)?;
         let mut offset: u64 = 0;
-        let mut buf = vec![0u8; chunk_size as usize];
+        let chunk_size = usize::try_from(chunk_size).unwrap_or(usize::MAX).max(1);
         loop {
-            let n = read_full(&mut file, &mut buf).map_err(io)?;
-            if n == 0 {
+            let Some(chunk) = chunks.next(chunk_size).await? else {
                 break;
-            }
-            let chunk = Bytes::copy_from_slice(&buf[..n]);
+            };
+            let n = chunk.len();
             let range = format!("{}-{}", offset, offset + n as u64 - 1);
             let result = self
                 .send_once(&op, Method::PATCH, location.clone(), &|r| {
@@ -300,6 +297,7 @@ impl Client {
                 Err(e) => e,
             };
             if !failure.is_transient()
+                || !chunks.can_seek()
                 || !self
                     .pause(&op, &failure.to_string(), failure.retry_after())
                     .await?
@@ -319,7 +317,7 @@ impl Client {
                 .detail(&format!("{op}: resuming at byte {stored} of the upload"));
             offset = stored;
             location = next;
-            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset)).map_err(io)?;
+            chunks.seek(offset)?;
         }
         let response = self
             .send_once(&op, Method::PUT, with_digest(location, digest), &|r| {
@@ -488,15 +486,92 @@ fn check_echoed_digest(
     }
 }
 
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+/// What a chunked upload reads from.
+enum ChunkSource {
+    /// Can go back to any offset (to resume after a failed chunk).
+    File(std::fs::File, std::path::PathBuf),
+    Bytes(Bytes),
+    /// Another registry's blob, verified as it flows; only forward. (Fused: a chunk may
+    /// ask again after the end.)
+    Stream(futures_util::stream::Fuse<BlobStream>, bytes::BytesMut),
+}
+
+impl ChunkSource {
+    async fn open(
+        source: &UploadSource<'_>,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<ChunkSource, RegistryError> {
+        Ok(match source {
+            UploadSource::File(path) => ChunkSource::File(
+                std::fs::File::open(path).map_err(|source| RegistryError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+                path.to_path_buf(),
+            ),
+            UploadSource::Bytes(b) => ChunkSource::Bytes(b.clone()),
+            UploadSource::Remote { client, repo } => ChunkSource::Stream(
+                client.get_blob(repo, digest, Some(size)).await?.fuse(),
+                bytes::BytesMut::new(),
+            ),
+        })
+    }
+
+    fn can_seek(&self) -> bool {
+        matches!(self, ChunkSource::File(..))
+    }
+
+    /// The next chunk of at most `max` bytes; `None` at the end.
+    async fn next(&mut self, max: usize) -> Result<Option<Bytes>, RegistryError> {
+        match self {
+            ChunkSource::File(file, path) => {
+                let mut buf = vec![0u8; max];
+                let mut filled = 0;
+                while filled < max {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(source) => {
+                            return Err(RegistryError::Io {
+                                path: path.clone(),
+                                source,
+                            });
+                        }
+                    }
+                }
+                buf.truncate(filled);
+                Ok((filled > 0).then(|| Bytes::from(buf)))
+            }
+            ChunkSource::Bytes(b) => {
+                let n = b.len().min(max);
+                Ok((n > 0).then(|| b.split_to(n)))
+            }
+            ChunkSource::Stream(stream, pending) => {
+                while pending.len() < max {
+                    match stream.next().await {
+                        Some(chunk) => pending.extend_from_slice(&chunk?),
+                        None => break,
+                    }
+                }
+                let n = pending.len().min(max);
+                Ok((n > 0).then(|| pending.split_to(n).freeze()))
+            }
         }
     }
-    Ok(filled)
+
+    /// Goes back to `offset` (only files are asked: see [`ChunkSource::can_seek`]).
+    fn seek(&mut self, offset: u64) -> Result<(), RegistryError> {
+        if let ChunkSource::File(file, path) = self {
+            std::io::Seek::seek(file, std::io::SeekFrom::Start(offset)).map_err(|source| {
+                RegistryError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Hashes a byte stream as it passes; yields a `DigestMismatch` error instead of a clean

@@ -52,7 +52,8 @@ pub enum RegistryError {
         wait_secs: u64,
         cap_secs: u64,
     },
-    #[error("{op}: {registry} sent more than {limit} bytes; refusing to read it")]
+    /// The operation names who answered (the registry, or the token service at its URL).
+    #[error("{op}: the answer sent more than {limit} bytes; refusing to read it")]
     TooLarge {
         op: String,
         registry: String,

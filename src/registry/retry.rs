@@ -82,6 +82,11 @@ impl Client {
         let Some((attempt, total)) = taken else {
             return Ok(false);
         };
+        // An error's text often starts with the operation already.
+        let why = why
+            .strip_prefix(op)
+            .map(|rest| rest.trim_start_matches(':').trim_start())
+            .unwrap_or(why);
         let delay = retry_after.unwrap_or_else(|| {
             let base = Duration::from_millis(250) * 2u32.pow((attempt - 1).min(5));
             base.min(Duration::from_secs(8))
