@@ -2,12 +2,13 @@
 //! `base-images/` (the embedded `static` is generated in-process). Only manifests and
 //! configs are fetched here; layers stay where they are until publishing moves them.
 
+mod location;
+pub use location::BaseSpec;
 mod archive;
 pub mod embedded;
 mod layout;
 pub mod spec;
 
-use crate::config::BaseSpec;
 use crate::image::{BaseImage, BasePlatform};
 use crate::oci::{Digest, Platform, Reference, Repository, Target, attestation, media};
 use crate::registry::{Client, RegistryError};

@@ -18,6 +18,7 @@ mod secret;
 mod source;
 mod values;
 
+pub use crate::base::BaseSpec;
 pub use args::{
     BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, IndexCreateArgs, InspectArgs,
     LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
@@ -27,9 +28,9 @@ pub use environment::{CacheDirInputs, Environment, cache_dir};
 pub use file::FileConfig;
 pub use ops::{resolve_copy, resolve_index_create, resolve_inspect, resolve_reference};
 pub use plan::{
-    BaseSpec, BuildStd, Builder, CargoPlan, Destination, ExtraFile, GoPlan, Libc, Plan,
-    PlatformRequest, PrebuiltArtifact, RegistrySettings, Source, Tarball, TarballKind, TlsConfig,
-    Tools, Verbosity,
+    BuildStd, Builder, CargoPlan, CopyPlan, Destination, ExtraFile, GoPlan, IndexCreatePlan,
+    InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, RegistrySettings, Source, Tarball,
+    TarballKind, TlsConfig, Tools, Verbosity,
 };
 pub use resolve::resolve;
 pub use secret::Secret;

@@ -1,6 +1,7 @@
 //! Flags of `inspect`, `copy`, `index create` and `resolve` → their plans.
 
 use super::outputs::repo_component;
+use super::plan::{CopyPlan, IndexCreatePlan, InspectPlan};
 use super::registry::registry_settings;
 use super::resolve::resolve_with;
 use super::values::{invalid, merged, parse_base, parse_platform_list};
@@ -10,9 +11,6 @@ use super::{
 };
 use crate::oci::reference::valid_tag;
 use crate::oci::{Platform, Reference};
-use crate::ops::copy::CopyPlan;
-use crate::ops::index::IndexCreatePlan;
-use crate::ops::inspect::InspectPlan;
 use std::path::Path;
 
 fn registry(

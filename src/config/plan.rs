@@ -1,49 +1,9 @@
+use crate::base::BaseSpec;
 use crate::image::ImageSettings;
-use crate::oci::{Digest, Platform, Reference, Repository};
+use crate::oci::{Platform, Reference, Repository};
 use crate::registry::CredentialStore;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// Which base image to build on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BaseSpec {
-    Registry(Reference),
-    Layout {
-        dir: PathBuf,
-        tag: Option<String>,
-        digest: Option<Digest>,
-    },
-    /// An OCI archive (an OCI layout in one tar file), unpacked before use.
-    Archive {
-        file: PathBuf,
-        tag: Option<String>,
-    },
-    /// A spec from `base-images/` (`static` is the default).
-    Named(String),
-}
-
-impl std::fmt::Display for BaseSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BaseSpec::Registry(r) => write!(f, "{r}"),
-            BaseSpec::Layout { dir, tag, digest } => {
-                write!(f, "oci-layout:{}", dir.display())?;
-                match (tag, digest) {
-                    (_, Some(d)) => write!(f, "@{d}"),
-                    (Some(t), None) => write!(f, ":{t}"),
-                    (None, None) => Ok(()),
-                }
-            }
-            BaseSpec::Archive { file, tag } => {
-                write!(f, "oci-archive:{}", file.display())?;
-                match tag {
-                    Some(t) => write!(f, ":{t}"),
-                    None => Ok(()),
-                }
-            }
-            BaseSpec::Named(n) => write!(f, "{n}"),
-        }
-    }
-}
 
 /// Where `copy` and `index create` write: a registry tag, or a tag in an OCI layout or
 /// OCI archive.
@@ -309,4 +269,39 @@ pub struct Plan {
     pub cache_max: u64,
     pub json: bool,
     pub verbosity: Verbosity,
+}
+
+/// `imgpush copy SRC DST`, resolved.
+pub struct CopyPlan {
+    pub source: BaseSpec,
+    pub dest: Destination,
+    /// Empty: everything (`--all`, the default). One: that platform's manifest alone,
+    /// digest preserved. Several: a new index over them (a new digest).
+    pub platforms: Vec<Platform>,
+    pub registry: RegistrySettings,
+    pub jobs: usize,
+}
+
+/// `imgpush index create --tag REPO:TAG SRC…`, resolved.
+pub struct IndexCreatePlan {
+    /// `REPO:TAG` to write.
+    pub target: Reference,
+    pub sources: Vec<BaseSpec>,
+    /// Start from the index the target tag holds now.
+    pub append: bool,
+    /// A platform given twice: the later source wins instead of an error.
+    pub replace: bool,
+    pub annotations: BTreeMap<String, String>,
+    pub registry: RegistrySettings,
+    pub jobs: usize,
+}
+
+/// `imgpush inspect REF`, resolved.
+pub struct InspectPlan {
+    pub source: BaseSpec,
+    /// As the user wrote it, for `name`.
+    pub name: String,
+    /// Only this platform (`--platform`).
+    pub platform: Option<Platform>,
+    pub registry: RegistrySettings,
 }

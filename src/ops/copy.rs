@@ -3,23 +3,14 @@
 //! within a registry, streamed between registries, never held in memory.
 
 use super::{clients, open, platform_image, publish, work_dir};
-use crate::config::{BaseSpec, Destination, RegistrySettings};
 use crate::error::Error;
 use crate::image::{Document, ImageSet};
-use crate::oci::{Digest, Platform, canonical_json, media};
+use crate::oci::{Digest, canonical_json, media};
 use crate::report::Reporter;
 use oci_spec::image::ImageIndex;
 use std::sync::Arc;
 
-pub struct CopyPlan {
-    pub source: BaseSpec,
-    pub dest: Destination,
-    /// Empty: everything (`--all`, the default). One: that platform's manifest alone,
-    /// digest preserved. Several: a new index over them (a new digest).
-    pub platforms: Vec<Platform>,
-    pub registry: RegistrySettings,
-    pub jobs: usize,
-}
+pub use crate::config::CopyPlan;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CopyOutput {

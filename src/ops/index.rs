@@ -4,27 +4,16 @@
 //! nothing is rebuilt and no digest of a platform image changes.
 
 use super::{OpsError, clients, open, platform_image, publish, work_dir};
-use crate::config::{BaseSpec, Destination, RegistrySettings};
+use crate::config::{BaseSpec, Destination};
 use crate::error::Error;
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
-use crate::oci::{Digest, Reference, annotation, attestation, canonical_json, media};
+use crate::oci::{Digest, annotation, attestation, canonical_json, media};
 use crate::report::Reporter;
 use oci_spec::image::{Descriptor, ImageIndexBuilder};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-pub struct IndexCreatePlan {
-    /// `REPO:TAG` to write.
-    pub target: Reference,
-    pub sources: Vec<BaseSpec>,
-    /// Start from the index the target tag holds now.
-    pub append: bool,
-    /// A platform given twice: the later source wins instead of an error.
-    pub replace: bool,
-    pub annotations: BTreeMap<String, String>,
-    pub registry: RegistrySettings,
-    pub jobs: usize,
-}
+pub use crate::config::IndexCreatePlan;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IndexOutput {

@@ -2,7 +2,6 @@
 //! `docker buildx imagetools inspect`, for registries, OCI layouts and OCI archives.
 
 use super::{clients, open, work_dir};
-use crate::config::{BaseSpec, RegistrySettings};
 use crate::error::Error;
 use crate::image::BasePlatform;
 use crate::oci::{Digest, Platform, attestation};
@@ -11,14 +10,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
 
-pub struct InspectPlan {
-    pub source: BaseSpec,
-    /// As the user wrote it, for `name`.
-    pub name: String,
-    /// Only this platform (`--platform`).
-    pub platform: Option<Platform>,
-    pub registry: RegistrySettings,
-}
+pub use crate::config::InspectPlan;
 
 /// What `inspect --json` prints. Stable: documented in docs/user-guide.md.
 #[derive(Clone, Debug, Serialize)]
