@@ -5,6 +5,7 @@ use super::{Client, MAX_DOCUMENT_BYTES, RegistryError};
 use crate::oci::Digest;
 use crate::report::ProgressId;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Body, Method, StatusCode, Url};
@@ -24,17 +25,19 @@ pub enum MountResult {
     Upload(Url),
 }
 
+/// Opens a blob's bytes, verified as they flow (a [`BlobStream`]), from the start. An
+/// upload calls it once per attempt and again for a chunked fallback, since a stream
+/// cannot go back.
+pub type OpenBlob<'a> = dyn Fn() -> BoxFuture<'a, Result<BlobStream, RegistryError>> + Sync + 'a;
+
 /// Where the bytes of an upload come from. Every kind can be read again, so a failed
 /// attempt is retried from the start in a fresh session.
 pub enum UploadSource<'a> {
     File(&'a Path),
     Bytes(Bytes),
-    /// A blob in another registry's repository, streamed through (verified on the way,
-    /// never on disk) and fetched anew for each attempt.
-    Remote {
-        client: &'a Client,
-        repo: &'a str,
-    },
+    /// A blob that lives elsewhere (say, in another registry), streamed through —
+    /// verified on the way, never on disk — and opened anew for each attempt.
+    Stream(&'a OpenBlob<'a>),
 }
 
 /// A streamed body for one attempt: taken once by the request, and the source's own error
@@ -155,7 +158,7 @@ impl Client {
         progress: ProgressId,
     ) -> Result<(), RegistryError> {
         if let (Some(chunk), UploadSource::File(_)) = (self.config.chunk_size, source) {
-            let chunks = ChunkSource::open(source, digest, size).await?;
+            let chunks = ChunkSource::open(source).await?;
             return self
                 .upload_chunked(repo, digest, chunks, chunk, session, progress)
                 .await;
@@ -163,8 +166,8 @@ impl Client {
         let op = format!("uploading blob {digest} to {repo}");
         let url = with_digest(session, digest);
         let streamed = match source {
-            UploadSource::Remote { client, repo: from } => Some(StreamedBody {
-                stream: Some(client.get_blob(from, digest, Some(size)).await?).into(),
+            UploadSource::Stream(open) => Some(StreamedBody {
+                stream: Some(open().await?).into(),
                 failure: Default::default(),
             }),
             _ => None,
@@ -196,7 +199,7 @@ impl Client {
                     self.registry()
                 ));
                 let session = self.start_upload(repo).await?;
-                let chunks = ChunkSource::open(source, digest, size).await?;
+                let chunks = ChunkSource::open(source).await?;
                 self.upload_chunked(repo, digest, chunks, 16 << 20, session, progress)
                     .await
             }
@@ -228,7 +231,7 @@ impl Client {
                         });
                 Body::wrap_stream(stream)
             }
-            (UploadSource::Remote { .. }, Some(body)) => {
+            (UploadSource::Stream(_), Some(body)) => {
                 // Taken once: after a 401 the next attempt fetches the source again.
                 let stream = body
                     .stream
@@ -250,7 +253,7 @@ impl Client {
                     }
                 }))
             }
-            (UploadSource::Remote { .. }, None) => {
+            (UploadSource::Stream(_), None) => {
                 return Err(RegistryError::Replay { op: op.to_string() });
             }
         })
@@ -491,17 +494,13 @@ enum ChunkSource {
     /// Can go back to any offset (to resume after a failed chunk).
     File(std::fs::File, std::path::PathBuf),
     Bytes(Bytes),
-    /// Another registry's blob, verified as it flows; only forward. (Fused: a chunk may
+    /// A streamed blob, verified as it flows; only forward. (Fused: a chunk may
     /// ask again after the end.)
     Stream(futures_util::stream::Fuse<BlobStream>, bytes::BytesMut),
 }
 
 impl ChunkSource {
-    async fn open(
-        source: &UploadSource<'_>,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<ChunkSource, RegistryError> {
+    async fn open(source: &UploadSource<'_>) -> Result<ChunkSource, RegistryError> {
         Ok(match source {
             UploadSource::File(path) => ChunkSource::File(
                 std::fs::File::open(path).map_err(|source| RegistryError::Io {
@@ -511,10 +510,9 @@ impl ChunkSource {
                 path.to_path_buf(),
             ),
             UploadSource::Bytes(b) => ChunkSource::Bytes(b.clone()),
-            UploadSource::Remote { client, repo } => ChunkSource::Stream(
-                client.get_blob(repo, digest, Some(size)).await?.fuse(),
-                bytes::BytesMut::new(),
-            ),
+            UploadSource::Stream(open) => {
+                ChunkSource::Stream(open().await?.fuse(), bytes::BytesMut::new())
+            }
         })
     }
 
@@ -580,7 +578,7 @@ impl ChunkSource {
 /// One chunk is held back until the stream has ended and been verified: a consumer
 /// streaming the bytes on (an upload to another registry) cannot complete with a wrong
 /// body of the right size, because its last bytes only arrive once they are proven good.
-pub(crate) fn verify_stream(
+pub fn verify_stream(
     inner: BlobStream,
     expected: Digest,
     size: Option<u64>,
