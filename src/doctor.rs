@@ -76,11 +76,11 @@ fn go_check(plan: &DoctorPlan) -> Check {
 async fn registry_check(plan: &DoctorPlan, repo: &crate::oci::Repository) -> Check {
     let name = format!("registry login for {}", repo.registry);
     let scopes = vec![format!("repository:{}:pull,push", repo.path)];
-    let config = match crate::pipeline::client_config(&plan.registry, &repo.registry, scopes) {
+    let config = match crate::registry::client_config(&plan.registry, &repo.registry, scopes) {
         Ok(c) => c,
         Err(e) => {
             let fix = match &e {
-                crate::Error::Credentials(_) => {
+                crate::registry::PoolError::Credentials(_) => {
                     "fix the docker config file, or log in again with `docker login`"
                 }
                 _ => "fix or remove that certificate file",

@@ -14,6 +14,8 @@ pub enum Error {
     #[error("registry credentials")]
     Credentials(#[from] CredentialError),
     #[error(transparent)]
+    Pool(#[from] crate::registry::PoolError),
+    #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
     Base(#[from] BaseError),
@@ -37,12 +39,6 @@ pub enum Error {
     Ops(#[from] crate::ops::OpsError),
     #[error(transparent)]
     Resolve(#[from] crate::ops::resolve::ResolveError),
-    #[error("{reference}: not found (the registry has no such repository, tag or digest)")]
-    NotFound {
-        reference: String,
-        #[source]
-        source: Box<crate::registry::RegistryError>,
-    },
     #[error("creating a work directory in {path}")]
     WorkDir {
         path: std::path::PathBuf,
@@ -59,23 +55,26 @@ impl Error {
             Error::Build(e) => e.hint(),
             Error::Base(e) => e.hint(),
             Error::Ops(e) => e.hint(),
-            Error::NotFound { .. } => Some(
-                "check the repository name and the tag (`skopeo list-tags docker://REPO` lists the tags)".into(),
-            ),
             Error::Resolve(e) => e.hint(),
             Error::Publish(e) => e.hint(),
             Error::Registry { source, .. } => source.hint(),
-            // Their messages already say what to do.
-            Error::Credentials(
-                crate::registry::CredentialError::HelperMissing { .. }
-                | crate::registry::CredentialError::HelperTimeout { .. },
-            ) => None,
-            Error::Credentials(_) => Some(
-                "fix or remove the file; imgpush reads `credHelpers`, `credsStore` and `auths` of docker's config.json and podman's auth.json"
-                    .into(),
-            ),
+            Error::Credentials(e) | Error::Pool(crate::registry::PoolError::Credentials(e)) => {
+                credential_hint(e)
+            }
+            Error::Pool(crate::registry::PoolError::Registry { source, .. }) => source.hint(),
             _ => None,
         }
+    }
+}
+
+fn credential_hint(e: &CredentialError) -> Option<String> {
+    match e {
+        // Their messages already say what to do.
+        CredentialError::HelperMissing { .. } | CredentialError::HelperTimeout { .. } => None,
+        _ => Some(
+            "fix or remove the file; imgpush reads `credHelpers`, `credsStore` and `auths` of docker's config.json and podman's auth.json"
+                .into(),
+        ),
     }
 }
 

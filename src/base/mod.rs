@@ -97,6 +97,15 @@ pub trait ClientFor {
     fn client_for(&self, registry: &str) -> Arc<Client>;
 }
 
+impl ClientFor for crate::registry::Pool {
+    fn client_for(&self, registry: &str) -> Arc<Client> {
+        // The runs make every client they need (and report credential problems) before a
+        // base is opened.
+        self.get(registry)
+            .expect("clients are created before the base is opened")
+    }
+}
+
 /// Opens the base named by `spec`: fetches its index (or single manifest and config).
 pub async fn open(
     spec: &BaseSpec,

@@ -19,6 +19,7 @@ mod source;
 mod values;
 
 pub use crate::base::BaseSpec;
+pub use crate::registry::{RegistrySettings, TlsConfig};
 pub use args::{
     BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, IndexCreateArgs, InspectArgs,
     LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
@@ -29,8 +30,8 @@ pub use file::FileConfig;
 pub use ops::{resolve_copy, resolve_index_create, resolve_inspect, resolve_reference};
 pub use plan::{
     BuildStd, Builder, CargoPlan, CopyPlan, Destination, ExtraFile, GoPlan, IndexCreatePlan,
-    InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, RegistrySettings, Source, Tarball,
-    TarballKind, TlsConfig, Tools, Verbosity,
+    InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, Source, Tarball, TarballKind,
+    Tools, Verbosity,
 };
 pub use resolve::resolve;
 pub use secret::Secret;

@@ -1,7 +1,7 @@
 use crate::base::BaseSpec;
 use crate::image::ImageSettings;
 use crate::oci::{Platform, Reference, Repository};
-use crate::registry::CredentialStore;
+use crate::registry::RegistrySettings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -179,31 +179,6 @@ pub struct Tools {
     /// `~/.cache/imgpush`, else a private `$TMPDIR/imgpush-<uid>`): std built from source
     /// lives here. `None`: no private place for it, the cache is off.
     pub cache_dir: Option<PathBuf>,
-}
-
-/// How to reach registries: shared by `build` and every command that reads or writes images.
-#[derive(Clone, Debug)]
-pub struct RegistrySettings {
-    /// Hosts where plain HTTP and unverified TLS are allowed.
-    pub insecure_registries: Vec<String>,
-    pub tls: TlsConfig,
-    pub credentials: CredentialStore,
-    /// Retries per registry request (connection errors, timeouts, 429, 5xx).
-    pub retries: u32,
-    /// How long an answer may stall before the request counts as failed (and is retried).
-    pub read_timeout: std::time::Duration,
-    /// Where fetched manifests and configs are kept by digest, unless `--no-cache`.
-    pub cache: Option<PathBuf>,
-}
-
-/// Extra trust for registries' TLS certificates.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// `--ca-cert FILE`: trusted for every registry of the run.
-    pub ca_files: Vec<PathBuf>,
-    /// certs.d directories holding `<registry>/*.crt`: `/etc/containers/certs.d`,
-    /// `/etc/docker/certs.d`, `~/.docker/certs.d`.
-    pub certs_dirs: Vec<PathBuf>,
 }
 
 /// A file or directory to ship in every platform's image (one shared layer).

@@ -2,8 +2,7 @@
 //! registry, OCI layout or OCI archive — with every digest preserved. Blobs are mounted
 //! within a registry, streamed between registries, never held in memory.
 
-use super::{clients, open, platform_image, publish, work_dir};
-use crate::error::Error;
+use super::{OpsError, clients, open, platform_image, publish, work_dir};
 use crate::image::{Document, ImageSet};
 use crate::oci::{Digest, canonical_json, media};
 use crate::report::Reporter;
@@ -21,7 +20,7 @@ pub struct CopyOutput {
     pub media_type: String,
 }
 
-pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOutput, Error> {
+pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOutput, OpsError> {
     let clients = clients(
         &plan.registry,
         &[&plan.source],

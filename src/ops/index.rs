@@ -5,7 +5,6 @@
 
 use super::{OpsError, clients, open, platform_image, publish, work_dir};
 use crate::config::{BaseSpec, Destination};
-use crate::error::Error;
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
 use crate::oci::{Digest, annotation, attestation, canonical_json, media};
 use crate::report::Reporter;
@@ -37,7 +36,7 @@ struct Member {
 pub async fn create(
     plan: &IndexCreatePlan,
     reporter: Arc<dyn Reporter>,
-) -> Result<IndexOutput, Error> {
+) -> Result<IndexOutput, OpsError> {
     let target_spec = BaseSpec::Registry(plan.target.clone());
     let mut sources: Vec<&BaseSpec> = plan.sources.iter().collect();
     if plan.append {
@@ -53,7 +52,7 @@ pub async fn create(
         reporter.step(&format!("reading {source}"));
         let opened = match open(source, &clients, work.path()).await {
             // Appending to a tag that does not exist yet starts a new index.
-            Err(Error::NotFound { .. }) if appending => {
+            Err(OpsError::NotFound { .. }) if appending => {
                 reporter.detail(&format!(
                     "{source} does not exist yet; starting a new index"
                 ));
@@ -73,7 +72,7 @@ pub async fn create(
         }
     }
     if members.iter().all(|m| m.image.platform.is_unknown()) {
-        return Err(OpsError::Empty.into());
+        return Err(OpsError::Empty);
     }
 
     // A Docker manifest list when every member is a Docker manifest; otherwise OCI.

@@ -1,8 +1,7 @@
 //! `imgpush inspect`: what a reference really holds, platform by platform — like
 //! `docker buildx imagetools inspect`, for registries, OCI layouts and OCI archives.
 
-use super::{clients, open, work_dir};
-use crate::error::Error;
+use super::{OpsError, clients, open, work_dir};
 use crate::image::BasePlatform;
 use crate::oci::{Digest, Platform, attestation};
 use crate::report::Reporter;
@@ -126,7 +125,10 @@ impl ManifestSummary {
     }
 }
 
-pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<Inspection, Error> {
+pub async fn inspect(
+    plan: &InspectPlan,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Inspection, OpsError> {
     let clients = clients(&plan.registry, &[&plan.source], None, reporter)?;
     let work = work_dir()?;
     let opened = open(&plan.source, &clients, work.path()).await?;
@@ -147,8 +149,7 @@ pub async fn inspect(plan: &InspectPlan, reporter: Arc<dyn Reporter>) -> Result<
                     .map(Platform::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
-            }
-            .into());
+            });
         }
     }
     let shown: Vec<&Digest> = platforms.iter().map(|p| &p.manifest_digest).collect();

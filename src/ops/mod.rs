@@ -9,10 +9,9 @@ pub mod resolve;
 
 use crate::base::{self, OpenedBase};
 use crate::config::{BaseSpec, Destination, RegistrySettings};
-use crate::error::Error;
 use crate::image::{BasePlatform, ConfigBlob, Document, ImageSet, LayerRef, PlatformImage};
-use crate::pipeline::Clients;
 use crate::publish::{ArchiveSink, LayoutSink, RegistrySink, Sink};
+use crate::registry::{Pool as Clients, PoolError, RegistryError};
 use crate::report::Reporter;
 use std::sync::Arc;
 
@@ -33,6 +32,26 @@ pub enum OpsError {
         platform: String,
         available: String,
     },
+    #[error("{reference}: not found (the registry has no such repository, tag or digest)")]
+    NotFound {
+        reference: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("creating a work directory in {path}")]
+    WorkDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Base(#[from] base::BaseError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
 }
 
 impl OpsError {
@@ -41,17 +60,23 @@ impl OpsError {
             OpsError::DuplicatePlatform { .. } => {
                 Some("pass --replace to let the later source win, or leave one of them out".into())
             }
+            OpsError::NotFound { .. } => Some(
+                "check the repository name and the tag (`skopeo list-tags docker://REPO` lists the tags)".into(),
+            ),
+            OpsError::Base(e) => e.hint(),
+            OpsError::Publish(e) => e.hint(),
+            OpsError::Pool(PoolError::Registry { source, .. }) => source.hint(),
             _ => None,
         }
     }
 }
 
 /// A work directory for unpacked archives and downloads ($TMPDIR, else /tmp).
-pub(crate) fn work_dir() -> Result<tempfile::TempDir, Error> {
+pub(crate) fn work_dir() -> Result<tempfile::TempDir, OpsError> {
     tempfile::Builder::new()
         .prefix("imgpush-")
         .tempdir()
-        .map_err(|source| Error::WorkDir {
+        .map_err(|source| OpsError::WorkDir {
             path: std::env::temp_dir(),
             source,
         })
@@ -63,8 +88,8 @@ pub(crate) fn clients(
     sources: &[&BaseSpec],
     dest: Option<&Destination>,
     reporter: Arc<dyn Reporter>,
-) -> Result<Clients, Error> {
-    let mut clients = Clients::with_settings(settings, reporter);
+) -> Result<Clients, OpsError> {
+    let mut clients = Clients::new(settings, reporter);
     if let Some(Destination::Registry(r)) = dest {
         clients.want(&r.repository, true);
     }
@@ -90,11 +115,11 @@ pub(crate) async fn open(
     spec: &BaseSpec,
     clients: &Clients,
     work: &std::path::Path,
-) -> Result<OpenedBase, Error> {
+) -> Result<OpenedBase, OpsError> {
     let spec = base::resolve_alias(spec)?;
     match base::open(&spec, clients, work).await {
         Err(base::BaseError::Registry { base, source }) if source.is_not_found() => {
-            Err(Error::NotFound {
+            Err(OpsError::NotFound {
                 reference: base,
                 source,
             })
@@ -130,7 +155,7 @@ pub(crate) fn sink(
     dest: &Destination,
     clients: &Clients,
     mtime: u64,
-) -> Result<(Box<dyn Sink>, Vec<String>), Error> {
+) -> Result<(Box<dyn Sink>, Vec<String>), OpsError> {
     Ok(match dest {
         Destination::Registry(r) => (
             Box::new(RegistrySink {
@@ -162,7 +187,7 @@ pub(crate) async fn publish(
     clients: &Clients,
     jobs: usize,
     reporter: &dyn Reporter,
-) -> Result<String, Error> {
+) -> Result<String, OpsError> {
     let (sink, tags) = sink(dest, clients, 0)?;
     let cx = crate::publish::PublishContext {
         set,

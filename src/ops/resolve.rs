@@ -6,12 +6,8 @@
 //! replaced in the original text, so comments, document order, quoting and every
 //! untouched field stay exactly as written.
 
-use crate::config::Plan;
-use crate::error::Error;
-use crate::report::Reporter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -229,29 +225,6 @@ pub fn missing_path(documents: &[Document], path: &str, why: &str) -> ResolveErr
         value: format!("{SCHEME}{path}"),
         why: why.to_string(),
     }
-}
-
-/// Builds and pushes every distinct reference (all at once), then returns the documents'
-/// text with each reference replaced by its `REPO@sha256:…`, documents joined by `---`.
-pub async fn resolve(
-    documents: &[Document],
-    plans: &BTreeMap<String, Plan>,
-    reporter: Arc<dyn Reporter>,
-) -> Result<String, Error> {
-    let builds = plans.iter().map(|(path, plan)| {
-        let reporter = reporter.clone();
-        async move {
-            reporter.step(&format!("building {SCHEME}{path}"));
-            crate::pipeline::build(plan, reporter)
-                .await
-                .map(|out| (path.clone(), out.reference))
-        }
-    });
-    let resolved: BTreeMap<String, String> = futures_util::future::try_join_all(builds)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(substitute(documents, &resolved))
 }
 
 /// The documents with each occurrence replaced; files are joined with a `---` line.

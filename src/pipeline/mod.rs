@@ -1,9 +1,5 @@
 //! One `imgpush build` run: plan → artifacts → base → layers → image set → sinks.
 
-mod clients;
-
-pub(crate) use clients::{Clients, client_config};
-
 use crate::base;
 use crate::build;
 use crate::cache::Cache;
@@ -13,6 +9,7 @@ use crate::image::{ComposeInput, compose};
 use crate::layer::{CacheOutcome, Layer, LayerOptions, write_layer_cached};
 use crate::oci::{Digest, Platform};
 use crate::publish::{ArchiveSink, LayoutSink, PublishContext, Published, RegistrySink, Sink};
+use crate::registry::Pool;
 use crate::report::Reporter;
 
 use std::sync::Arc;
@@ -40,10 +37,38 @@ pub struct PlatformOutput {
     pub size: u64,
 }
 
+/// Builds and pushes every plan at once (`imgpush resolve`: one per distinct `imgpush://`
+/// reference); returns each key's `REPO@sha256:…`.
+pub async fn build_each(
+    plans: &std::collections::BTreeMap<String, Plan>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let builds = plans.iter().map(|(key, plan)| {
+        let reporter = reporter.clone();
+        async move {
+            reporter.step(&format!("building imgpush://{key}"));
+            build(plan, reporter)
+                .await
+                .map(|out| (key.clone(), out.reference))
+        }
+    });
+    Ok(futures_util::future::try_join_all(builds)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Runs `imgpush build` for a plan.
 pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutput, Error> {
     let base_spec = base::resolve_alias(&plan.base)?;
-    let clients = Clients::new(plan, &base_spec, reporter.clone());
+    let mut clients = Pool::new(&plan.registry, reporter.clone());
+    // Push scope first: some registries only read the first scope.
+    if let Some(repo) = &plan.repo {
+        clients.want(repo, true);
+    }
+    if let BaseSpec::Registry(r) = &base_spec {
+        clients.want(&r.repository, false);
+    }
     // Create every client now so that credential problems surface before any work, and
     // reach the target registry before building anything.
     if let Some(repo) = &plan.repo {

@@ -6,6 +6,7 @@ mod blobs;
 pub mod credentials;
 mod error;
 mod manifests;
+mod pool;
 mod retry;
 mod transport;
 
@@ -13,6 +14,7 @@ pub use blobs::{BlobStream, MountResult, OpenBlob, UploadSource, verify_stream};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
+pub use pool::{Pool, PoolError, RegistrySettings, TlsConfig, client_config};
 pub use retry::RETRY_AFTER_CAP;
 
 /// The most imgpush reads of a manifest or index (as containerd), and of a config whose

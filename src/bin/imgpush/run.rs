@@ -141,7 +141,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
         args.registry.verbose,
     )));
-    let inspection = runtime()?.block_on(imgpush::ops::inspect::inspect(&plan, reporter))?;
+    let inspection = runtime()?
+        .block_on(imgpush::ops::inspect::inspect(&plan, reporter))
+        .map_err(imgpush::Error::from)?;
     if args.raw {
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -164,7 +166,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
 
 /// Runs one library operation with a stderr reporter, then prints its `reference` line
 /// (or, with `--json`, the whole result).
-fn run_and_print<T, Fut>(
+fn run_and_print<T, E, Fut>(
     verbose: u8,
     json: bool,
     op: impl FnOnce(Arc<dyn imgpush::report::Reporter>) -> Fut,
@@ -172,10 +174,13 @@ fn run_and_print<T, Fut>(
 ) -> anyhow::Result<()>
 where
     T: serde::Serialize,
-    Fut: std::future::Future<Output = Result<T, imgpush::Error>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    imgpush::Error: From<E>,
 {
     let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(verbose)));
-    let out = runtime()?.block_on(op(reporter.clone()))?;
+    let out = runtime()?
+        .block_on(op(reporter.clone()))
+        .map_err(imgpush::Error::from)?;
     reporter.finish();
     if json {
         print_result(&serde_json::to_string_pretty(&out).expect("the output serializes"))
@@ -234,7 +239,8 @@ pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     let reporter = Arc::new(ui::StderrReporter::new(Verbosity::from_count(
         args.registry.verbose,
     )));
-    let text = runtime()?.block_on(r::resolve(&documents, &plans, reporter.clone()))?;
+    let resolved = runtime()?.block_on(imgpush::pipeline::build_each(&plans, reporter.clone()))?;
+    let text = r::substitute(&documents, &resolved);
     reporter.finish();
     let mut stdout = std::io::stdout().lock();
     match stdout
