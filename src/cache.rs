@@ -176,14 +176,16 @@ impl Cache {
             ));
         }
         let blob = self.blob_path(&layer.digest);
-        let path = match self.pin(&blob, &layer.digest) {
+        let (path, created) = match self.pin(&blob, &layer.digest) {
             Ok(Some(pinned)) => pinned,
             // Evicted (perhaps by another process a moment ago): build it again.
             Ok(None) => return corrupt(format!("cached layer {} is gone", layer.digest)),
-            Err(_) => blob.clone(),
+            Err(_) => (blob.clone(), false),
         };
+        // Only a pin this lookup made is taken back: another lookup of this process may
+        // have handed out the same path already (platforms, or keys, sharing a blob).
         let unpin = || {
-            if path != blob {
+            if created && path != blob {
                 let _ = std::fs::remove_file(&path);
             }
         };
@@ -220,9 +222,10 @@ impl Cache {
         }
     }
 
-    /// Hard-links `blob` into this process's pin directory (made on first use). `None`:
-    /// the blob is not there. An error: links are not possible here.
-    fn pin(&self, blob: &Path, digest: &Digest) -> std::io::Result<Option<PathBuf>> {
+    /// Hard-links `blob` into this process's pin directory (made on first use), and says
+    /// whether this call made the link. `None`: the blob is not there. An error: links are
+    /// not possible here.
+    fn pin(&self, blob: &Path, digest: &Digest) -> std::io::Result<Option<(PathBuf, bool)>> {
         let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
         if pins.is_none() {
             *pins = Some(self.create_pins()?);
@@ -232,8 +235,8 @@ impl Cache {
         match std::fs::hard_link(blob, &pinned) {
             // Already pinned by another lookup of this process (platforms may share a
             // layer); it is verified again all the same.
-            Ok(()) => Ok(Some(pinned)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(pinned)),
+            Ok(()) => Ok(Some((pinned, true))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some((pinned, false))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -361,8 +364,8 @@ impl Cache {
                 // with a lock held by another `Cache` of this very process.
                 Ok(lock) => match lock.try_lock() {
                     Ok(()) => false,
-                    Err(std::fs::TryLockError::WouldBlock) => true,
-                    Err(std::fs::TryLockError::Error(e)) => return Err(e),
+                    // Unknown: keep its blobs this time (the safe answer).
+                    Err(_) => true,
                 },
                 Err(_) => false,
             };
@@ -370,7 +373,11 @@ impl Cache {
                 let _ = std::fs::remove_dir_all(&dir);
                 continue;
             }
-            for pin in std::fs::read_dir(&dir)?.flatten() {
+            // Its owner may remove it meanwhile (exiting): then it pins nothing.
+            let Ok(pins) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for pin in pins.flatten() {
                 pinned.insert(pin.file_name().to_string_lossy().into_owned());
             }
         }

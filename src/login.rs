@@ -30,6 +30,11 @@ pub async fn login(
             cache: None,
             registry: registry.clone(),
             insecure,
+            insecure_hosts: if insecure {
+                vec![registry.clone()]
+            } else {
+                vec![]
+            },
             credential: Some(Credential::Basic {
                 username: username.to_string(),
                 password: password.to_string(),

@@ -91,16 +91,30 @@ fn a_token_realm_over_plain_http_elsewhere_is_refused_before_any_request() {
 }
 
 #[test]
-fn with_insecure_registry_the_plain_realm_is_tried_and_does_not_resolve() {
+fn with_the_realm_host_insecure_the_plain_realm_is_tried_and_does_not_resolve() {
     let registry = Registry::start();
     let front = FieldOptions::new()
         .token_auth(secs(300))
         .advertise_realm(PLAIN_REALM)
         .start(&registry.host);
     let repo = format!("{}/app/realm", front.host);
+    // The registry's own --insecure-registry does not open plain http to another host.
     let out = run_uncached(&hello_build(
         &repo,
         &["--insecure-registry", &front.host, "--retries", "0"],
+    ));
+    failed_with(&out, "sends credentials to a token service over plain http");
+    // Naming the realm's host does.
+    let out = run_uncached(&hello_build(
+        &repo,
+        &[
+            "--insecure-registry",
+            &front.host,
+            "--insecure-registry",
+            "token.example.invalid",
+            "--retries",
+            "0",
+        ],
     ));
     let err = failed_with(&out, &format!("token request to {PLAIN_REALM}"));
     assert!(!err.contains("sends credentials"), "{err}");

@@ -31,6 +31,7 @@ async fn a_refused_index_leaves_no_tag() {
             cache: None,
             registry: registry.host.clone(),
             insecure: false,
+            insecure_hosts: vec![],
             credential: None,
             scopes: vec![],
             chunk_size: None,

@@ -25,6 +25,7 @@ fn client_with_retries(host: &str, chunk_size: Option<u64>, retries: u32) -> Cli
             cache: None,
             registry: host.to_string(),
             insecure: false,
+            insecure_hosts: vec![],
             credential: None,
             scopes: vec![],
             chunk_size,
@@ -328,6 +329,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
             cache: None,
             registry: format!("127.0.0.1:{}", server.port),
             insecure: false,
+            insecure_hosts: vec![],
             credential: Some(Credential::Basic {
                 username: "u".into(),
                 password: "p-secret".into(),

@@ -74,6 +74,7 @@ pub(crate) fn client_config(
         cache: settings.cache.as_ref().map(crate::cache::Cache::new),
         registry: registry.to_string(),
         insecure: settings.insecure_registries.iter().any(|h| h == registry),
+        insecure_hosts: settings.insecure_registries.clone(),
         credential: settings.credentials.lookup(registry)?,
         scopes,
         chunk_size: None,

@@ -8,8 +8,8 @@
 //! renewal instead of each fetching a token.
 
 use super::retry::{retry_after, retryable_status};
-use super::transport::redact;
-use super::{Client, Credential, RegistryError, is_loopback};
+use super::transport::{plain_http_allowed, redact};
+use super::{Client, Credential, RegistryError};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{StatusCode, Url};
 use std::collections::BTreeMap;
@@ -188,6 +188,10 @@ impl Client {
                 .ok_or_else(|| {
                     unauthorized(Some("the registry requires a username and password".into()))
                 })?;
+            if renewal.is_some() && state.header.as_deref() == Some(header.as_str()) {
+                // The same username and password again would only be refused again.
+                return Err(unauthorized(None));
+            }
             state.header = Some(header);
             state.expires = None;
         } else {
@@ -235,10 +239,7 @@ impl Client {
             self.protocol(op, format!("bad token realm `{shown}`: {e}"))
         })?;
         // Credentials go to the realm in the clear otherwise.
-        if realm.scheme() != "https"
-            && !self.config.insecure
-            && !realm.host_str().is_some_and(is_loopback)
-        {
+        if realm.scheme() != "https" && !plain_http_allowed(&realm, &self.config.insecure_hosts) {
             return Err(RegistryError::InsecureRealm {
                 registry: self.config.registry.clone(),
                 realm: redact(&realm),

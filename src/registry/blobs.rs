@@ -10,6 +10,17 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Body, Method, StatusCode, Url};
 use sha2::{Digest as _, Sha256};
 use std::io::Read;
+use std::sync::atomic::Ordering;
+
+/// The first chunk size after a registry refused a whole body (413).
+const FIRST_CHUNK: u64 = 16 << 20;
+
+/// Chunks are not halved below this after a refused chunk.
+const MIN_CHUNK: usize = 1 << 20;
+
+/// The largest config read when its descriptor claims more (the descriptor comes from the
+/// same registry, so its size alone bounds nothing).
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
 use std::path::Path;
 use tokio_util::io::ReaderStream;
 
@@ -154,7 +165,15 @@ impl Client {
         session: Url,
         progress: ProgressId,
     ) -> Result<(), RegistryError> {
-        if let (Some(chunk), UploadSource::File(_)) = (self.config.chunk_size, source) {
+        // Chunks when configured (files), or when this registry refused a whole body before
+        // (a proxy's body limit): then every upload goes straight to chunks of the size
+        // that worked.
+        let configured = match source {
+            UploadSource::File(_) => self.config.chunk_size,
+            _ => None,
+        };
+        let remembered = self.chunk_limit.load(Ordering::Relaxed);
+        if let Some(chunk) = configured.or((remembered > 0).then_some(remembered)) {
             let chunks = ChunkSource::open(source, digest, size).await?;
             return self
                 .upload_chunked(repo, digest, chunks, chunk, session, progress)
@@ -162,42 +181,59 @@ impl Client {
         }
         let op = format!("uploading blob {digest} to {repo}");
         let url = with_digest(session, digest);
-        let streamed = match source {
-            UploadSource::Remote { client, repo: from } => Some(StreamedBody {
-                stream: Some(client.get_blob(from, digest, Some(size)).await?).into(),
-                failure: Default::default(),
-            }),
-            _ => None,
+        let mut reopened = false;
+        let response = loop {
+            let streamed = match source {
+                UploadSource::Remote { client, repo: from } => Some(StreamedBody {
+                    stream: Some(client.get_blob(from, digest, Some(size)).await?).into(),
+                    failure: Default::default(),
+                }),
+                _ => None,
+            };
+            let sent = self
+                .send_once(&op, Method::PUT, url.clone(), &|r| {
+                    let body = self.body(&op, source, streamed.as_ref(), progress)?;
+                    Ok(r.header(CONTENT_TYPE, "application/octet-stream")
+                        .header(CONTENT_LENGTH, size)
+                        .body(body))
+                })
+                .await;
+            // The source's own failure explains a broken upload better than the
+            // destination's.
+            if let Some(failure) = streamed
+                .as_ref()
+                .and_then(|s| s.failure.lock().expect("not poisoned").take())
+            {
+                return Err(failure);
+            }
+            match sent {
+                // A 401 renewed the token after the streamed body was spent: fetch the
+                // source again and send once more, in the same session.
+                Err(RegistryError::Replay { .. }) if !reopened => reopened = true,
+                other => break other?,
+            }
         };
-        let sent = self
-            .send_once(&op, Method::PUT, url, &|r| {
-                let body = self.body(&op, source, streamed.as_ref(), progress)?;
-                Ok(r.header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_LENGTH, size)
-                    .body(body))
-            })
-            .await;
-        // The source's own failure explains a broken upload better than the destination's.
-        if let Some(failure) = streamed
-            .as_ref()
-            .and_then(|s| s.failure.lock().expect("not poisoned").take())
-        {
-            return Err(failure);
-        }
-        let response = sent?;
         match response.status() {
             StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => {
                 check_echoed_digest(self, &op, &response, digest)
             }
-            // A proxy's body limit (Cloudflare's is 100 MB): go on in chunks.
+            // A proxy's body limit (Cloudflare's is 100 MB, nginx's default 1 MB): go on in
+            // chunks, and remember it for every later upload to this registry.
             StatusCode::PAYLOAD_TOO_LARGE => {
+                let _ = self.chunk_limit.compare_exchange(
+                    0,
+                    FIRST_CHUNK,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                let chunk = self.chunk_limit.load(Ordering::Relaxed);
                 self.reporter.detail(&format!(
                     "{} refused a {size}-byte upload in one request; uploading in chunks",
                     self.registry()
                 ));
                 let session = self.start_upload(repo).await?;
                 let chunks = ChunkSource::open(source, digest, size).await?;
-                self.upload_chunked(repo, digest, chunks, 16 << 20, session, progress)
+                self.upload_chunked(repo, digest, chunks, chunk, session, progress)
                     .await
             }
             _ => Err(self.status_error(&op, response).await),
@@ -293,6 +329,20 @@ impl Client {
                     self.reporter.blob_progress(progress, n as u64);
                     continue;
                 }
+                Ok(response)
+                    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && n > MIN_CHUNK =>
+                {
+                    // Even this chunk is over the limit: halve it for the next attempt
+                    // (a fresh session; a stream cannot go back).
+                    let smaller = (n / 2).max(MIN_CHUNK) as u64;
+                    self.chunk_limit.store(smaller, Ordering::Relaxed);
+                    return Err(RegistryError::ChunkRefused {
+                        op: op.clone(),
+                        registry: self.registry().to_string(),
+                        size: n as u64,
+                        next: smaller,
+                    });
+                }
                 Ok(response) => self.status_error(&op, response).await,
                 Err(e) => e,
             };
@@ -324,7 +374,10 @@ impl Client {
                 Ok(r.header(CONTENT_LENGTH, 0))
             })
             .await?;
-        if response.status() != StatusCode::CREATED {
+        if !matches!(
+            response.status(),
+            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK
+        ) {
             return Err(self.status_error(&op, response).await);
         }
         check_echoed_digest(self, &op, &response, digest)
@@ -436,6 +489,13 @@ impl Client {
             return Ok(bytes);
         }
         let op = format!("downloading blob {digest} from {repo}");
+        if size.is_some_and(|s| s > MAX_CONFIG_BYTES) {
+            return Err(RegistryError::TooLarge {
+                op,
+                registry: self.registry().to_string(),
+                limit: MAX_CONFIG_BYTES,
+            });
+        }
         let bytes = self
             .retry_body(&op, || async {
                 // With a size, the stream itself refuses a byte more than it.
@@ -490,10 +550,10 @@ fn check_echoed_digest(
 enum ChunkSource {
     /// Can go back to any offset (to resume after a failed chunk).
     File(std::fs::File, std::path::PathBuf),
-    Bytes(Bytes),
-    /// Another registry's blob, verified as it flows; only forward. (Fused: a chunk may
-    /// ask again after the end.)
-    Stream(futures_util::stream::Fuse<BlobStream>, bytes::BytesMut),
+    /// All of it, and how far it has been read; can go back too.
+    Bytes(Bytes, usize),
+    /// Another registry's blob, verified as it flows; only forward.
+    Stream(BlobStream, bytes::BytesMut),
 }
 
 impl ChunkSource {
@@ -510,16 +570,16 @@ impl ChunkSource {
                 })?,
                 path.to_path_buf(),
             ),
-            UploadSource::Bytes(b) => ChunkSource::Bytes(b.clone()),
+            UploadSource::Bytes(b) => ChunkSource::Bytes(b.clone(), 0),
             UploadSource::Remote { client, repo } => ChunkSource::Stream(
-                client.get_blob(repo, digest, Some(size)).await?.fuse(),
+                client.get_blob(repo, digest, Some(size)).await?,
                 bytes::BytesMut::new(),
             ),
         })
     }
 
     fn can_seek(&self) -> bool {
-        matches!(self, ChunkSource::File(..))
+        !matches!(self, ChunkSource::Stream(..))
     }
 
     /// The next chunk of at most `max` bytes; `None` at the end.
@@ -543,9 +603,11 @@ impl ChunkSource {
                 buf.truncate(filled);
                 Ok((filled > 0).then(|| Bytes::from(buf)))
             }
-            ChunkSource::Bytes(b) => {
-                let n = b.len().min(max);
-                Ok((n > 0).then(|| b.split_to(n)))
+            ChunkSource::Bytes(b, at) => {
+                let n = (b.len() - *at).min(max);
+                let chunk = b.slice(*at..*at + n);
+                *at += n;
+                Ok((n > 0).then_some(chunk))
             }
             ChunkSource::Stream(stream, pending) => {
                 while pending.len() < max {
@@ -560,15 +622,21 @@ impl ChunkSource {
         }
     }
 
-    /// Goes back to `offset` (only files are asked: see [`ChunkSource::can_seek`]).
+    /// Goes back to `offset` (streams are never asked: see [`ChunkSource::can_seek`]).
     fn seek(&mut self, offset: u64) -> Result<(), RegistryError> {
-        if let ChunkSource::File(file, path) = self {
-            std::io::Seek::seek(file, std::io::SeekFrom::Start(offset)).map_err(|source| {
-                RegistryError::Io {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+        match self {
+            ChunkSource::File(file, path) => {
+                std::io::Seek::seek(file, std::io::SeekFrom::Start(offset)).map_err(|source| {
+                    RegistryError::Io {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+            }
+            ChunkSource::Bytes(b, at) => {
+                *at = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+            }
+            ChunkSource::Stream(..) => {}
         }
         Ok(())
     }
@@ -644,6 +712,8 @@ pub(crate) fn verify_stream(
             }
         }
     })
+    // Polled again after its end (a consumer asking for one more chunk) it stays ended.
+    .fuse()
     .boxed()
 }
 
@@ -707,5 +777,31 @@ mod tests {
             items.last(),
             Some(Err(RegistryError::DigestMismatch { .. }))
         ));
+    }
+
+    #[tokio::test]
+    async fn chunk_sources_split_resume_and_end() {
+        let mut bytes = ChunkSource::Bytes(Bytes::from_static(b"abcdefg"), 0);
+        assert!(bytes.can_seek());
+        assert_eq!(bytes.next(3).await.unwrap().unwrap(), "abc");
+        assert_eq!(bytes.next(3).await.unwrap().unwrap(), "def");
+        bytes.seek(2).unwrap();
+        assert_eq!(bytes.next(10).await.unwrap().unwrap(), "cdefg");
+        assert!(bytes.next(3).await.unwrap().is_none());
+
+        let good = Digest::of(b"hello world");
+        let stream = verify_stream(
+            stream_of(&[b"hel", b"lo wo", b"rld"]),
+            good,
+            Some(11),
+            "t".into(),
+        );
+        let mut chunks = ChunkSource::Stream(stream, bytes::BytesMut::new());
+        assert!(!chunks.can_seek());
+        assert_eq!(chunks.next(4).await.unwrap().unwrap(), "hell");
+        assert_eq!(chunks.next(100).await.unwrap().unwrap(), "o world");
+        // Asked again after the end (the stream is fused: no panic).
+        assert!(chunks.next(4).await.unwrap().is_none());
+        assert!(chunks.next(4).await.unwrap().is_none());
     }
 }

@@ -204,7 +204,11 @@ impl CredentialStore {
             registry: registry.to_string(),
             message,
         };
-        let timeout = self.helper_timeout.unwrap_or(HELPER_TIMEOUT);
+        // Storing or erasing may wait for the user (a keychain asking to be unlocked).
+        let timeout = self.helper_timeout.unwrap_or(match verb {
+            "get" => HELPER_TIMEOUT,
+            _ => HELPER_TIMEOUT * 10,
+        });
         let timed_out = || CredentialError::HelperTimeout {
             helper: helper.to_string(),
             registry: registry.to_string(),
@@ -248,9 +252,13 @@ impl CredentialStore {
                 None => std::thread::sleep(Duration::from_millis(10)),
             }
         };
+        // It has exited: its answer is complete unless something it started still holds
+        // the pipe open; wait a moment for that, not the whole deadline.
         let out = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .map_err(|_| timed_out())?
+            .recv_timeout(Duration::from_secs(2))
+            .map_err(|_| {
+                fail("it exited, but a process it started still holds its output open".into())
+            })?
             .map_err(|e| fail(e.to_string()))?;
         // Helpers report errors on stdout; never echo more than a short line of it.
         let text = String::from_utf8_lossy(&out).to_string();

@@ -67,6 +67,15 @@ pub enum RegistryError {
     },
     #[error("{registry} sends credentials to a token service over plain http ({realm}); refusing")]
     InsecureRealm { registry: String, realm: String },
+    #[error(
+        "{op}: {registry} refused a {size}-byte chunk (413); trying again with {next}-byte chunks"
+    )]
+    ChunkRefused {
+        op: String,
+        registry: String,
+        size: u64,
+        next: u64,
+    },
     #[error("{op}: a streamed body was asked for again, but it can only be read once")]
     Replay { op: String },
     #[error(
@@ -147,7 +156,8 @@ impl RegistryError {
         match self {
             RegistryError::Transport { .. }
             | RegistryError::Body { .. }
-            | RegistryError::Replay { .. } => true,
+            | RegistryError::Replay { .. }
+            | RegistryError::ChunkRefused { .. } => true,
             RegistryError::Status { status, .. } => {
                 retryable_status(reqwest::StatusCode::from_u16(*status).unwrap_or_default())
             }

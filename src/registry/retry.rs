@@ -37,18 +37,25 @@ tokio::task_local! {
 
 impl Client {
     /// Runs `operation` with one retry budget: the one already in force on this task (an
-    /// outer operation's), or a fresh one of `--retries`. The operation is boxed: nested
-    /// operations would otherwise build one future too large for a thread's stack.
-    pub(crate) async fn budgeted<F: Future>(&self, operation: F) -> F::Output {
+    /// outer operation's), or a fresh one of `--retries`. The operation is boxed before
+    /// anything else holds it: nested operations would otherwise build one future too
+    /// large for a thread's stack.
+    pub(crate) fn budgeted<'a, F: Future + 'a>(
+        &self,
+        operation: F,
+    ) -> impl Future<Output = F::Output> + 'a {
         let operation = Box::pin(operation);
-        if BUDGET.try_with(|_| ()).is_ok() {
-            operation.await
-        } else {
-            let budget = Arc::new(Budget {
-                used: AtomicU32::new(0),
-                total: self.config.retries,
-            });
-            BUDGET.scope(budget, operation).await
+        let total = self.config.retries;
+        async move {
+            if BUDGET.try_with(|_| ()).is_ok() {
+                operation.await
+            } else {
+                let budget = Arc::new(Budget {
+                    used: AtomicU32::new(0),
+                    total,
+                });
+                BUDGET.scope(budget, operation).await
+            }
         }
     }
 
@@ -72,7 +79,11 @@ impl Client {
                 cap_secs: RETRY_AFTER_CAP.as_secs(),
             });
         }
-        // Outside any operation (not expected) a retry is still bounded: a budget of one.
+        // Every retry loop runs inside `budgeted`; outside one (a bug) nothing is retried.
+        debug_assert!(
+            BUDGET.try_with(|_| ()).is_ok(),
+            "pause outside budgeted: {op}"
+        );
         let taken = BUDGET
             .try_with(|b| {
                 let n = b.used.fetch_add(1, Ordering::Relaxed) + 1;
@@ -130,6 +141,7 @@ mod tests {
                 registry: "127.0.0.1:1".into(),
                 insecure: false,
                 credential: None,
+                insecure_hosts: vec![],
                 scopes: vec![],
                 chunk_size: None,
                 retries,

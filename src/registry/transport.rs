@@ -22,6 +22,10 @@ pub struct ClientConfig {
     /// Allow plain HTTP and unverified TLS (`--insecure-registry`). Loopback hosts may
     /// always fall back to plain HTTP.
     pub insecure: bool,
+    /// Every `--insecure-registry` host of the run (`host` or `host:port`): a redirect, an
+    /// upload `Location` or a token realm may leave https for plain http only to these
+    /// (or to loopback).
+    pub insecure_hosts: Vec<String>,
     pub credential: Option<Credential>,
     /// Token scopes requested together, e.g. `repository:app/hello:pull,push` and
     /// `repository:base/busybox:pull`, so one token serves pushes and cross-repo mounts.
@@ -48,6 +52,7 @@ impl std::fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("registry", &self.registry)
             .field("insecure", &self.insecure)
+            .field("insecure_hosts", &self.insecure_hosts)
             .field("credential", &self.credential)
             .field("scopes", &self.scopes)
             .field("chunk_size", &self.chunk_size)
@@ -74,6 +79,9 @@ pub struct Client {
     base: tokio::sync::OnceCell<Url>,
     pub(crate) auth: tokio::sync::Mutex<AuthState>,
     pub(crate) reporter: Arc<dyn Reporter>,
+    /// The chunk size uploads use once this registry refused a whole body (413); 0 until
+    /// then.
+    pub(crate) chunk_limit: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -108,12 +116,26 @@ impl std::fmt::Display for DowngradeRefused {
 
 impl std::error::Error for DowngradeRefused {}
 
-/// May a request leave `https` for plain `http` at `to`? Only to loopback, or with
-/// `--insecure-registry`: elsewhere it would expose the request to the network.
-pub(crate) fn downgrade_allowed(from: &Url, to: &Url, insecure: bool) -> bool {
-    !(from.scheme() == "https" && to.scheme() == "http")
-        || insecure
-        || to.host_str().is_some_and(is_loopback)
+/// May a request go to `to` over plain http (after `from`, if it was https)? Only to
+/// loopback, or to a host given with `--insecure-registry`: elsewhere it would expose the
+/// request, and the credentials or signatures it carries, to the network.
+pub(crate) fn downgrade_allowed(from: &Url, to: &Url, insecure_hosts: &[String]) -> bool {
+    !(from.scheme() == "https" && to.scheme() == "http") || plain_http_allowed(to, insecure_hosts)
+}
+
+/// Is plain http to `url`'s host acceptable (loopback, or an `--insecure-registry` host)?
+pub(crate) fn plain_http_allowed(url: &Url, insecure_hosts: &[String]) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let with_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    is_loopback(host)
+        || insecure_hosts
+            .iter()
+            .any(|h| *h == with_port || (!h.contains(':') && h == host))
 }
 
 /// Same scheme, host and port: the only requests that get the registry's `Authorization`.
@@ -127,7 +149,7 @@ pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
 
 impl Client {
     pub fn new(config: ClientConfig, reporter: Arc<dyn Reporter>) -> Client {
-        let insecure = config.insecure;
+        let insecure_hosts = config.insecure_hosts.clone();
         // Redirects (blob GETs answered 307 to a storage host): reqwest drops
         // `Authorization` when the host or port changes; we also refuse https → http.
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
@@ -136,7 +158,7 @@ impl Client {
             }
             let from = attempt.previous().last().cloned();
             match from {
-                Some(from) if !downgrade_allowed(&from, attempt.url(), insecure) => {
+                Some(from) if !downgrade_allowed(&from, attempt.url(), &insecure_hosts) => {
                     let to = redact(attempt.url());
                     attempt.error(DowngradeRefused(to))
                 }
@@ -162,6 +184,7 @@ impl Client {
             base: tokio::sync::OnceCell::new(),
             auth: tokio::sync::Mutex::new(AuthState::default()),
             reporter,
+            chunk_limit: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -278,7 +301,7 @@ impl Client {
             let shown = location.split('?').next().unwrap_or(location);
             self.protocol(op, format!("bad Location `{shown}`: {e}"))
         })?;
-        if !downgrade_allowed(base, &url, self.config.insecure) {
+        if !downgrade_allowed(base, &url, &self.config.insecure_hosts) {
             return Err(RegistryError::Downgrade {
                 op: op.to_string(),
                 registry: self.config.registry.clone(),
@@ -386,7 +409,10 @@ impl Client {
                 redact(&url),
                 response.status()
             ));
-            if response.status() != StatusCode::UNAUTHORIZED || !ours {
+            // Decided on where the answer came from: a storage host after a redirect
+            // answering 401 is not asking for our token.
+            if response.status() != StatusCode::UNAUTHORIZED || !same_origin(response.url(), &base)
+            {
                 return Ok(response);
             }
             let challenges = challenges(response.headers());
@@ -583,31 +609,54 @@ mod tests {
     }
 
     #[test]
-    fn https_to_http_only_for_loopback_or_insecure() {
+    fn https_to_http_only_for_loopback_or_insecure_hosts() {
         let from = u("https://registry.example.com/v2/a/blobs/x");
+        let none: Vec<String> = vec![];
+        let storage = vec!["storage.example.com".to_string()];
+        let registry_only = vec!["registry.example.com".to_string()];
+        let with_port = vec!["storage.example.com:8080".to_string()];
         assert!(!downgrade_allowed(
             &from,
             &u("http://storage.example.com/b"),
-            false
+            &none
         ));
+        assert!(
+            !downgrade_allowed(&from, &u("http://storage.example.com/b"), &registry_only),
+            "--insecure-registry for the registry does not open other hosts"
+        );
         assert!(downgrade_allowed(
             &from,
             &u("http://storage.example.com/b"),
-            true
+            &storage
+        ));
+        assert!(downgrade_allowed(
+            &from,
+            &u("http://storage.example.com:8080/b"),
+            &storage
+        ));
+        assert!(downgrade_allowed(
+            &from,
+            &u("http://storage.example.com:8080/b"),
+            &with_port
+        ));
+        assert!(!downgrade_allowed(
+            &from,
+            &u("http://storage.example.com:9/b"),
+            &with_port
         ));
         assert!(downgrade_allowed(
             &from,
             &u("http://127.0.0.1:9000/b"),
-            false
+            &none
         ));
-        assert!(downgrade_allowed(&from, &u("http://[::1]:9000/b"), false));
+        assert!(downgrade_allowed(&from, &u("http://[::1]:9000/b"), &none));
         assert!(downgrade_allowed(
             &from,
             &u("https://storage.example.com/b"),
-            false
+            &none
         ));
         let plain = u("http://127.0.0.1:5000/v2/");
-        assert!(downgrade_allowed(&plain, &u("http://10.0.0.1/b"), false));
+        assert!(downgrade_allowed(&plain, &u("http://10.0.0.1/b"), &none));
     }
 
     #[test]
