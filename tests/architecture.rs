@@ -31,7 +31,7 @@ const RANKS: &[(&str, u32)] = &[
 ];
 
 /// Upward edges that exist today and are being removed (issue 12).
-const KNOWN_UPWARD: &[(&str, &str)] = &[("image", "base"), ("ops", "error"), ("pipeline", "error")];
+const KNOWN_UPWARD: &[(&str, &str)] = &[("ops", "error"), ("pipeline", "error")];
 
 fn rank(module: &str) -> Option<u32> {
     RANKS.iter().find(|(m, _)| *m == module).map(|(_, r)| *r)

@@ -7,85 +7,17 @@ pub use location::BaseSpec;
 mod archive;
 pub mod embedded;
 mod layout;
+mod source;
 pub mod spec;
 
-use crate::image::{BaseImage, BasePlatform};
-use crate::oci::{Digest, Platform, Reference, Repository, Target, attestation, media};
+use crate::image::{BaseImage, BasePlatform, BlobSource};
+use crate::oci::{Digest, Platform, Reference, attestation, media};
 use crate::registry::{Client, RegistryError};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use source::BlobStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Where a base image's blobs live.
-#[derive(Clone, Debug)]
-pub enum BlobStore {
-    Registry {
-        client: Arc<Client>,
-        repo: Repository,
-    },
-    /// An OCI layout directory (`blobs/sha256/<hex>`).
-    Layout(PathBuf),
-}
-
-impl BlobStore {
-    pub fn describe(&self) -> String {
-        match self {
-            BlobStore::Registry { repo, .. } => repo.to_string(),
-            BlobStore::Layout(dir) => format!("oci-layout:{}", dir.display()),
-        }
-    }
-
-    async fn read_manifest(&self, digest: &Digest) -> Result<Bytes, BaseError> {
-        match self {
-            BlobStore::Registry { client, repo } => Ok(client
-                .get_manifest(&repo.path, &Target::Digest(digest.clone()))
-                .await
-                .map_err(|source| self.registry_err(source))?
-                .bytes),
-            BlobStore::Layout(dir) => layout::read_blob(dir, digest),
-        }
-    }
-
-    /// A config blob, read up to the `size` its manifest gives.
-    async fn read_config(&self, digest: &Digest, size: u64) -> Result<Bytes, BaseError> {
-        match self {
-            BlobStore::Registry { client, repo } => client
-                .get_blob_bytes(&repo.path, digest, Some(size))
-                .await
-                .map_err(|source| self.registry_err(source)),
-            BlobStore::Layout(dir) => layout::read_blob(dir, digest),
-        }
-    }
-
-    /// A local file holding the blob: the layout's own file, or a verified download into
-    /// `dir` named by its digest.
-    pub async fn local_file(
-        &self,
-        digest: &Digest,
-        size: u64,
-        dir: &Path,
-    ) -> Result<PathBuf, BaseError> {
-        match self {
-            BlobStore::Layout(layout) => Ok(layout::blob_path(layout, digest)),
-            BlobStore::Registry { client, repo } => {
-                let dest = dir.join(digest.hex());
-                client
-                    .download_blob(&repo.path, digest, Some(size), &dest, &|_| {})
-                    .await
-                    .map_err(|source| self.registry_err(source))?;
-                Ok(dest)
-            }
-        }
-    }
-
-    fn registry_err(&self, source: RegistryError) -> BaseError {
-        BaseError::Registry {
-            base: self.describe(),
-            source: Box::new(source),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
@@ -150,7 +82,8 @@ struct Entry {
 /// A base whose top-level document is loaded: its platforms are known, nothing else fetched.
 pub struct OpenedBase {
     pub name: Option<String>,
-    pub store: BlobStore,
+    /// Where its blobs are; the base reads manifests and configs from it too.
+    store: Arc<BlobStore>,
     /// The top-level document exactly as stored (index, manifest list or manifest).
     pub document: crate::image::Document,
     entries: Vec<Entry>,
@@ -288,7 +221,7 @@ async fn open_document(
             .collect();
         Ok(OpenedBase {
             name,
-            store,
+            store: Arc::new(store),
             document,
             entries,
             single: None,
@@ -313,7 +246,7 @@ async fn open_document(
         let descriptor = document.descriptor();
         Ok(OpenedBase {
             name,
-            store,
+            store: Arc::new(store),
             document,
             entries: vec![Entry {
                 platform,
@@ -343,6 +276,11 @@ impl OpenedBase {
 
     pub fn describe(&self) -> String {
         self.name.clone().unwrap_or_else(|| self.store.describe())
+    }
+
+    /// Where its blobs come from, for the images made of it.
+    pub fn source(&self) -> Arc<dyn BlobSource> {
+        self.store.clone()
     }
 
     /// Loads manifest and config for each of `platforms`; any platform the base lacks is
@@ -455,14 +393,9 @@ impl OpenedBase {
             manifest_bytes,
             config_bytes,
             config,
-            store: self.store.clone(),
+            source: self.source(),
         })
     }
-}
-
-/// Path of a blob inside an OCI layout directory.
-pub fn layout_blob_path(dir: &Path, digest: &Digest) -> PathBuf {
-    layout::blob_path(dir, digest)
 }
 
 /// Replaces a name from `base-images/` that stands for a registry reference with that

@@ -86,7 +86,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             config: ConfigBlob::Inline(config),
             manifest,
             layers: layer_refs,
-            store: base.store.clone(),
+            source: base.source.clone(),
         });
     }
 

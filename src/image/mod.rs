@@ -3,15 +3,17 @@
 
 mod compose;
 mod config;
+mod source;
 
 pub use compose::{ComposeInput, compose};
 pub use config::ImageSettings;
+pub use source::{BlobSource, InMemory, LayerFile, file_stream, write_stream};
 
-use crate::base::BlobStore;
 use crate::layer::Layer;
 use crate::oci::{Digest, Platform, media};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageManifest};
+use std::sync::Arc;
 
 /// Which media types the composed documents carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,8 +99,8 @@ pub struct BasePlatform {
     /// The manifest and config exactly as stored, for copying them unchanged.
     pub manifest_bytes: Bytes,
     pub config_bytes: Bytes,
-    /// Where this platform's blobs live.
-    pub store: BlobStore,
+    /// Where this platform's blobs (layers, config) come from.
+    pub source: Arc<dyn BlobSource>,
     /// The base config as JSON, so fields imgpush does not model (Healthcheck, OnBuild,
     /// Docker's legacy keys) are carried over untouched.
     pub config: serde_json::Value,
@@ -159,8 +161,58 @@ pub struct PlatformImage {
     pub config: ConfigBlob,
     pub manifest: Document,
     pub layers: Vec<LayerRef>,
-    /// Where its `LayerRef::Base` blobs live.
-    pub store: BlobStore,
+    /// Where its `LayerRef::Base` layers and a `ConfigBlob::Stored` config come from.
+    pub source: Arc<dyn BlobSource>,
+}
+
+impl PlatformImage {
+    /// Its layers in stacking order, each with where its bytes come from.
+    pub fn layer_blobs(&self) -> Vec<BlobRef> {
+        self.layers
+            .iter()
+            .map(|layer| match layer {
+                LayerRef::Base(d) => BlobRef {
+                    digest: Digest::try_from(d.digest())
+                        .expect("base digests were validated when loaded"),
+                    size: d.size(),
+                    media_type: d.media_type().to_string(),
+                    source: self.source.clone(),
+                    role: BlobRole::Base,
+                    used_by: vec![self.platform.clone()],
+                },
+                LayerRef::Ours(l) => BlobRef {
+                    digest: l.digest.clone(),
+                    size: l.size,
+                    media_type: l.media_type.to_string(),
+                    source: Arc::new(LayerFile(l.path.clone())),
+                    role: BlobRole::Layer,
+                    used_by: vec![self.platform.clone()],
+                },
+            })
+            .collect()
+    }
+
+    /// Its config, with where its bytes come from.
+    pub fn config_blob(&self) -> BlobRef {
+        match &self.config {
+            ConfigBlob::Inline(doc) => BlobRef {
+                digest: doc.digest.clone(),
+                size: doc.bytes.len() as u64,
+                media_type: doc.media_type.clone(),
+                source: Arc::new(InMemory(doc.bytes.clone())),
+                role: BlobRole::Config,
+                used_by: vec![self.platform.clone()],
+            },
+            ConfigBlob::Stored(d) => BlobRef {
+                digest: self.config.digest(),
+                size: d.size(),
+                media_type: d.media_type().to_string(),
+                source: self.source.clone(),
+                role: BlobRole::Base,
+                used_by: vec![self.platform.clone()],
+            },
+        }
+    }
 }
 
 /// Everything that makes up the multi-arch result.
@@ -172,15 +224,15 @@ pub struct ImageSet {
     pub images: Vec<PlatformImage>,
 }
 
-/// Where the bytes of a blob come from when publishing.
-#[derive(Clone, Debug)]
-pub enum BlobOrigin {
-    /// A layer file of ours.
-    File(std::path::PathBuf),
-    /// A config held in memory.
-    Inline(Bytes),
-    /// A blob of the base (or copied) image, fetched or mounted from where it lives.
-    Base(BlobStore),
+/// What a blob is to the image, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobRole {
+    /// A blob of the base (or copied) image, moved as it is: a layer or a stored config.
+    Base,
+    /// A layer of ours.
+    Layer,
+    /// A config composed here.
+    Config,
 }
 
 /// A blob the published image needs.
@@ -189,7 +241,9 @@ pub struct BlobRef {
     pub digest: Digest,
     pub size: u64,
     pub media_type: String,
-    pub origin: BlobOrigin,
+    /// Where its bytes come from: the sinks ask it (mount? local file? in memory? stream).
+    pub source: Arc<dyn BlobSource>,
+    pub role: BlobRole,
     /// Which platforms use it (for messages).
     pub used_by: Vec<Platform>,
 }
@@ -214,42 +268,10 @@ impl ImageSet {
             }
         };
         for image in &self.images {
-            let used_by = vec![image.platform.clone()];
-            for layer in &image.layers {
-                add(match layer {
-                    LayerRef::Base(d) => BlobRef {
-                        digest: Digest::try_from(d.digest())
-                            .expect("base digests were validated when loaded"),
-                        size: d.size(),
-                        media_type: d.media_type().to_string(),
-                        origin: BlobOrigin::Base(image.store.clone()),
-                        used_by: used_by.clone(),
-                    },
-                    LayerRef::Ours(l) => BlobRef {
-                        digest: l.digest.clone(),
-                        size: l.size,
-                        media_type: l.media_type.to_string(),
-                        origin: BlobOrigin::File(l.path.clone()),
-                        used_by: used_by.clone(),
-                    },
-                });
+            for layer in image.layer_blobs() {
+                add(layer);
             }
-            add(match &image.config {
-                ConfigBlob::Inline(doc) => BlobRef {
-                    digest: doc.digest.clone(),
-                    size: doc.bytes.len() as u64,
-                    media_type: doc.media_type.clone(),
-                    origin: BlobOrigin::Inline(doc.bytes.clone()),
-                    used_by,
-                },
-                ConfigBlob::Stored(d) => BlobRef {
-                    digest: image.config.digest(),
-                    size: d.size(),
-                    media_type: d.media_type().to_string(),
-                    origin: BlobOrigin::Base(image.store.clone()),
-                    used_by,
-                },
-            });
+            add(image.config_blob());
         }
         out
     }

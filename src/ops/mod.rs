@@ -121,7 +121,7 @@ pub(crate) fn platform_image(p: &BasePlatform) -> PlatformImage {
             .cloned()
             .map(LayerRef::Base)
             .collect(),
-        store: p.store.clone(),
+        source: p.source.clone(),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use super::{LayoutSink, PublishContext, PublishError, Published, Sink};
 use crate::config::{Tarball, TarballKind};
-use crate::image::{BlobOrigin, LayerRef, PlatformImage};
+use crate::image::PlatformImage;
 use crate::oci::{Digest, Sha256Writer};
 use futures_util::future::BoxFuture;
 use std::io::{Read, Write};
@@ -154,32 +154,24 @@ impl ArchiveSink {
             )));
         }
         let mut out = Vec::new();
-        for (layer, diff_id) in image.layers.iter().zip(diff_ids) {
-            let (digest, size, media_type, origin) = match layer {
-                LayerRef::Base(d) => {
-                    let digest =
-                        Digest::try_from(d.digest()).map_err(|e| self.err(e.to_string()))?;
-                    (
-                        digest,
-                        d.size(),
-                        d.media_type().to_string(),
-                        BlobOrigin::Base(image.store.clone()),
-                    )
+        for (layer, diff_id) in image.layer_blobs().into_iter().zip(diff_ids) {
+            let (digest, media_type) = (layer.digest, layer.media_type);
+            let compressed = match layer.source.local_path(&digest) {
+                Some(path) => path,
+                None => {
+                    let path = dir.join(digest.hex());
+                    layer
+                        .source
+                        .download_to(&digest, layer.size, &path, &|_| {})
+                        .await
+                        .map_err(|_| {
+                            self.err(format!(
+                                "fetching layer {digest}: reading image {}",
+                                layer.source.describe()
+                            ))
+                        })?;
+                    path
                 }
-                LayerRef::Ours(l) => (
-                    l.digest.clone(),
-                    l.size,
-                    l.media_type.to_string(),
-                    BlobOrigin::File(l.path.clone()),
-                ),
-            };
-            let compressed = match origin {
-                BlobOrigin::File(p) => p,
-                BlobOrigin::Base(store) => store
-                    .local_file(&digest, size, dir)
-                    .await
-                    .map_err(|e| self.err(format!("fetching layer {digest}: {e}")))?,
-                BlobOrigin::Inline(_) => unreachable!("layers are never inline"),
             };
             let dest = dir.join(format!("{}.tar", diff_id.hex()));
             let expected = diff_id.clone();

@@ -1,6 +1,5 @@
 use super::{PublishContext, PublishError, Published, Sink};
-use crate::base::BlobStore;
-use crate::image::{BlobOrigin, BlobRef, Document};
+use crate::image::{BlobRef, Document};
 use crate::oci::{Digest, annotation, canonical_json};
 use crate::report::BlobOutcome;
 use futures_util::future::BoxFuture;
@@ -99,30 +98,22 @@ impl LayoutSink {
             cx.reporter.blob_done(progress, BlobOutcome::Existing);
             return Ok(());
         }
-        match &blob.origin {
-            BlobOrigin::Inline(bytes) => write_atomic(&dest, bytes).map_err(self.io())?,
-            BlobOrigin::File(src) => {
-                copy_verified(src, &dest, &blob.digest).map_err(|m| self.layout_err(m))?
-            }
-            BlobOrigin::Base(BlobStore::Layout(dir)) => copy_verified(
-                &crate::base::layout_blob_path(dir, &blob.digest),
-                &dest,
-                &blob.digest,
-            )
-            .map_err(|m| self.layout_err(m))?,
-            BlobOrigin::Base(BlobStore::Registry { client, repo }) => {
-                let fetch_err = |source| PublishError::LayoutFetch {
-                    digest: blob.digest.clone(),
-                    dir: self.dir.clone(),
-                    source: Box::new(source),
-                };
-                client
-                    .download_blob(&repo.path, &blob.digest, Some(blob.size), &dest, &|n| {
-                        cx.reporter.blob_progress(progress, n)
-                    })
-                    .await
-                    .map_err(fetch_err)?;
-            }
+        if let Some(bytes) = blob.source.in_memory() {
+            write_atomic(&dest, &bytes).map_err(self.io())?;
+        } else if let Some(src) = blob.source.local_path(&blob.digest) {
+            copy_verified(&src, &dest, &blob.digest).map_err(|m| self.layout_err(m))?;
+        } else {
+            let fetch_err = |source| PublishError::LayoutFetch {
+                digest: blob.digest.clone(),
+                dir: self.dir.clone(),
+                source: Box::new(source),
+            };
+            blob.source
+                .download_to(&blob.digest, blob.size, &dest, &|n| {
+                    cx.reporter.blob_progress(progress, n)
+                })
+                .await
+                .map_err(fetch_err)?;
         }
         cx.reporter.blob_done(progress, BlobOutcome::Written);
         Ok(())

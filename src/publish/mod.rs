@@ -99,10 +99,10 @@ impl PublishError {
 
 /// A short name for a blob in messages: which platforms use it and what it is.
 fn blob_label(blob: &crate::image::BlobRef) -> String {
-    let kind = match blob.origin {
-        crate::image::BlobOrigin::Base(_) => "base layer",
-        crate::image::BlobOrigin::File(_) => "layer",
-        crate::image::BlobOrigin::Inline(_) => "config",
+    let kind = match blob.role {
+        crate::image::BlobRole::Base => "base layer",
+        crate::image::BlobRole::Layer => "layer",
+        crate::image::BlobRole::Config => "config",
     };
     let platforms: Vec<String> = blob.used_by.iter().map(|p| p.to_string()).collect();
     format!("{kind} of {}", platforms.join(", "))

@@ -1,6 +1,5 @@
 use super::{PublishContext, PublishError, Published, Sink, blob_label};
-use crate::base::BlobStore;
-use crate::image::{BlobOrigin, BlobRef, Document};
+use crate::image::{BlobRef, Document};
 use crate::oci::{Digest, Repository, Target};
 use crate::registry::{Client, MountResult, RegistryError, UploadSource};
 use crate::report::{BlobOutcome, ProgressId};
@@ -228,8 +227,8 @@ impl RegistrySink {
     }
 
     /// Gets one blob into the target repository the cheapest way: already there, mounted
-    /// from the base repository in the same registry, streamed from another registry, or
-    /// uploaded from a local file or memory.
+    /// from a repository of the same registry, uploaded from a local file or memory, or
+    /// streamed from where it lives (another registry).
     async fn place_blob(
         &self,
         blob: &BlobRef,
@@ -241,50 +240,36 @@ impl RegistrySink {
             self.client
                 .upload_blob(repo, digest, size, source, session, progress)
         };
-        if let BlobOrigin::Base(BlobStore::Registry {
-            client: src,
-            repo: src_repo,
-        }) = &blob.origin
+        let open = || blob.source.open(digest, size);
+        let mut session = None;
+        if let Some((registry, from)) = blob.source.mount_from()
+            && registry == self.client.registry()
         {
-            let same_registry = src.registry() == self.client.registry();
-            if same_registry && src_repo.path == *repo {
-                // The base lives in the target repository: its blobs must already be there.
+            if from == repo {
+                // The blob lives in the target repository: it must already be there.
                 return match self.client.blob_exists(repo, digest).await? {
                     Some(_) => Ok(BlobOutcome::Existing),
                     None => Err(Placement::Missing),
                 };
             }
-            let session = if same_registry {
-                match self.client.mount_blob(repo, digest, &src_repo.path).await? {
-                    MountResult::Mounted => return Ok(BlobOutcome::Mounted),
-                    MountResult::Upload(session) => Some(session),
-                }
-            } else if self.client.blob_exists(repo, digest).await?.is_some() {
-                return Ok(BlobOutcome::Existing);
-            } else {
-                None
-            };
-            // Stream it through, verified on the way, never on disk.
-            let source = UploadSource::Remote {
-                client: src,
-                repo: &src_repo.path,
-            };
-            upload(source, session).await?;
-            return Ok(BlobOutcome::Copied);
-        }
-        if self.client.blob_exists(repo, digest).await?.is_some() {
+            match self.client.mount_blob(repo, digest, from).await? {
+                MountResult::Mounted => return Ok(BlobOutcome::Mounted),
+                MountResult::Upload(s) => session = Some(s),
+            }
+        } else if self.client.blob_exists(repo, digest).await?.is_some() {
             return Ok(BlobOutcome::Existing);
         }
-        match &blob.origin {
-            BlobOrigin::File(path) => upload(UploadSource::File(path), None).await?,
-            BlobOrigin::Inline(bytes) => upload(UploadSource::Bytes(bytes.clone()), None).await?,
-            BlobOrigin::Base(BlobStore::Layout(dir)) => {
-                let path = crate::base::layout_blob_path(dir, digest);
-                upload(UploadSource::File(&path), None).await?
-            }
-            BlobOrigin::Base(BlobStore::Registry { .. }) => unreachable!("handled above"),
+        if let Some(path) = blob.source.local_path(digest) {
+            upload(UploadSource::File(&path), session).await?;
+            return Ok(BlobOutcome::Uploaded);
         }
-        Ok(BlobOutcome::Uploaded)
+        if let Some(bytes) = blob.source.in_memory() {
+            upload(UploadSource::Bytes(bytes), session).await?;
+            return Ok(BlobOutcome::Uploaded);
+        }
+        // Stream it through, verified on the way, never on disk.
+        upload(UploadSource::Stream(&open), session).await?;
+        Ok(BlobOutcome::Copied)
     }
 }
 

@@ -5,6 +5,7 @@ use super::{Client, MAX_DOCUMENT_BYTES, RegistryError};
 use crate::oci::Digest;
 use crate::report::ProgressId;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Body, Method, StatusCode, Url};
@@ -35,17 +36,19 @@ pub enum MountResult {
     Upload(Url),
 }
 
+/// Opens a blob's bytes, verified as they flow (a [`BlobStream`]), from the start. An
+/// upload calls it once per attempt (and again after a 401 spent the body, and for a
+/// chunked fallback), since a stream cannot go back.
+pub type OpenBlob<'a> = dyn Fn() -> BoxFuture<'a, Result<BlobStream, RegistryError>> + Sync + 'a;
+
 /// Where the bytes of an upload come from. Every kind can be read again, so a failed
 /// attempt is retried from the start in a fresh session.
 pub enum UploadSource<'a> {
     File(&'a Path),
     Bytes(Bytes),
-    /// A blob in another registry's repository, streamed through (verified on the way,
-    /// never on disk) and fetched anew for each attempt.
-    Remote {
-        client: &'a Client,
-        repo: &'a str,
-    },
+    /// A blob that lives elsewhere (say, in another registry), streamed through —
+    /// verified on the way, never on disk — and opened anew for each attempt.
+    Stream(&'a OpenBlob<'a>),
 }
 
 /// A streamed body for one attempt: taken once by the request, and the source's own error
@@ -174,7 +177,7 @@ impl Client {
         };
         let remembered = self.chunk_limit.load(Ordering::Relaxed);
         if let Some(chunk) = configured.or((remembered > 0).then_some(remembered)) {
-            let chunks = ChunkSource::open(source, digest, size).await?;
+            let chunks = ChunkSource::open(source).await?;
             return self
                 .upload_chunked(repo, digest, chunks, chunk, session, progress)
                 .await;
@@ -184,8 +187,8 @@ impl Client {
         let mut reopened = false;
         let response = loop {
             let streamed = match source {
-                UploadSource::Remote { client, repo: from } => Some(StreamedBody {
-                    stream: Some(client.get_blob(from, digest, Some(size)).await?).into(),
+                UploadSource::Stream(open) => Some(StreamedBody {
+                    stream: Some(open().await?).into(),
                     failure: Default::default(),
                 }),
                 _ => None,
@@ -232,7 +235,7 @@ impl Client {
                     self.registry()
                 ));
                 let session = self.start_upload(repo).await?;
-                let chunks = ChunkSource::open(source, digest, size).await?;
+                let chunks = ChunkSource::open(source).await?;
                 self.upload_chunked(repo, digest, chunks, chunk, session, progress)
                     .await
             }
@@ -264,7 +267,7 @@ impl Client {
                         });
                 Body::wrap_stream(stream)
             }
-            (UploadSource::Remote { .. }, Some(body)) => {
+            (UploadSource::Stream(_), Some(body)) => {
                 // Taken once: after a 401 the next attempt fetches the source again.
                 let stream = body
                     .stream
@@ -286,7 +289,7 @@ impl Client {
                     }
                 }))
             }
-            (UploadSource::Remote { .. }, None) => {
+            (UploadSource::Stream(_), None) => {
                 return Err(RegistryError::Replay { op: op.to_string() });
             }
         })
@@ -552,16 +555,12 @@ enum ChunkSource {
     File(std::fs::File, std::path::PathBuf),
     /// All of it, and how far it has been read; can go back too.
     Bytes(Bytes, usize),
-    /// Another registry's blob, verified as it flows; only forward.
+    /// A streamed blob, verified as it flows; only forward.
     Stream(BlobStream, bytes::BytesMut),
 }
 
 impl ChunkSource {
-    async fn open(
-        source: &UploadSource<'_>,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<ChunkSource, RegistryError> {
+    async fn open(source: &UploadSource<'_>) -> Result<ChunkSource, RegistryError> {
         Ok(match source {
             UploadSource::File(path) => ChunkSource::File(
                 std::fs::File::open(path).map_err(|source| RegistryError::Io {
@@ -571,10 +570,9 @@ impl ChunkSource {
                 path.to_path_buf(),
             ),
             UploadSource::Bytes(b) => ChunkSource::Bytes(b.clone(), 0),
-            UploadSource::Remote { client, repo } => ChunkSource::Stream(
-                client.get_blob(repo, digest, Some(size)).await?,
-                bytes::BytesMut::new(),
-            ),
+            UploadSource::Stream(open) => {
+                ChunkSource::Stream(open().await?, bytes::BytesMut::new())
+            }
         })
     }
 
@@ -648,7 +646,7 @@ impl ChunkSource {
 /// One chunk is held back until the stream has ended and been verified: a consumer
 /// streaming the bytes on (an upload to another registry) cannot complete with a wrong
 /// body of the right size, because its last bytes only arrive once they are proven good.
-pub(crate) fn verify_stream(
+pub fn verify_stream(
     inner: BlobStream,
     expected: Digest,
     size: Option<u64>,

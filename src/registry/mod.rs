@@ -9,7 +9,7 @@ mod manifests;
 mod retry;
 mod transport;
 
-pub use blobs::{BlobStream, MountResult, UploadSource};
+pub use blobs::{BlobStream, MountResult, OpenBlob, UploadSource, verify_stream};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
