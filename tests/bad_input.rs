@@ -257,6 +257,14 @@ fn bad_inputs_fail_clearly_and_push_nothing() {
         )
     });
     cases.push(Case {
+        setup: Setup::ConfigFile("expose = [\"99999\"]\n"),
+        ..case(
+            "bad value in imgpush.toml names the file and key",
+            &["build", "--repo", r, "--base", b, "--artifact", &amd],
+            &["imgpush.toml: expose = 99999: the port must be a number from 1 to 65535"],
+        )
+    });
+    cases.push(Case {
         setup: Setup::ConfigFile("repo = [unclosed\n"),
         ..case(
             "malformed imgpush.toml",

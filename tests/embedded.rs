@@ -217,3 +217,46 @@ fn platform_all_means_the_base_platforms_that_have_an_artifact() {
         "the static base has 8 platforms, but only amd64 has an artifact"
     );
 }
+
+/// `--platform all` with artifacts is the intersection of the base's platforms and the
+/// artifacts'; an artifact for a platform the base lacks is an error that says so for
+/// `all` (it names the artifact, not a platform the user never listed).
+#[test]
+fn platform_all_with_an_artifact_the_base_lacks_names_it() {
+    let hello = hello();
+    let imgpush = Imgpush::new();
+    // A one-platform base: an amd64-only layout made from the embedded base.
+    success_line(&imgpush.run(&[
+        "build",
+        "--oci-layout",
+        "base",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+    ]));
+    let out = imgpush.run(&[
+        "build",
+        "--base",
+        "oci-layout:base",
+        "--platform",
+        "all",
+        "--oci-layout",
+        "out",
+        "--artifact",
+        &format!("linux/amd64={}", hello.amd64.display()),
+        "--artifact",
+        &format!("linux/arm64={}", hello.arm64.display()),
+        "--dest",
+        "/app/hello",
+    ]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for expected in [
+        "--platform all",
+        &hello.arm64.display().to_string(),
+        "linux/arm64/v8",
+        "it has: linux/amd64",
+    ] {
+        assert!(err.contains(expected), "stderr lacks `{expected}`:\n{err}");
+    }
+    assert!(!imgpush.cwd.path().join("out").exists());
+}

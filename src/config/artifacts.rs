@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 /// Checks prebuilt artifacts against each other and the platform request.
 pub fn prebuilt(
-    raw: Vec<(String, PathBuf)>,
+    raw: Vec<(Platform, PathBuf)>,
     platforms: &PlatformRequest,
     dest: Option<&str>,
 ) -> Result<Vec<PrebuiltArtifact>, ConfigError> {
     let mut artifacts: Vec<PrebuiltArtifact> = Vec::new();
-    for (p, path) in raw {
-        let platform: Platform = p.parse()?;
+    for (platform, path) in raw {
         let bad = |why: &str| ConfigError::Artifact {
             platform: platform.to_string(),
             path: path.clone(),

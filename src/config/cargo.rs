@@ -2,11 +2,10 @@
 //! `[package.metadata.imgpush]` / `[workspace.metadata.imgpush]` settings, and the labels
 //! the crate implies.
 
-use super::file::BuildStdSetting;
-use super::values::{parse_build_std, parse_builder, parse_libc};
-use super::{
-    BuildArgs, BuildStd, CargoArgs, CargoPlan, ConfigError, Environment, FileConfig, Tools,
-};
+use super::load::from_file;
+use super::low::{CargoSelection, LowSettings};
+use super::origin::Origin;
+use super::{CargoPlan, ConfigError, FileConfig, Tools};
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +18,10 @@ pub struct CargoProject {
     pub version: String,
     pub bin: String,
     pub target_dir: PathBuf,
-    /// `[package.metadata.imgpush]` over `[workspace.metadata.imgpush]`.
-    pub settings: FileConfig,
+    /// `[package.metadata.imgpush]`.
+    pub package_settings: LowSettings,
+    /// `[workspace.metadata.imgpush]`.
+    pub workspace_settings: LowSettings,
     /// OCI labels from Cargo.toml (title, version, description, licenses, source, revision).
     pub labels: BTreeMap<String, String>,
     pub git_sha: Option<String>,
@@ -49,17 +50,16 @@ fn metadata_cargo(tools: &Tools) -> Option<PathBuf> {
 }
 
 /// Finds the Cargo.toml for `context` (or `--manifest-path`), if there is one.
-pub fn manifest_for(args: &CargoArgs, context: &Path, env: &Environment) -> Option<PathBuf> {
+pub fn manifest_for(args: &CargoSelection, context: &Path) -> Option<PathBuf> {
     match &args.manifest_path {
-        Some(m) => Some(env.cwd.join(m)),
+        Some(m) => Some(m.clone()),
         None => Some(context.join("Cargo.toml")).filter(|p| p.is_file()),
     }
 }
 
 pub fn load(
-    args: &CargoArgs,
+    args: &CargoSelection,
     manifest: &Path,
-    env: &Environment,
     tools: &Tools,
 ) -> Result<CargoProject, ConfigError> {
     if !manifest.is_file() {
@@ -123,18 +123,28 @@ pub fn load(
         .parent()
         .map(|p| p.as_std_path().to_path_buf())
         .unwrap_or_default();
-    let package_settings = FileConfig::from_metadata(
+    let table =
+        |value: &serde_json::Value, dir: &Path, origin: Origin| match FileConfig::from_metadata(
+            value, &origin,
+        )? {
+            Some(f) => from_file(f, dir, origin),
+            None => Ok(LowSettings::default()),
+        };
+    let package_settings = table(
         &package.metadata,
         &package_dir,
-        format!("[package.metadata.imgpush] in {}", package.manifest_path),
+        Origin::Cargo {
+            manifest: package.manifest_path.as_std_path().to_path_buf(),
+            workspace: false,
+        },
     )?;
-    let workspace_settings = FileConfig::from_metadata(
+    let workspace_settings = table(
         &metadata.workspace_metadata,
         metadata.workspace_root.as_std_path(),
-        format!(
-            "[workspace.metadata.imgpush] in {}/Cargo.toml",
-            metadata.workspace_root
-        ),
+        Origin::Cargo {
+            manifest: metadata.workspace_root.as_std_path().join("Cargo.toml"),
+            workspace: true,
+        },
     )?;
 
     let git_sha = git_head(&package_dir);
@@ -157,10 +167,11 @@ pub fn load(
         version: package.version.to_string(),
         bin,
         target_dir: match &args.target_dir {
-            Some(t) => env.cwd.join(t),
+            Some(t) => t.clone(),
             None => metadata.target_directory.as_std_path().to_path_buf(),
         },
-        settings: package_settings.over(workspace_settings),
+        package_settings,
+        workspace_settings,
         labels,
         git_sha,
     })
@@ -179,7 +190,7 @@ fn list(items: &[&str]) -> String {
 fn select_package<'a>(
     metadata: &'a Metadata,
     manifest: &Path,
-    args: &CargoArgs,
+    args: &CargoSelection,
 ) -> Result<&'a Package, ConfigError> {
     let members: Vec<&Package> = metadata.workspace_packages();
     if let Some(p) = &args.package {
@@ -249,59 +260,41 @@ fn git_head(dir: &Path) -> Option<String> {
     (out.status.success() && sha.len() == 40).then_some(sha)
 }
 
-/// The Rust build: the project's package and binary, with flags over its settings.
-pub(crate) fn cargo_plan(
-    args: &BuildArgs,
-    settings: &FileConfig,
-    project: &CargoProject,
-) -> Result<CargoPlan, ConfigError> {
-    let c = &args.cargo;
-    let libc = parse_libc(c.toolchain.libc.as_deref().or(settings.libc.as_deref()))?;
-    let builder = parse_builder(
-        c.toolchain
-            .builder
-            .as_deref()
-            .or(settings.builder.as_deref()),
-    )?;
-    let build_std = match (&c.toolchain.build_std, &settings.build_std) {
-        (Some(s), _) | (None, Some(BuildStdSetting::Word(s))) => parse_build_std(Some(s))?,
-        (None, Some(BuildStdSetting::Flag(true))) => BuildStd::Always,
-        (None, Some(BuildStdSetting::Flag(false))) => BuildStd::Never,
-        (None, None) => BuildStd::Auto,
+/// The Rust build: the project's package and binary, with the merged settings.
+pub(crate) fn cargo_plan(settings: &LowSettings, project: &CargoProject) -> CargoPlan {
+    let c = &settings.cargo;
+    let text = |s: &Option<super::Setting<String>>, default: &str| {
+        s.as_ref()
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| default.to_string())
     };
-    let features: Vec<String> = if c.features.is_empty() {
-        settings.features.clone().unwrap_or_default()
-    } else {
-        c.features
-            .iter()
-            .flat_map(|f| f.split([',', ' ']))
-            .filter(|f| !f.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
-    Ok(CargoPlan {
+    CargoPlan {
         manifest_path: project.manifest_path.clone(),
         package: project.package.clone(),
         version: project.version.clone(),
         bin: project.bin.clone(),
-        features,
+        features: settings
+            .features
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_default(),
         all_features: c.all_features,
         no_default_features: c.no_default_features,
-        profile: c
-            .profile
-            .clone()
-            .or(settings.profile.clone())
-            .unwrap_or_else(|| "release".into()),
+        profile: text(&settings.profile, "release"),
         locked: c.locked,
         offline: c.offline,
         target_dir: project.target_dir.clone(),
-        libc,
-        glibc_version: c
-            .glibc_version
-            .clone()
-            .or(settings.glibc_version.clone())
-            .unwrap_or_else(|| "2.17".into()),
-        builder,
-        build_std,
-    })
+        libc: settings.libc.as_ref().map(|l| l.value).unwrap_or_default(),
+        glibc_version: text(&settings.glibc_version, "2.17"),
+        builder: settings
+            .builder
+            .as_ref()
+            .map(|b| b.value)
+            .unwrap_or_default(),
+        build_std: settings
+            .build_std
+            .as_ref()
+            .map(|b| b.value)
+            .unwrap_or_default(),
+    }
 }

@@ -44,7 +44,7 @@ pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan
         repo: repo.clone(),
         registry: super::registry::registry_settings(
             env,
-            &super::RegistryArgs {
+            super::registry::RegistryAccess {
                 insecure_registries: args.insecure_registries.clone(),
                 ca_certs: args.ca_certs.clone(),
                 ..Default::default()

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
     pub cwd: PathBuf,
+    /// `IMGPUSH_REPO` (clap also reads it into `--repo`; this tells the two apart).
+    pub imgpush_repo: Option<String>,
     pub source_date_epoch: Option<String>,
     pub docker_config: Option<PathBuf>,
     pub home: Option<PathBuf>,
@@ -59,6 +61,7 @@ impl Environment {
         };
         Ok(Environment {
             cwd: std::env::current_dir()?,
+            imgpush_repo: var("IMGPUSH_REPO"),
             source_date_epoch: var("SOURCE_DATE_EPOCH"),
             docker_config: path("DOCKER_CONFIG"),
             home,

@@ -1,93 +1,75 @@
 //! The image config the user asks for: entrypoint, cmd, env, workdir, user, ports, labels,
-//! annotations and the timestamp, each from flags over settings over defaults.
+//! annotations and the timestamp, from the merged settings and their defaults.
 
-use super::artifacts::absolute_in_image;
 use super::cargo::CargoProject;
+use super::low::{Epoch, LowSettings};
+use super::origin::{at, value};
 use super::source::{KO_DATA_PATH, SourcePlan};
-use super::values::{merged, parse_epoch, parse_expose, parse_user};
-use super::{BuildArgs, ConfigError, Environment, Source};
+use super::values::invalid;
+use super::{ConfigError, Source};
 use crate::image::ImageSettings;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 pub(crate) fn image_settings(
-    args: &BuildArgs,
-    env: &Environment,
+    settings: &LowSettings,
     context: &Path,
+    project: Option<&CargoProject>,
     built: &SourcePlan,
 ) -> Result<ImageSettings, ConfigError> {
-    let settings = &built.settings;
-    let mut settings_env = settings.env.clone().unwrap_or_default();
+    let mut env = settings.env.clone();
     if built.kodata {
-        settings_env
-            .entry("KO_DATA_PATH".into())
-            .or_insert_with(|| KO_DATA_PATH.into());
+        env.add_default("KO_DATA_PATH", KO_DATA_PATH);
     }
-    let env_vars = merged("--env", &Some(settings_env), &args.env)?;
-    let labels: BTreeMap<String, String> = merged(
-        "--label",
-        &Some(label_base(built.project.as_ref(), settings)),
-        &args.labels,
-    )?
-    .into_iter()
-    .collect();
-    let annotations: BTreeMap<String, String> =
-        merged("--annotation", &settings.annotations, &args.annotations)?
-            .into_iter()
-            .collect();
-    let expose_raw = if args.expose.is_empty() {
-        settings.expose.clone().unwrap_or_default()
-    } else {
-        args.expose.clone()
-    };
-    let expose = expose_raw
-        .iter()
-        .map(|p| parse_expose(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let workdir = args
-        .workdir
-        .clone()
-        .or(settings.workdir.clone())
-        .map(|w| absolute_in_image("--workdir", &w))
-        .transpose()?;
-    let user = args
-        .user
-        .clone()
-        .or(settings.user.clone())
-        .map(|u| parse_user(&u))
-        .transpose()?;
-    let entrypoint = args
-        .entrypoint
-        .clone()
-        .or(settings.entrypoint.clone())
+    // The crate's own labels (title, version, …) sit below every file's.
+    let mut labels = settings.labels.clone();
+    for (k, v) in project.map(|p| p.labels.clone()).unwrap_or_default() {
+        labels.add_default(&k, &v);
+    }
+    let entrypoint = value(&settings.entrypoint)
         // A bundle keeps the base's entrypoint (nginx stays nginx).
         .or_else(|| (!matches!(built.source, Source::Static)).then(|| vec![built.dest.clone()]));
-    let created = match (&args.epoch, &settings.epoch, &env.source_date_epoch) {
-        (Some(e), _, _) | (None, Some(e), _) => parse_epoch("--epoch", e, context)?,
-        (None, None, Some(s)) if !s.trim().is_empty() => {
-            parse_epoch("SOURCE_DATE_EPOCH", s, context)?
-        }
-        _ => 0,
+    let created = match &settings.epoch {
+        None => 0,
+        Some(e) => match e.value {
+            Epoch::Seconds(s) => s,
+            Epoch::Git => git_epoch(context).map_err(at(&e.origin, "epoch"))?,
+        },
     };
     Ok(ImageSettings {
         entrypoint,
-        cmd: args.cmd.clone().or(settings.cmd.clone()),
-        env: env_vars,
-        workdir,
-        user,
-        expose,
-        labels,
-        annotations,
+        cmd: value(&settings.cmd),
+        env: env.into_vec(),
+        workdir: value(&settings.workdir),
+        user: value(&settings.user),
+        expose: value(&settings.expose).unwrap_or_default(),
+        labels: labels.into_vec().into_iter().collect(),
+        annotations: settings
+            .annotations
+            .clone()
+            .into_vec()
+            .into_iter()
+            .collect(),
         created,
     })
 }
 
-/// Labels before flags: the crate's own, then the settings'.
-fn label_base(
-    project: Option<&CargoProject>,
-    settings: &super::FileConfig,
-) -> BTreeMap<String, String> {
-    let mut labels = project.map(|p| p.labels.clone()).unwrap_or_default();
-    labels.extend(settings.labels.clone().unwrap_or_default());
-    labels
+/// `--epoch git`: the last commit's committer time in `dir`.
+fn git_epoch(dir: &Path) -> Result<u64, ConfigError> {
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| invalid("--epoch", "git", format!("cannot run git: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    text.parse().map_err(|_| {
+        invalid(
+            "--epoch",
+            "git",
+            format!(
+                "{} is not in a git repository with commits (git says: {})",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        )
+    })
 }

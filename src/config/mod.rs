@@ -1,5 +1,10 @@
 //! Flags + `imgpush.toml` + Cargo metadata + environment → a validated [`Plan`]. The only module that reads
 //! the environment; knows nothing of HTTP, tar or OCI JSON.
+//!
+//! Settings are resolved once, as ripgrep does (`LowArgs` → `HiArgs`): every place loads
+//! into one typed [`LowSettings`] ([`load`]), each value parsed there and remembering its
+//! [`Origin`]; [`low::merge`] layers them by the documented precedence; [`Plan::new`]
+//! applies every default and cross-setting rule. Errors name the origin.
 
 mod args;
 mod artifacts;
@@ -9,7 +14,10 @@ mod environment;
 mod file;
 mod go;
 mod image_settings;
+mod load;
+mod low;
 mod ops;
+mod origin;
 mod outputs;
 mod plan;
 mod registry;
@@ -27,7 +35,9 @@ pub use args::{
 pub use doctor::{DoctorPlan, resolve_doctor};
 pub use environment::{CacheDirInputs, Environment, cache_dir};
 pub use file::FileConfig;
+pub use low::{Epoch, KeyValues, LowSettings, OutputFormat};
 pub use ops::{resolve_copy, resolve_index_create, resolve_inspect, resolve_reference};
+pub use origin::{Origin, Setting};
 pub use plan::{
     BuildStd, Builder, CargoPlan, CopyPlan, Destination, ExtraFile, GoPlan, IndexCreatePlan,
     InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, Source, Tarball, TarballKind,
@@ -54,6 +64,21 @@ pub enum ConfigError {
         what: &'static str,
         given: String,
         why: String,
+    },
+    /// A bad value in a file, named by the file and key.
+    #[error("{origin}: {key} = {given}: {why}")]
+    Setting {
+        origin: Origin,
+        key: &'static str,
+        given: String,
+        why: String,
+    },
+    /// Another error about a file's value, named by the file and key.
+    #[error("{origin}: {key}: {inner}")]
+    InSetting {
+        origin: Origin,
+        key: &'static str,
+        inner: Box<ConfigError>,
     },
     #[error("{0}")]
     Platform(#[from] crate::oci::PlatformError),
@@ -85,6 +110,7 @@ impl ConfigError {
             ),
             ConfigError::ParseFile { .. } => Some("see docs/configuration.md for every key".into()),
             ConfigError::Tool { fix, .. } => Some(fix.clone()),
+            ConfigError::InSetting { inner, .. } => inner.hint(),
             _ => None,
         }
     }

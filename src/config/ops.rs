@@ -1,13 +1,16 @@
 //! Flags of `inspect`, `copy`, `index create` and `resolve` → their plans.
 
+use super::load::from_resolve_flags;
+use super::low::LowSettings;
+use super::origin::{Origin, Setting};
 use super::outputs::repo_component;
 use super::plan::{CopyPlan, IndexCreatePlan, InspectPlan};
-use super::registry::registry_settings;
-use super::resolve::resolve_with;
-use super::values::{invalid, merged, parse_base, parse_platform_list};
+use super::registry::{RegistryAccess, registry_settings};
+use super::resolve::plan_build;
+use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo};
 use super::{
-    BaseSpec, BuildArgs, ConfigError, CopyArgs, Destination, Environment, IndexCreateArgs,
-    InspectArgs, Plan, PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
+    BaseSpec, ConfigError, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan,
+    PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
 };
 use crate::oci::reference::valid_tag;
 use crate::oci::{Platform, Reference};
@@ -18,7 +21,13 @@ fn registry(
     env: &Environment,
     target: Option<&str>,
 ) -> Result<RegistrySettings, ConfigError> {
-    registry_settings(env, args, target, None, env.tools().cache_dir)
+    registry_settings(
+        env,
+        RegistryAccess::from_flags(args)?,
+        target,
+        None,
+        env.tools().cache_dir,
+    )
 }
 
 fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {
@@ -206,15 +215,7 @@ pub fn resolve_reference(
             format!("{} is not a directory", dir.display()),
         ));
     }
-    let build = BuildArgs {
-        path: Some(dir.clone()),
-        tags: args.tags.clone(),
-        platform: args.platform.clone(),
-        base: args.base.clone(),
-        registry: args.registry.clone(),
-        jobs: args.jobs,
-        ..BuildArgs::default()
-    };
+    let flags = from_resolve_flags(args, env)?;
     // ko's --base-import-paths naming: PREFIX/<directory name>.
     let name = dir
         .canonicalize()
@@ -224,8 +225,14 @@ pub fn resolve_reference(
     let default_repo = args
         .repo
         .as_deref()
-        .map(|p| format!("{}/{name}", p.trim_end_matches('/')));
-    let plan = resolve_with(&build, env, default_repo)?;
+        .map(|p| format!("{}/{name}", p.trim_end_matches('/')))
+        .map(|r| Setting::new(r, Origin::Flag("--repo")).parse("repo", |r| parse_repo(&r)))
+        .transpose()?;
+    let defaults = LowSettings {
+        repo: default_repo,
+        ..LowSettings::default()
+    };
+    let plan = plan_build(Some(&dir), flags, env, false, defaults)?;
     if plan.repo.is_none() {
         return Err(ConfigError::Conflict(format!(
             "imgpush://{path}: resolve pushes every image; give --repo REGISTRY/PREFIX (or IMGPUSH_REPO), or set `repo` in {path}/imgpush.toml"

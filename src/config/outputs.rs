@@ -1,11 +1,14 @@
 //! Where the image goes and in what form: repository and tags, OCI layout, tarball,
 //! media types, compression, and the cache.
 
+use super::cargo::CargoProject;
+use super::low::{LowSettings, OutputFormat};
+use super::origin::at;
 use super::source::SourcePlan;
-use super::values::{expand_tag, invalid, parse_compression, parse_format, parse_repo};
+use super::values::expand_tag;
 use super::{
-    BuildArgs, ConfigError, DEFAULT_LAYOUT_DIR, Environment, PlatformRequest, Source, Tarball,
-    TarballKind, Tools,
+    ConfigError, DEFAULT_LAYOUT_DIR, Environment, PlatformRequest, Source, Tarball, TarballKind,
+    Tools,
 };
 use crate::image::ImageFormat;
 use crate::layer::Compression;
@@ -24,62 +27,52 @@ pub(crate) struct Outputs {
 }
 
 pub(crate) fn outputs(
-    args: &BuildArgs,
+    settings: &LowSettings,
     env: &Environment,
     tools: &Tools,
+    project: Option<&CargoProject>,
     built: &SourcePlan,
-    has_annotations: bool,
-    default_repo: Option<String>,
 ) -> Result<Outputs, ConfigError> {
-    let settings = &built.settings;
-    let raw_tags = if !args.tags.is_empty() {
-        args.tags.clone()
-    } else {
-        settings
-            .tags
-            .clone()
-            .unwrap_or_else(|| vec!["latest".to_string()])
-    };
-    let project = built.project.as_ref();
     let version = project.map(|p| p.version.as_str());
     let git_sha = project.and_then(|p| p.git_sha.as_deref());
-    let tags = raw_tags
-        .iter()
-        .map(|t| expand_tag(t, version, git_sha))
-        .collect::<Result<Vec<_>, _>>()?;
-    let repo = args
-        .repo
-        .clone()
-        .or(settings.repo.clone())
-        .or(default_repo)
-        .map(|r| parse_repo(&r))
-        .transpose()?;
+    let tags = match &settings.tags {
+        None => vec!["latest".to_string()],
+        Some(tags) => tags
+            .value
+            .iter()
+            .map(|t| expand_tag(t, version, git_sha).map_err(at(&tags.origin, "tags")))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let repo = settings.repo.as_ref().map(|r| r.value.clone());
 
-    let (format, docker_archive) =
-        parse_format(args.format.as_deref().or(settings.format.as_deref()))?;
-    let compression = parse_compression(
-        args.compression
-            .as_deref()
-            .or(settings.compression.as_deref()),
-    )?;
-    if format == ImageFormat::Docker {
+    let format = settings
+        .format
+        .as_ref()
+        .map(|f| f.value)
+        .unwrap_or(OutputFormat::Oci);
+    let compression = settings
+        .compression
+        .as_ref()
+        .map(|c| c.value)
+        .unwrap_or_default();
+    let media_types = match format {
+        OutputFormat::Docker => ImageFormat::Docker,
+        OutputFormat::Oci | OutputFormat::DockerArchive => ImageFormat::Oci,
+    };
+    if media_types == ImageFormat::Docker {
         if matches!(compression, Compression::Zstd { .. }) {
             return Err(ConfigError::Conflict(
                 "--compression zstd: Docker schema2 (--format docker) has no zstd layer type; use gzip, or the default OCI format".into(),
             ));
         }
-        if has_annotations {
+        if !settings.annotations.is_empty() {
             return Err(ConfigError::Conflict(
                 "--annotation: Docker schema2 manifests (--format docker) have no annotations; use --label, or the default OCI format".into(),
             ));
         }
     }
-    let tarball_path = match (&args.tarball, &settings.tarball) {
-        (Some(t), _) => Some(env.cwd.join(t)),
-        (None, Some(t)) => Some(PathBuf::from(t)),
-        (None, None) => None,
-    };
-    let tarball = match (tarball_path, docker_archive) {
+    let tarball_path = settings.tarball.as_ref().map(|t| t.value.clone());
+    let tarball = match (tarball_path, format == OutputFormat::DockerArchive) {
         (None, true) => {
             return Err(ConfigError::Conflict(
                 "--format docker-archive describes the --tarball FILE; give --tarball too".into(),
@@ -92,24 +85,27 @@ pub(crate) fn outputs(
         }),
         (Some(path), true) => Some(docker_archive_tarball(path, built, repo.as_ref(), &tags)?),
     };
-    let oci_layout = match (&args.oci_layout, &settings.oci_layout) {
-        (Some(d), _) => Some(env.cwd.join(d)),
-        (None, Some(d)) => Some(PathBuf::from(d)),
-        (None, None) if repo.is_none() && tarball.is_none() => Some(match &built.source {
+    let oci_layout = match &settings.oci_layout {
+        Some(d) => Some(d.value.clone()),
+        None if repo.is_none() && tarball.is_none() => Some(match &built.source {
             Source::Cargo(c) => c.target_dir.join("imgpush").join(&c.bin),
             _ => env.cwd.join(DEFAULT_LAYOUT_DIR),
         }),
-        (None, None) => None,
+        None => None,
     };
     Ok(Outputs {
         repo,
         tags,
         oci_layout,
         tarball,
-        format,
+        format: media_types,
         compression,
-        cache: tools.cache_dir.clone().filter(|_| !args.no_cache),
-        cache_max: cache_max(env)?,
+        cache: tools.cache_dir.clone().filter(|_| !settings.no_cache),
+        cache_max: settings
+            .cache_max
+            .as_ref()
+            .map(|c| c.value)
+            .unwrap_or(crate::cache::DEFAULT_MAX_BYTES),
     })
 }
 
@@ -120,10 +116,9 @@ fn docker_archive_tarball(
     repo: Option<&Repository>,
     tags: &[String],
 ) -> Result<Tarball, ConfigError> {
-    let count = match (&built.platforms, &built.source) {
-        (PlatformRequest::List(l), _) => Some(l.len()),
-        (PlatformRequest::FromArtifacts, Source::Prebuilt(a)) => Some(a.len()),
-        _ => None,
+    let count = match &built.platforms {
+        PlatformRequest::List(l) => Some(l.len()),
+        PlatformRequest::All => None,
     };
     if let Some(n) = count
         && n != 1
@@ -142,18 +137,6 @@ fn docker_archive_tarball(
             repo_tags: tags.iter().map(|t| format!("{name}:{t}")).collect(),
         },
     })
-}
-
-/// `IMGPUSH_CACHE_MAX_MB`, in bytes.
-fn cache_max(env: &Environment) -> Result<u64, ConfigError> {
-    match &env.cache_max_mb {
-        None => Ok(crate::cache::DEFAULT_MAX_BYTES),
-        Some(s) => s
-            .trim()
-            .parse::<u64>()
-            .map(|mb| mb * 1024 * 1024)
-            .map_err(|_| invalid("IMGPUSH_CACHE_MAX_MB", s, "must be a whole number of MiB")),
-    }
 }
 
 /// A short image name when there is no repository: the binary's (or bundle's) file name.

@@ -49,14 +49,15 @@ pub enum TarballKind {
     DockerArchive { repo_tags: Vec<String> },
 }
 
-/// Which platforms to produce.
+/// Which platforms to produce: a list, decided by the plan (the artifacts' platforms when
+/// only artifacts are given), or `all`, which only the base can answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlatformRequest {
     List(Vec<Platform>),
-    /// Every platform of the base that there is an artifact for.
+    /// Every platform of the base that can be produced: that there is an artifact for (an
+    /// artifact for a platform the base lacks is an error), that the toolchain can build,
+    /// or, for a `--static` bundle, all of them.
     All,
-    /// The platforms of the given artifacts.
-    FromArtifacts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

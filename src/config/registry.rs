@@ -3,26 +3,49 @@
 use super::values::invalid;
 use super::{ConfigError, Environment, RegistryArgs, RegistrySettings};
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// Registry access settings from the registry flags (already merged with file settings)
-/// plus the environment. `--creds` (or IMGPUSH_USERNAME/PASSWORD) apply to `target` only.
+/// The registry settings a command was given (for `build`: merged from every place).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RegistryAccess {
+    pub insecure_registries: Vec<String>,
+    pub ca_certs: Vec<PathBuf>,
+    pub retries: Option<u32>,
+    pub timeout: Option<Duration>,
+}
+
+impl RegistryAccess {
+    /// The registry flags of `inspect`, `copy` and `index create`, which read no file.
+    pub fn from_flags(flags: &RegistryArgs) -> Result<RegistryAccess, ConfigError> {
+        Ok(RegistryAccess {
+            insecure_registries: flags.insecure_registries.clone(),
+            ca_certs: flags.ca_certs.clone(),
+            retries: flags.retries,
+            timeout: match flags.timeout {
+                Some(0) => return Err(invalid("--timeout", "0", "must be at least 1 second")),
+                t => t.map(Duration::from_secs),
+            },
+        })
+    }
+}
+
+/// Registry access settings plus the environment. `--creds` (or
+/// IMGPUSH_USERNAME/PASSWORD) apply to `target` only.
 pub(crate) fn registry_settings(
     env: &Environment,
-    flags: &RegistryArgs,
+    access: RegistryAccess,
     target: Option<&str>,
     creds: Option<&str>,
     cache: Option<PathBuf>,
 ) -> Result<RegistrySettings, ConfigError> {
     Ok(RegistrySettings {
         cache,
-        insecure_registries: flags.insecure_registries.clone(),
-        tls: env.tls(&flags.ca_certs),
+        tls: env.tls(&access.ca_certs),
         credentials: env.credential_store(target, creds)?,
-        retries: flags.retries.unwrap_or(crate::registry::DEFAULT_RETRIES),
-        read_timeout: match flags.timeout {
-            Some(0) => return Err(invalid("--timeout", "0", "must be at least 1 second")),
-            Some(s) => std::time::Duration::from_secs(s),
-            None => crate::registry::DEFAULT_READ_TIMEOUT,
-        },
+        insecure_registries: access.insecure_registries,
+        retries: access.retries.unwrap_or(crate::registry::DEFAULT_RETRIES),
+        read_timeout: access
+            .timeout
+            .unwrap_or(crate::registry::DEFAULT_READ_TIMEOUT),
     })
 }

@@ -1,32 +1,45 @@
-//! Flags + `imgpush.toml` + Cargo metadata + environment → a [`Plan`] for `imgpush build`.
+//! The merged settings → the final [`Plan`] for `imgpush build`: every default and every
+//! rule between settings is applied here, once. Loading ([`super::load`]) and merging
+//! ([`super::low::merge`]) came before; nothing after this parses a user's string.
 //! Each part is decided in its own module: what to build ([`super::source`]), the image
 //! config ([`super::image_settings`]), where it goes ([`super::outputs`]) and how to reach
 //! registries ([`super::registry`]); this file puts them together.
 
+use super::cargo::{self, CargoProject};
 use super::image_settings::image_settings;
+use super::load::{from_build_flags, from_environment, from_file};
+use super::low::{LowSettings, merge};
+use super::origin::{Origin, value};
 use super::outputs::outputs;
-use super::registry::registry_settings;
+use super::registry::{RegistryAccess, registry_settings};
 use super::source::resolve_source;
-use super::values::{invalid, parse_base};
-use super::{
-    BaseSpec, BuildArgs, ConfigError, Environment, FileConfig, Plan, RegistryArgs, Secret,
-    Verbosity,
-};
+use super::values::invalid;
+use super::{BaseSpec, BuildArgs, ConfigError, Environment, FileConfig, Plan, Verbosity};
+use std::path::Path;
 
 /// Combines flags, `imgpush.toml`, Cargo metadata and the environment into a [`Plan`].
 pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError> {
-    resolve_with(args, env, None)
+    let flags = from_build_flags(args, env)?;
+    plan_build(
+        args.path.as_deref(),
+        flags,
+        env,
+        true,
+        LowSettings::default(),
+    )
 }
 
-/// [`resolve`], with a repository for when neither the flags nor the settings name one
-/// (`imgpush resolve --repo PREFIX` gives PREFIX/<name>).
-pub(crate) fn resolve_with(
-    args: &BuildArgs,
+/// Loads every place settings come from for the build in `path`, merges them with the
+/// `flags` on top and `defaults` at the bottom, and makes the [`Plan`]. `repo_from_env`:
+/// whether `IMGPUSH_REPO` is this image's repository (`resolve` uses it as a prefix).
+pub(crate) fn plan_build(
+    path: Option<&Path>,
+    flags: LowSettings,
     env: &Environment,
-    default_repo: Option<String>,
+    repo_from_env: bool,
+    defaults: LowSettings,
 ) -> Result<Plan, ConfigError> {
-    let tools = env.tools();
-    let context = match &args.path {
+    let context = match path {
         Some(p) => env.cwd.join(p),
         None => env.cwd.clone(),
     };
@@ -37,68 +50,83 @@ pub(crate) fn resolve_with(
             "is not a directory",
         ));
     }
-    let file = FileConfig::load(&context)?;
-    let built = resolve_source(args, env, &context, file, &tools)?;
-    let image = image_settings(args, env, &context, &built)?;
-    let out = outputs(
-        args,
-        env,
-        &tools,
-        &built,
-        !image.annotations.is_empty(),
-        default_repo,
-    )?;
-    let settings = &built.settings;
-    let base = match args.base.as_ref().or(settings.base.as_ref()) {
-        // Paths in settings were made absolute when loaded.
-        Some(b) => parse_base(b, &env.cwd)?,
-        None => BaseSpec::Named("static".to_string()),
+    let file = match FileConfig::load(&context)? {
+        Some((f, path)) => from_file(f, &context, Origin::File(path))?,
+        None => LowSettings::default(),
     };
-    let mut insecure = settings.insecure_registries.clone().unwrap_or_default();
-    insecure.extend(args.registry.insecure_registries.iter().cloned());
-    let registry = registry_settings(
-        env,
-        &RegistryArgs {
-            insecure_registries: insecure,
-            retries: args.registry.retries.or(settings.retries),
-            timeout: args.registry.timeout.or(settings.timeout),
-            ..args.registry.clone()
-        },
-        out.repo.as_ref().map(|r| r.registry.as_str()),
-        args.creds.as_ref().map(Secret::expose),
-        out.cache.clone(),
-    )?;
-    let jobs = args.jobs.or(settings.jobs).unwrap_or(4);
-    if jobs == 0 {
-        return Err(invalid("--jobs", "0", "must be at least 1"));
+    let environment = from_environment(env, repo_from_env)?;
+    let tools = env.tools();
+    // A Cargo project is built (and its metadata read) only when nothing more explicit is
+    // given by the flags or imgpush.toml.
+    let explicit = [&flags, &file]
+        .iter()
+        .any(|s| s.static_dir.is_some() || s.go.is_some() || s.artifacts.is_some());
+    let project = match cargo::manifest_for(&flags.cargo, &context) {
+        Some(manifest) if !explicit => Some(cargo::load(&flags.cargo, &manifest, &tools)?),
+        _ => None,
+    };
+    let (package, workspace) = match &project {
+        Some(p) => (p.package_settings.clone(), p.workspace_settings.clone()),
+        None => Default::default(),
+    };
+    let settings = merge([flags, environment, file, package, workspace, defaults]);
+    Plan::new(settings, &context, project.as_ref(), env, tools)
+}
+
+impl Plan {
+    /// The final plan from merged settings: defaults and cross-setting rules applied.
+    pub(crate) fn new(
+        settings: LowSettings,
+        context: &Path,
+        project: Option<&CargoProject>,
+        env: &Environment,
+        tools: super::Tools,
+    ) -> Result<Plan, ConfigError> {
+        let built = resolve_source(&settings, context, project)?;
+        let image = image_settings(&settings, context, project, &built)?;
+        let out = outputs(&settings, env, &tools, project, &built)?;
+        let access = RegistryAccess {
+            insecure_registries: value(&settings.insecure_registries).unwrap_or_default(),
+            ca_certs: settings.ca_certs.clone(),
+            retries: value(&settings.retries),
+            timeout: value(&settings.timeout),
+        };
+        let registry = registry_settings(
+            env,
+            access,
+            out.repo.as_ref().map(|r| r.registry.as_str()),
+            settings.creds.as_ref().map(super::Secret::expose),
+            out.cache.clone(),
+        )?;
+        Ok(Plan {
+            json: value(&settings.json).unwrap_or(false),
+            verbosity: Verbosity::from_count(settings.verbose),
+            platforms: built.platforms,
+            base: value(&settings.base).unwrap_or_else(|| BaseSpec::Named("static".to_string())),
+            source: built.source,
+            dest: built.dest,
+            bundle: built.bundle,
+            files: built.files,
+            tools,
+            image,
+            repo: out.repo,
+            tags: out.tags,
+            oci_layout: out.oci_layout,
+            tarball: out.tarball,
+            format: out.format,
+            registry,
+            jobs: value(&settings.jobs).unwrap_or(4),
+            compression: out.compression,
+            cache: out.cache,
+            cache_max: out.cache_max,
+        })
     }
-    Ok(Plan {
-        json: args.json || settings.json.unwrap_or(false),
-        verbosity: Verbosity::from_count(args.registry.verbose),
-        platforms: built.platforms,
-        base,
-        source: built.source,
-        dest: built.dest,
-        bundle: built.bundle,
-        files: built.files,
-        tools,
-        image,
-        repo: out.repo,
-        tags: out.tags,
-        oci_layout: out.oci_layout,
-        tarball: out.tarball,
-        format: out.format,
-        registry,
-        jobs,
-        compression: out.compression,
-        cache: out.cache,
-        cache_max: out.cache_max,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::values::parse_base;
     use crate::config::{DEFAULT_LAYOUT_DIR, PlatformRequest, Source};
     use std::path::Path;
 
@@ -267,7 +295,10 @@ mod tests {
     fn defaults() {
         let (dir, env) = setup();
         let plan = resolve(&args(&["--artifact", "linux/arm64=hello-arm64"]), &env).unwrap();
-        assert_eq!(plan.platforms, PlatformRequest::FromArtifacts);
+        assert_eq!(
+            plan.platforms,
+            PlatformRequest::List(vec!["linux/arm64".parse().unwrap()])
+        );
         assert_eq!(plan.base, BaseSpec::Named("static".into()));
         assert_eq!(plan.tags, vec!["latest"]);
         assert_eq!(plan.oci_layout, Some(dir.path().join(DEFAULT_LAYOUT_DIR)));
@@ -298,5 +329,112 @@ mod tests {
             parse_base("alpine:3", here).unwrap(),
             BaseSpec::Registry(_)
         ));
+    }
+
+    #[test]
+    fn errors_name_where_the_value_was_written() {
+        let (dir, env) = setup();
+        let amd = ["--artifact", "linux/amd64=hello-amd64"];
+        let cases: &[(&str, &str)] = &[
+            (
+                "expose = [\"99999\"]\n",
+                "imgpush.toml: expose = 99999: the port must be a number from 1 to 65535",
+            ),
+            (
+                "user = \"a:b:c\"\n",
+                "imgpush.toml: user = a:b:c: expected UID[:GID]",
+            ),
+            (
+                "platforms = [\"linux/amd65\"]\n",
+                "imgpush.toml: platforms: platform `linux/amd65`",
+            ),
+            ("jobs = 0\n", "imgpush.toml: jobs = 0: must be at least 1"),
+            (
+                "compression = \"zstd\"\nformat = \"tar\"\n",
+                "imgpush.toml: format = tar: expected oci, docker or docker-archive",
+            ),
+        ];
+        for (text, expected) in cases {
+            std::fs::write(dir.path().join("imgpush.toml"), text).unwrap();
+            let err = resolve(&args(&amd), &env).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&dir.path().display().to_string()) && err.contains(expected),
+                "{text}: `{err}` lacks `{expected}`"
+            );
+        }
+        // The same value as a flag is named by the flag.
+        std::fs::remove_file(dir.path().join("imgpush.toml")).unwrap();
+        let err = resolve(&args(&[amd[0], amd[1], "--expose", "99999"]), &env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--expose `99999`: the port must be a number from 1 to 65535"
+        );
+        // And from the environment, by the variable.
+        let env = Environment {
+            source_date_epoch: Some("yesterday".into()),
+            ..env
+        };
+        let err = resolve(&args(&amd), &env).unwrap_err().to_string();
+        assert!(err.starts_with("SOURCE_DATE_EPOCH `yesterday`"), "{err}");
+    }
+
+    #[test]
+    fn cargo_metadata_errors_name_the_table() {
+        let cargo = Origin::Cargo {
+            manifest: "/src/app/Cargo.toml".into(),
+            workspace: false,
+        };
+        let file: FileConfig = toml::from_str("user = \"a b\"\n").unwrap();
+        let err = from_file(file, Path::new("/src/app"), cargo)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/src/app/Cargo.toml [package.metadata.imgpush]: user = a b: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn precedence_flag_env_file() {
+        let (dir, mut env) = setup();
+        std::fs::write(
+            dir.path().join("imgpush.toml"),
+            "repo = \"127.0.0.1:5000/file\"\nepoch = \"5\"\ninsecure-registries = [\"a:1\"]\n",
+        )
+        .unwrap();
+        let amd = ["--artifact", "linux/amd64=hello-amd64"];
+        let plan = resolve(&args(&amd), &env).unwrap();
+        assert_eq!(plan.repo.unwrap().path, "file");
+        assert_eq!(plan.image.created, 5);
+        env.imgpush_repo = Some("127.0.0.1:5000/env".into());
+        env.source_date_epoch = Some("7".into());
+        // clap puts IMGPUSH_REPO into --repo; it still ranks as the environment.
+        let plan = resolve(
+            &args(&[amd[0], amd[1], "--repo", "127.0.0.1:5000/env"]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.repo.unwrap().path, "env");
+        assert_eq!(
+            plan.image.created, 7,
+            "SOURCE_DATE_EPOCH over the file's epoch"
+        );
+        let plan = resolve(
+            &args(&[
+                amd[0],
+                amd[1],
+                "--repo",
+                "127.0.0.1:5000/flag",
+                "--epoch",
+                "9",
+                "--insecure-registry",
+                "b:2",
+            ]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.repo.unwrap().path, "flag");
+        assert_eq!(plan.image.created, 9);
+        assert_eq!(plan.registry.insecure_registries, ["a:1", "b:2"]);
     }
 }

@@ -36,7 +36,7 @@ impl std::str::FromStr for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BuildArgs, Environment, RegistryArgs};
+    use crate::config::{BuildArgs, Environment};
 
     /// Every struct that can hold a password or token, formatted with `{:?}`, shows none.
     #[test]
@@ -53,7 +53,7 @@ mod tests {
         };
         let from_env = crate::config::registry::registry_settings(
             &env,
-            &RegistryArgs::default(),
+            Default::default(),
             Some("r.io"),
             None,
             None,
@@ -61,7 +61,7 @@ mod tests {
         .unwrap();
         let from_flag = crate::config::registry::registry_settings(
             &env,
-            &RegistryArgs::default(),
+            Default::default(),
             Some("r.io"),
             args.creds.as_ref().map(Secret::expose),
             None,

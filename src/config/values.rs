@@ -3,7 +3,6 @@
 
 use super::file::Platforms;
 use super::{BaseSpec, BuildStd, Builder, ConfigError, Libc, PlatformRequest};
-use crate::image::ImageFormat;
 use crate::oci::{Digest, Platform, Reference, Repository, reference::valid_tag};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -255,44 +254,9 @@ pub(crate) fn parse_owner(s: &str) -> Result<(u64, u64), ConfigError> {
     }
 }
 
-/// `--epoch` / `SOURCE_DATE_EPOCH`: seconds since 1970, or `git` (the last commit's
-/// committer time in `dir`).
-pub(crate) fn parse_epoch(what: &'static str, s: &str, dir: &Path) -> Result<u64, ConfigError> {
-    let s = s.trim();
-    if s == "git" {
-        let out = std::process::Command::new("git")
-            .args(["log", "-1", "--format=%ct"])
-            .current_dir(dir)
-            .output()
-            .map_err(|e| invalid(what, s, format!("cannot run git: {e}")))?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        return text.parse().map_err(|_| {
-            invalid(
-                what,
-                s,
-                format!(
-                    "{} is not in a git repository with commits (git says: {})",
-                    dir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            )
-        });
-    }
-    s.parse::<u64>().map_err(|_| {
-        invalid(
-            what,
-            s,
-            "must be a whole number of seconds since 1970, or `git`",
-        )
-    })
-}
-
 /// `--compression gzip[:LEVEL]|zstd[:LEVEL]`.
-pub(crate) fn parse_compression(s: Option<&str>) -> Result<crate::layer::Compression, ConfigError> {
+pub(crate) fn parse_compression(s: &str) -> Result<crate::layer::Compression, ConfigError> {
     use crate::layer::Compression;
-    let Some(s) = s else {
-        return Ok(Compression::default());
-    };
     let (name, level) = match s.split_once(':') {
         Some((n, l)) => (n, Some(l)),
         None => (s, None),
@@ -328,20 +292,6 @@ pub(crate) fn parse_compression(s: Option<&str>) -> Result<crate::layer::Compres
     }
 }
 
-/// `--format`: the media types, and whether the tarball is a docker-archive.
-pub(crate) fn parse_format(s: Option<&str>) -> Result<(ImageFormat, bool), ConfigError> {
-    match s {
-        None | Some("oci") => Ok((ImageFormat::Oci, false)),
-        Some("docker") => Ok((ImageFormat::Docker, false)),
-        Some("docker-archive") => Ok((ImageFormat::Oci, true)),
-        Some(other) => Err(invalid(
-            "--format",
-            other,
-            "expected oci, docker or docker-archive",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,44 +322,19 @@ mod tests {
     fn compression_levels_and_names() {
         use crate::layer::Compression;
         assert_eq!(
-            parse_compression(None).unwrap(),
-            Compression::Gzip { level: 3 }
-        );
-        assert_eq!(
-            parse_compression(Some("gzip:9")).unwrap(),
+            parse_compression("gzip:9").unwrap(),
             Compression::Gzip { level: 9 }
         );
         assert_eq!(
-            parse_compression(Some("zstd")).unwrap(),
+            parse_compression("zstd").unwrap(),
             Compression::Zstd { level: 3 }
         );
         assert_eq!(
-            parse_compression(Some("zstd:19")).unwrap(),
+            parse_compression("zstd:19").unwrap(),
             Compression::Zstd { level: 19 }
         );
         for bad in ["gzip:0", "gzip:10", "zstd:20", "zstd:x", "brotli", "gzip:"] {
-            assert!(parse_compression(Some(bad)).is_err(), "{bad}");
+            assert!(parse_compression(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn epochs_and_formats() {
-        let dir = std::path::Path::new("/");
-        assert_eq!(
-            parse_epoch("--epoch", " 1700000000 ", dir).unwrap(),
-            1_700_000_000
-        );
-        assert!(parse_epoch("--epoch", "-1", dir).is_err());
-        assert!(parse_epoch("SOURCE_DATE_EPOCH", "yesterday", dir).is_err());
-        assert_eq!(parse_format(None).unwrap(), (ImageFormat::Oci, false));
-        assert_eq!(
-            parse_format(Some("docker")).unwrap(),
-            (ImageFormat::Docker, false)
-        );
-        assert_eq!(
-            parse_format(Some("docker-archive")).unwrap(),
-            (ImageFormat::Oci, true)
-        );
-        assert!(parse_format(Some("tar")).is_err());
     }
 }

@@ -324,24 +324,38 @@ async fn finish_layer(label: &str, job: LayerJob, reporter: &dyn Reporter) -> Re
     Ok(layer)
 }
 
-/// The platforms to produce, sorted so index order never depends on flag order.
+/// The platforms to produce, sorted so index order never depends on flag order. A list
+/// was decided by the plan; `all` is answered here, by the base.
 fn platforms(plan: &Plan, opened: &base::OpenedBase) -> Result<Vec<Platform>, Error> {
-    let mut out: Vec<Platform> = match (&plan.platforms, &plan.source) {
-        (PlatformRequest::List(list), _) => list.clone(),
-        (_, Source::Prebuilt(a)) => a.iter().map(|a| a.platform.clone()).collect(),
-        (PlatformRequest::All, source) => opened
-            .platforms()
-            .into_iter()
-            .filter(|p| match source {
-                Source::Cargo(c) => build::rust_target(p, c.libc).is_some(),
-                Source::Go(_) => build::go::go_target(p).is_some(),
-                Source::Static | Source::Prebuilt(_) => true,
-            })
-            .collect(),
-        (PlatformRequest::FromArtifacts, _) => {
-            unreachable!("config gives builds and bundles an explicit platform list")
-        }
-    };
+    let mut out: Vec<Platform> =
+        match (&plan.platforms, &plan.source) {
+            (PlatformRequest::List(list), _) => list.clone(),
+            (PlatformRequest::All, Source::Prebuilt(artifacts)) => {
+                let has = opened.platforms();
+                if let Some(a) = artifacts.iter().find(|a| !has.contains(&a.platform)) {
+                    return Err(crate::config::ConfigError::Conflict(format!(
+                    "--platform all: artifact {} is for {}, which base image {} lacks; it has: {}",
+                    a.path.display(),
+                    a.platform,
+                    opened.describe(),
+                    has.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
+                ))
+                .into());
+                }
+                has.into_iter()
+                    .filter(|p| artifacts.iter().any(|a| &a.platform == p))
+                    .collect()
+            }
+            (PlatformRequest::All, source) => opened
+                .platforms()
+                .into_iter()
+                .filter(|p| match source {
+                    Source::Cargo(c) => build::rust_target(p, c.libc).is_some(),
+                    Source::Go(_) => build::go::go_target(p).is_some(),
+                    Source::Static | Source::Prebuilt(_) => true,
+                })
+                .collect(),
+        };
     out.sort();
     Ok(out)
 }
