@@ -4,6 +4,7 @@
 //! means at most 4 retries of the operation, never (4+1)³ attempts.
 
 use super::{Client, RegistryError};
+use crate::report::{Event, Retry};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::future::Future;
 use std::sync::Arc;
@@ -103,17 +104,14 @@ impl Client {
             base.min(Duration::from_secs(8))
                 .mul_f64(0.5 + fastrand::f64())
         });
-        let message = format!(
-            "{op}: {why}; retry {attempt} of {total} in {:.1}s",
-            delay.as_secs_f64()
-        );
-        if retry_after.is_some_and(|d| d >= Duration::from_secs(1)) {
-            // A wait the registry asked for is worth telling without -v: it can be long.
-            self.reporter
-                .step(&format!("{message} (the registry's Retry-After)"));
-        } else {
-            self.reporter.detail(&message);
-        }
+        self.reporter.event(Event::Retry(Retry {
+            op: op.to_string(),
+            attempt,
+            of: total,
+            why: why.to_string(),
+            wait: delay,
+            registry_asked: retry_after.is_some(),
+        }));
         tokio::time::sleep(delay).await;
         Ok(true)
     }
