@@ -177,6 +177,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn each_wait_is_a_retry_event() {
+        let reporter = Arc::new(crate::report::RecordingReporter::default());
+        let mut c = client(2);
+        c.reporter = reporter.clone();
+        c.budgeted(async {
+            assert!(c.pause("pulling", "pulling: 503", None).await.unwrap());
+            assert!(
+                c.pause("pulling", "429", Some(Duration::from_secs(2)))
+                    .await
+                    .unwrap()
+            );
+            assert!(!c.pause("pulling", "429", None).await.unwrap());
+        })
+        .await;
+        let retries: Vec<Retry> = reporter
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Retry(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retries.len(), 2, "{retries:?}");
+        assert_eq!(
+            (retries[0].attempt, retries[0].of, retries[0].why.as_str()),
+            (1, 2, "503"),
+            "the operation is not repeated in why"
+        );
+        assert!(!retries[0].registry_asked);
+        assert!(retries[1].registry_asked);
+        assert_eq!(retries[1].wait, Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn retry_after_beyond_the_cap_is_an_error() {
         let c = client(3);
         let err = c

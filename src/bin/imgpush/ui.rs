@@ -303,3 +303,78 @@ pub fn print_error(e: &anyhow::Error) {
     }
     eprintln!("{out}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imgpush::report::{LayerScope, Retry};
+    use std::time::Duration;
+
+    fn shown(event: Event, verbosity: Verbosity) -> Vec<String> {
+        lines(&event)
+            .into_iter()
+            .filter(|(level, _)| verbosity >= *level)
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    #[test]
+    fn a_cached_layer_is_a_step_and_its_sizes_a_detail() {
+        let d = Digest::of(b"layer");
+        let event = || Event::Layer {
+            scope: LayerScope::Platform("linux/amd64".parse().unwrap()),
+            digest: d.clone(),
+            size: 12,
+            diff_id: d.clone(),
+            source: LayerSource::Cache,
+        };
+        assert_eq!(
+            shown(event(), Verbosity::Normal),
+            [format!(
+                "imgpush: linux/amd64: layer {d} from the cache (nothing compressed)"
+            )]
+        );
+        assert_eq!(
+            shown(event(), Verbosity::Verbose)[1],
+            format!("  linux/amd64: layer {d} (12 bytes, diff_id {d})")
+        );
+    }
+
+    #[test]
+    fn only_a_long_wait_the_registry_asked_for_shows_without_v() {
+        let retry = |wait, registry_asked| {
+            Event::Retry(Retry {
+                op: "pushing blob".into(),
+                attempt: 1,
+                of: 3,
+                why: "429".into(),
+                wait,
+                registry_asked,
+            })
+        };
+        assert_eq!(
+            shown(retry(Duration::from_secs(2), true), Verbosity::Normal),
+            ["imgpush: pushing blob: 429; retry 1 of 3 in 2.0s (the registry's Retry-After)"]
+        );
+        assert!(shown(retry(Duration::from_millis(500), true), Verbosity::Normal).is_empty());
+        assert_eq!(
+            shown(retry(Duration::from_secs(2), false), Verbosity::Verbose),
+            ["  pushing blob: 429; retry 1 of 3 in 2.0s"]
+        );
+    }
+
+    #[test]
+    fn go_output_names_the_platform_and_traces_need_vv() {
+        let go = Event::ChildOutput {
+            tool: Tool::Go,
+            platform: Some("linux/amd64".parse().unwrap()),
+            line: "ok".into(),
+        };
+        assert_eq!(shown(go, Verbosity::Normal), ["go build (linux/amd64): ok"]);
+        assert!(shown(Event::Trace("GET /v2/".into()), Verbosity::Verbose).is_empty());
+        assert_eq!(
+            shown(Event::Trace("GET /v2/".into()), Verbosity::Trace),
+            ["    GET /v2/"]
+        );
+    }
+}
