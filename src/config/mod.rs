@@ -51,6 +51,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A base named by a spec in `base-images/` that is unknown or broken (resolved here,
+    /// once, so the plan holds the base as it will be opened).
+    #[error(transparent)]
+    Base(#[from] crate::base::BaseError),
     #[error("cannot read {path}")]
     ReadFile {
         path: PathBuf,
@@ -111,6 +115,7 @@ impl ConfigError {
             ConfigError::ParseFile { .. } => Some("see docs/configuration.md for every key".into()),
             ConfigError::Tool { fix, .. } => Some(fix.clone()),
             ConfigError::InSetting { inner, .. } => inner.hint(),
+            ConfigError::Base(e) => e.hint(),
             _ => None,
         }
     }

@@ -40,15 +40,17 @@ fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {
 
 /// A location to read: a registry reference, `oci-layout:DIR[:TAG|@DIGEST]`,
 /// `oci-archive:FILE[:TAG]`, or a name from base-images/.
+/// A name that is an alias for a registry image is resolved here, once.
 fn source(s: &str, env: &Environment) -> Result<BaseSpec, ConfigError> {
-    parse_base(s, &env.cwd).map_err(|e| match e {
+    let spec = parse_base(s, &env.cwd).map_err(|e| match e {
         ConfigError::Invalid { given, why, .. } => ConfigError::Invalid {
             what: "image",
             given,
             why,
         },
         other => other,
-    })
+    })?;
+    Ok(crate::base::resolve_alias(&spec)?)
 }
 
 /// A place to write, with `default_tag` when none is written.

@@ -102,7 +102,11 @@ impl Plan {
             json: value(&settings.json).unwrap_or(false),
             verbosity: Verbosity::from_count(settings.verbose),
             platforms: built.platforms,
-            base: value(&settings.base).unwrap_or_else(|| BaseSpec::Named("static".to_string())),
+            // The base is decided here, once: the default, and a name from `base-images/`
+            // that is an alias for a registry image.
+            base: crate::base::resolve_alias(
+                &value(&settings.base).unwrap_or_else(|| BaseSpec::Named("static".to_string())),
+            )?,
             source: built.source,
             dest: built.dest,
             bundle: built.bundle,

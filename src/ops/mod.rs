@@ -95,7 +95,7 @@ pub(crate) fn clients(
     }
     let mut registries = Vec::new();
     for spec in sources {
-        if let BaseSpec::Registry(r) = base::resolve_alias(spec)? {
+        if let BaseSpec::Registry(r) = spec {
             clients.want(&r.repository, false);
             registries.push(r.repository.registry.clone());
         }
@@ -116,8 +116,7 @@ pub(crate) async fn open(
     clients: &Clients,
     work: &std::path::Path,
 ) -> Result<OpenedBase, OpsError> {
-    let spec = base::resolve_alias(spec)?;
-    match base::open(&spec, clients, work).await {
+    match base::open(spec, clients, work).await {
         Err(base::BaseError::Registry { base, source }) if source.is_not_found() => {
             Err(OpsError::NotFound {
                 reference: base,

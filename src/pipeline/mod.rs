@@ -63,7 +63,8 @@ pub async fn build_each(
 
 /// Runs `imgpush build` for a plan.
 pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutput, Error> {
-    let base_spec = base::resolve_alias(&plan.base)?;
+    // Decided by the plan (aliases in `base-images/` already resolved).
+    let base_spec = plan.base.clone();
     let clients = check_registries(plan, &base_spec, reporter.clone()).await?;
     let work = work_dir()?;
     let opened = open_base(&base_spec, &clients, work.path(), reporter.as_ref()).await?;
