@@ -116,27 +116,22 @@ fn docker_archive_tarball(
     repo: Option<&Repository>,
     tags: &[String],
 ) -> Result<Tarball, ConfigError> {
-    let count = match &built.platforms {
-        PlatformRequest::List(l) => Some(l.len()),
-        PlatformRequest::All => None,
+    let one_platform = |tarball: &Tarball| match &built.platforms {
+        PlatformRequest::List(l) => tarball.check_platforms(l),
+        PlatformRequest::All => Ok(()),
     };
-    if let Some(n) = count
-        && n != 1
-    {
-        return Err(ConfigError::Conflict(format!(
-            "--format docker-archive holds one platform, but {n} are requested; choose one with --platform (e.g. --platform linux/amd64)"
-        )));
-    }
     let name = match repo {
         Some(r) => r.to_string(),
         None => format!("localhost/{}", image_name(&built.source, &built.dest)),
     };
-    Ok(Tarball {
+    let tarball = Tarball {
         path,
         kind: TarballKind::DockerArchive {
             repo_tags: tags.iter().map(|t| format!("{name}:{t}")).collect(),
         },
-    })
+    };
+    one_platform(&tarball)?;
+    Ok(tarball)
 }
 
 /// A short image name when there is no repository: the binary's (or bundle's) file name.

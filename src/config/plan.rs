@@ -1,3 +1,4 @@
+use super::ConfigError;
 use crate::base::BaseSpec;
 use crate::image::ImageSettings;
 use crate::oci::{Platform, Reference, Repository};
@@ -47,6 +48,26 @@ pub enum TarballKind {
     /// `docker save` format (manifest.json, config, uncompressed layer tars) for one
     /// platform, tagged with these `REPO:TAG` names.
     DockerArchive { repo_tags: Vec<String> },
+}
+
+impl Tarball {
+    /// The one rule of a docker-archive: it holds one image. Checked where the platforms
+    /// become known — by the plan for a list, by the pipeline once the base answers `all`
+    /// — and by the archive sink for what it is handed.
+    pub fn check_platforms(&self, platforms: &[Platform]) -> Result<(), ConfigError> {
+        if !matches!(self.kind, TarballKind::DockerArchive { .. }) || platforms.len() == 1 {
+            return Ok(());
+        }
+        Err(ConfigError::Conflict(format!(
+            "--format docker-archive holds one platform, but {} are selected ({}); choose one with --platform (e.g. --platform linux/amd64)",
+            platforms.len(),
+            platforms
+                .iter()
+                .map(Platform::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
 }
 
 /// Which platforms to produce: a list, decided by the plan (the artifacts' platforms when

@@ -6,7 +6,7 @@ mod layers;
 use crate::base::{self, OpenedBase};
 use crate::build::{self, Artifact};
 use crate::cache::Cache;
-use crate::config::{BaseSpec, Plan, PlatformRequest, Source, Tarball, TarballKind};
+use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::error::Error;
 use crate::image::{ComposeInput, ImageSet, compose};
 use crate::oci::{Digest, Platform};
@@ -156,18 +156,8 @@ async fn open_base(
 /// The platforms to produce, checked against the outputs (a docker-archive holds one).
 fn choose_platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
     let platforms = platforms(plan, opened)?;
-    if let Some(Tarball {
-        kind: TarballKind::DockerArchive { .. },
-        ..
-    }) = &plan.tarball
-        && platforms.len() != 1
-    {
-        return Err(crate::config::ConfigError::Conflict(format!(
-            "--format docker-archive holds one platform, but {} are selected ({}); choose one with --platform",
-            platforms.len(),
-            platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
-        ))
-        .into());
+    if let Some(tarball) = &plan.tarball {
+        tarball.check_platforms(&platforms)?;
     }
     Ok(platforms)
 }

@@ -91,19 +91,11 @@ impl ArchiveSink {
                 format!("{describe}@{}", cx.set.index.digest)
             }
             TarballKind::DockerArchive { repo_tags } => {
-                let image = match cx.set.images.as_slice() {
-                    [one] => one,
-                    many => {
-                        return Err(self.err(format!(
-                            "a docker-archive holds one platform, but the image has {} ({}); choose one with --platform",
-                            many.len(),
-                            many.iter()
-                                .map(|i| i.platform.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
-                };
+                let platforms: Vec<_> = cx.set.images.iter().map(|i| i.platform.clone()).collect();
+                self.tarball
+                    .check_platforms(&platforms)
+                    .map_err(|e| self.err(e.to_string()))?;
+                let image = &cx.set.images[0];
                 let config = image
                     .config
                     .inline()
