@@ -6,6 +6,7 @@ mod blobs;
 pub mod credentials;
 mod error;
 mod manifests;
+mod origin;
 mod pool;
 mod retry;
 mod transport;
