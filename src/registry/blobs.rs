@@ -146,8 +146,9 @@ impl Client {
         size: Option<u64>,
     ) -> Result<Bytes, RegistryError> {
         if let Some(bytes) = self.config.cache.as_ref().and_then(|c| c.get_bytes(digest)) {
-            self.reporter
-                .trace(&format!("blob {digest} from the cache"));
+            self.reporter.event(crate::report::Event::Trace(format!(
+                "blob {digest} from the cache"
+            )));
             return Ok(bytes);
         }
         let op = format!("downloading blob {digest} from {repo}");
