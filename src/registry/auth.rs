@@ -7,8 +7,8 @@
 //! rejects it (a 401 on a request that carried it); concurrent requests wait for one
 //! renewal instead of each fetching a token.
 
+use super::origin::{plain_http_allowed, redact};
 use super::retry::{retry_after, retryable_status};
-use super::transport::{plain_http_allowed, redact};
 use super::{Client, Credential, RegistryError};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{StatusCode, Url};

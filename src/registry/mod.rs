@@ -6,11 +6,13 @@ mod blobs;
 pub mod credentials;
 mod error;
 mod manifests;
+mod origin;
 mod pool;
 mod retry;
 mod transport;
+mod upload;
 
-pub use blobs::{BlobStream, MountResult, OpenBlob, UploadSource, verify_stream};
+pub use blobs::{BlobStream, MountResult, verify_stream};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
@@ -21,6 +23,7 @@ pub use retry::RETRY_AFTER_CAP;
 /// size no descriptor gives.
 pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
 pub use transport::{Client, ClientConfig, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES};
+pub use upload::{OpenBlob, UploadSource};
 
 /// The CA certificates to trust for `registry`: the given files, then every `*.crt` in
 /// `DIR/<registry>/` for each certs.d directory (docker's and containers' convention; the

@@ -5,17 +5,15 @@
 //! Secrets never reach `Debug`, logs or error messages.
 
 use base64::Engine as _;
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a credential helper may take. A helper waiting on a locked keychain or a
-/// prompt nobody sees would otherwise hang the run forever.
-pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+mod helpers;
+mod login;
+
+pub use helpers::HELPER_TIMEOUT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -172,270 +170,6 @@ impl CredentialStore {
         }
         Ok(None)
     }
-
-    fn helper_program(&self, helper: &str, config: &Path) -> Result<PathBuf, CredentialError> {
-        let name = format!("docker-credential-{helper}");
-        // Relative entries (`.`, or the empty one a stray `:` makes) would run whatever
-        // file of that name the working directory holds: skipped, as Go's exec.LookPath
-        // does since 1.19 and so docker.
-        self.helper_path
-            .iter()
-            .filter(|d| d.is_absolute())
-            .map(|d| d.join(&name))
-            .find(|p| p.is_file())
-            .ok_or_else(|| CredentialError::HelperMissing {
-                helper: helper.to_string(),
-                path: config.to_path_buf(),
-            })
-    }
-
-    /// Runs `docker-credential-<helper> <verb>` with `input` on stdin, as docker does.
-    fn run_helper(
-        &self,
-        helper: &str,
-        verb: &str,
-        input: &str,
-        registry: &str,
-        config: &Path,
-    ) -> Result<(bool, String), CredentialError> {
-        let program = self.helper_program(helper, config)?;
-        let fail = |message: String| CredentialError::Helper {
-            helper: helper.to_string(),
-            registry: registry.to_string(),
-            message,
-        };
-        // Storing or erasing may wait for the user (a keychain asking to be unlocked).
-        let timeout = self.helper_timeout.unwrap_or(match verb {
-            "get" => HELPER_TIMEOUT,
-            _ => HELPER_TIMEOUT * 10,
-        });
-        let timed_out = || CredentialError::HelperTimeout {
-            helper: helper.to_string(),
-            registry: registry.to_string(),
-            path: config.to_path_buf(),
-            timeout,
-        };
-        let deadline = Instant::now() + timeout;
-        // stderr is not shown (helpers are chatty) nor piped: unread, a full pipe would
-        // stall the helper until the deadline.
-        let mut child = Command::new(program)
-            .arg(verb)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        // Read on a thread so that the wait below can give up; a helper killed at the
-        // deadline may leave a child holding the pipe, so that thread is not joined.
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = tx.send(std::io::Read::read_to_end(&mut stdout, &mut buf).map(|_| buf));
-        });
-        // The input is one short line, far below a pipe's buffer: this cannot block. A
-        // helper that exits without reading it breaks the pipe; its exit status and answer
-        // are what count.
-        let _ = child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(input.as_bytes());
-        let status = loop {
-            match child.try_wait().map_err(|e| fail(e.to_string()))? {
-                Some(status) => break status,
-                None if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(timed_out());
-                }
-                None => std::thread::sleep(Duration::from_millis(10)),
-            }
-        };
-        // It has exited: its answer is complete unless something it started still holds
-        // the pipe open; wait a moment for that, not the whole deadline.
-        let out = rx
-            .recv_timeout(Duration::from_secs(2))
-            .map_err(|_| {
-                fail("it exited, but a process it started still holds its output open".into())
-            })?
-            .map_err(|e| fail(e.to_string()))?;
-        // Helpers report errors on stdout; never echo more than a short line of it.
-        let text = String::from_utf8_lossy(&out).to_string();
-        Ok((status.success(), text))
-    }
-
-    fn helper_get(
-        &self,
-        helper: &str,
-        registry: &str,
-        config: &Path,
-    ) -> Result<Option<Credential>, CredentialError> {
-        let (ok, text) = self.run_helper(helper, "get", &server_url(registry), registry, config)?;
-        if !ok {
-            if text.to_ascii_lowercase().contains("credentials not found") {
-                return Ok(None);
-            }
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(120)
-                .collect::<String>();
-            return Err(CredentialError::Helper {
-                helper: helper.to_string(),
-                registry: registry.to_string(),
-                message: if first.is_empty() {
-                    "it failed without a message".into()
-                } else {
-                    first
-                },
-            });
-        }
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            #[serde(rename = "Username")]
-            username: String,
-            #[serde(rename = "Secret")]
-            secret: String,
-        }
-        let a: Answer = serde_json::from_str(&text).map_err(|_| CredentialError::Helper {
-            helper: helper.to_string(),
-            registry: registry.to_string(),
-            message: "its answer is not the JSON docker expects ({\"Username\":…,\"Secret\":…})"
-                .into(),
-        })?;
-        Ok(Some(if a.username == "<token>" {
-            Credential::IdentityToken {
-                username: String::new(),
-                token: a.secret,
-            }
-        } else {
-            Credential::Basic {
-                username: a.username,
-                password: a.secret,
-            }
-        }))
-    }
-
-    /// Stores a verified credential like `docker login`: in the configured helper when
-    /// config.json names one for this registry, else base64 in `auths`. Other keys of the
-    /// file are kept; the file is written atomically with mode 0600.
-    pub fn store(
-        &self,
-        registry: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<PathBuf, CredentialError> {
-        let path = self
-            .docker_config
-            .clone()
-            .ok_or(CredentialError::NoConfigPath)?;
-        let mut root = read_json::<Value>(&path)?.unwrap_or_else(|| Value::Object(Map::new()));
-        let helper = configured_helper(&root, registry);
-        let key = server_url(registry);
-        let auths = object_entry(&mut root, "auths");
-        auths.retain(|k, _| normalize_host(k) != normalize_host(registry));
-        match helper {
-            Some(h) => {
-                let input =
-                    serde_json::json!({"ServerURL": key, "Username": username, "Secret": password})
-                        .to_string();
-                let (ok, text) = self.run_helper(&h, "store", &input, registry, &path)?;
-                if !ok {
-                    return Err(CredentialError::Helper {
-                        helper: h,
-                        registry: registry.into(),
-                        message: text
-                            .lines()
-                            .next()
-                            .unwrap_or("store failed")
-                            .chars()
-                            .take(120)
-                            .collect(),
-                    });
-                }
-                auths.insert(key, serde_json::json!({}));
-            }
-            None => {
-                let auth = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                auths.insert(key, serde_json::json!({ "auth": auth }));
-            }
-        }
-        write_private(&path, &root)?;
-        Ok(path)
-    }
-
-    /// Forgets the credential for `registry` (`imgpush logout`); `false` if there was none.
-    pub fn erase(&self, registry: &str) -> Result<bool, CredentialError> {
-        let path = self
-            .docker_config
-            .clone()
-            .ok_or(CredentialError::NoConfigPath)?;
-        let Some(mut root) = read_json::<Value>(&path)? else {
-            return Ok(false);
-        };
-        let mut removed = false;
-        if let Some(h) = configured_helper(&root, registry) {
-            let (ok, _) = self.run_helper(&h, "erase", &server_url(registry), registry, &path)?;
-            removed |= ok;
-        }
-        let auths = object_entry(&mut root, "auths");
-        let before = auths.len();
-        auths.retain(|k, _| normalize_host(k) != normalize_host(registry));
-        removed |= auths.len() != before;
-        write_private(&path, &root)?;
-        Ok(removed)
-    }
-}
-
-fn configured_helper(root: &Value, registry: &str) -> Option<String> {
-    let wanted = normalize_host(registry);
-    root.get("credHelpers")
-        .and_then(Value::as_object)
-        .and_then(|m| m.iter().find(|(k, _)| normalize_host(k) == wanted))
-        .and_then(|(_, v)| v.as_str().map(str::to_string))
-        .or_else(|| {
-            root.get("credsStore")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .filter(|h| !h.is_empty())
-}
-
-fn object_entry<'a>(root: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
-    if !root.is_object() {
-        *root = Value::Object(Map::new());
-    }
-    let map = root.as_object_mut().expect("just made an object");
-    let slot = map
-        .entry(key.to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    slot.as_object_mut().expect("just made an object")
-}
-
-fn write_private(path: &Path, value: &Value) -> Result<(), CredentialError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |source| CredentialError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(err)?;
-    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
-    text.push('\n');
-    tmp.write_all(text.as_bytes()).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
 }
 
 fn auths_entry(
@@ -542,6 +276,7 @@ fn entry_to_credential(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn docker_config_forms() {
@@ -585,7 +320,7 @@ mod tests {
         );
     }
 
-    fn helper_script(dir: &Path, name: &str, body: &str) {
+    pub(super) fn helper_script(dir: &Path, name: &str, body: &str) {
         use std::os::unix::fs::PermissionsExt;
         let p = dir.join(format!("docker-credential-{name}"));
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -697,45 +432,6 @@ mod tests {
     }
 
     #[test]
-    fn store_and_erase_keep_other_keys_and_are_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("d/config.json");
-        std::fs::create_dir_all(dir.path().join("d")).unwrap();
-        std::fs::write(
-            &config,
-            r#"{"auths":{"other.io":{"auth":"eDp5"}},"proxies":{"default":{}}}"#,
-        )
-        .unwrap();
-        let store = CredentialStore {
-            docker_config: Some(config.clone()),
-            ..Default::default()
-        };
-        store.store("index.docker.io", "alice", "pw").unwrap();
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-        assert_eq!(
-            v["auths"]["https://index.docker.io/v1/"]["auth"],
-            "YWxpY2U6cHc="
-        );
-        assert_eq!(v["auths"]["other.io"]["auth"], "eDp5");
-        assert!(v.get("proxies").is_some());
-        assert_eq!(
-            std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            store.lookup("docker.io").unwrap(),
-            Some(Credential::Basic {
-                username: "alice".into(),
-                password: "pw".into()
-            })
-        );
-        assert!(store.erase("docker.io").unwrap());
-        assert_eq!(store.lookup("docker.io").unwrap(), None);
-        assert!(!store.erase("docker.io").unwrap());
-    }
-
-    #[test]
     fn an_empty_creds_store_means_the_file_itself() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.json");
@@ -763,69 +459,5 @@ mod tests {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
         assert_eq!(v["auths"]["c.io"]["auth"], "YWxpY2U6cHc=");
         assert!(store.erase("c.io").unwrap());
-    }
-
-    #[test]
-    fn a_hung_helper_is_stopped_and_named() {
-        let dir = tempfile::tempdir().unwrap();
-        helper_script(dir.path(), "hang", "exec sleep 30");
-        let config = dir.path().join("config.json");
-        std::fs::write(&config, r#"{"credsStore":"hang"}"#).unwrap();
-        let store = CredentialStore {
-            docker_config: Some(config),
-            helper_path: vec![dir.path().to_path_buf()],
-            helper_timeout: Some(Duration::from_millis(300)),
-            ..Default::default()
-        };
-        let start = Instant::now();
-        let err = store.lookup("a.io").unwrap_err();
-        assert!(start.elapsed() < Duration::from_secs(10));
-        assert!(
-            matches!(err, CredentialError::HelperTimeout { .. }),
-            "{err:?}"
-        );
-        let msg = err.to_string();
-        assert!(
-            msg.contains("docker-credential-hang")
-                && msg.contains("a.io")
-                && msg.contains("was stopped")
-                && msg.contains("remove it from that file"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn helpers_are_found_only_in_absolute_path_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        helper_script(
-            dir.path(),
-            "planted",
-            r#"echo '{"Username":"evil","Secret":"x"}'"#,
-        );
-        let config = dir.path().join("config.json");
-        std::fs::write(&config, r#"{"credsStore":"planted"}"#).unwrap();
-        // The same directory, spelled relative to our working directory.
-        let cwd = std::env::current_dir().unwrap();
-        let mut relative = PathBuf::new();
-        for _ in cwd.components().skip(1) {
-            relative.push("..");
-        }
-        relative.push(dir.path().strip_prefix("/").unwrap());
-        assert!(relative.join("docker-credential-planted").is_file());
-        let store = CredentialStore {
-            docker_config: Some(config),
-            helper_path: vec![PathBuf::new(), PathBuf::from("."), relative],
-            ..Default::default()
-        };
-        let err = store.lookup("a.io").unwrap_err();
-        assert!(
-            matches!(err, CredentialError::HelperMissing { .. }),
-            "{err:?}"
-        );
-        let store = CredentialStore {
-            helper_path: vec![dir.path().to_path_buf()],
-            ..store
-        };
-        assert!(store.lookup("a.io").unwrap().is_some());
     }
 }
