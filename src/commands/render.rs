@@ -1,8 +1,8 @@
 //! Progress on stderr: bars on a terminal, plain lines otherwise. stdout is for results only.
 
-use imgpush::config::Verbosity;
-use imgpush::oci::Digest;
-use imgpush::report::{BlobOutcome, ProgressId, Reporter, human_size};
+use crate::config::Verbosity;
+use crate::oci::Digest;
+use crate::report::{BlobOutcome, ProgressId, Reporter, human_size};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -124,7 +124,7 @@ pub fn print_error(e: &anyhow::Error) {
     let mut out = format!("error: {e}");
     let mut hint = None;
     for cause in e.chain() {
-        if let Some(lib) = cause.downcast_ref::<imgpush::Error>() {
+        if let Some(lib) = cause.downcast_ref::<crate::Error>() {
             hint = hint.or_else(|| lib.hint());
         }
     }
