@@ -47,3 +47,22 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CommandError
         .map_err(CommandError::Runtime)?;
     Ok(runtime.block_on(future))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CommandError;
+    use std::error::Error as _;
+
+    /// The error printer finds hints by downcasting the chain to `crate::Error`, and prints
+    /// a message repeated by the next cause once.
+    #[test]
+    fn a_run_error_keeps_the_crate_error_in_the_chain() {
+        let e = CommandError::from(crate::Error::WorkDir {
+            path: "/nowhere".into(),
+            source: std::io::Error::other("disk full"),
+        });
+        let source = e.source().expect("a source");
+        assert!(source.downcast_ref::<crate::Error>().is_some());
+        assert_eq!(e.to_string(), source.to_string());
+    }
+}
