@@ -1,9 +1,12 @@
 //! Progress events from the library to whatever UI the binary chooses. The library never
-//! prints; a terminal UI, plain stderr lines or a test recorder implement [`Reporter`].
+//! prints: it sends typed [`Event`]s and blob transfers to a [`Reporter`]; the terminal and
+//! plain-line renderers (in the binary) turn them into text, a test recorder keeps them.
 
-use crate::oci::Digest;
+use crate::oci::{Digest, Platform};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Identifies one blob transfer between `blob_started` and `blob_done`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,13 +27,208 @@ pub enum BlobOutcome {
     Written,
 }
 
+/// A stage of a run. Every stage is announced when it starts; stages with a clear end
+/// (checking a registry, loading the base, compiling, pushing) also when they finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// `imgpush resolve`: one `imgpush://` reference.
+    Resolve { key: String },
+    /// Reaching the target registry before any work.
+    CheckRegistry { registry: String },
+    /// Opening the base image (`REF`, `oci-layout:DIR`, `NAME (embedded)`).
+    LoadBase { base: String },
+    /// Running the compiler for `platforms`; `summary` says what, with which tool.
+    Compile {
+        tool: Tool,
+        platforms: Vec<Platform>,
+        summary: String,
+    },
+    /// Building Rust's std from source into the std cache.
+    BuildStd {
+        targets: Vec<String>,
+        cache: PathBuf,
+    },
+    /// One layer shared by every platform: the bundle or the extra files.
+    LayerShared {
+        content: SharedContent,
+        dests: Vec<String>,
+        entries: usize,
+    },
+    /// The layer of one platform's compiled or given files.
+    LayerPlatform {
+        platform: Platform,
+        dests: Vec<String>,
+    },
+    /// Reading an image to copy or to put into an index.
+    Read { source: String },
+    /// `imgpush copy`: the image set about to be published.
+    Copy {
+        digest: Digest,
+        manifests: usize,
+        dest: String,
+    },
+    /// `imgpush index create`: the index about to be published.
+    WriteIndex {
+        digest: Digest,
+        manifests: usize,
+        target: String,
+    },
+    /// Pushing blobs, manifests and tags to a repository.
+    Push { repo: String },
+    /// Writing an OCI layout directory.
+    WriteLayout { dir: PathBuf },
+    /// Writing a tarball (`oci-archive:FILE`, `docker-archive:FILE`).
+    WriteArchive { target: String },
+}
+
+/// A compiler whose output is passed on as [`Event::ChildOutput`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Cargo,
+    Go,
+}
+
+/// What a layer shared by every platform holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedContent {
+    Bundle,
+    Files,
+}
+
+/// Which images a layer belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerScope {
+    EveryPlatform,
+    Platform(Platform),
+}
+
+impl std::fmt::Display for LayerScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerScope::EveryPlatform => f.write_str("every platform"),
+            LayerScope::Platform(p) => p.fmt(f),
+        }
+    }
+}
+
+/// Where a finished layer came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerSource {
+    /// Taken from the layer cache: nothing was compressed.
+    Cache,
+    /// Built and stored in the cache.
+    Built,
+    /// The cache entry was damaged (`why`) and has been rebuilt.
+    Rebuilt { why: String },
+    /// Built with the cache off.
+    Uncached,
+}
+
+/// One wait before an operation is tried again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub op: String,
+    /// 1-based; `of` is the run's budget for this operation.
+    pub attempt: u32,
+    pub of: u32,
+    pub why: String,
+    pub wait: Duration,
+    /// The wait is the registry's own (`Retry-After`), not our backoff.
+    pub registry_asked: bool,
+}
+
+/// Something that happened during a run, for the UI. Blob transfers have their own
+/// methods on [`Reporter`], for progress bars.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    StageStarted(Stage),
+    StageFinished(Stage),
+    /// A layer is ready, built or from the cache.
+    Layer {
+        scope: LayerScope,
+        digest: Digest,
+        size: u64,
+        diff_id: Digest,
+        source: LayerSource,
+    },
+    /// Rust's std for every target was already in the std cache.
+    StdFromCache {
+        cache: PathBuf,
+    },
+    /// One line a compiler wrote (stdout or stderr); `platform` when the tool runs once per
+    /// platform.
+    ChildOutput {
+        tool: Tool,
+        platform: Option<Platform>,
+        line: String,
+    },
+    Retry(Retry),
+    /// A registry token was fetched again (expired, or refused with a new challenge).
+    TokenRenewed {
+        registry: String,
+        reason: String,
+        count: u64,
+    },
+    /// The registry refused a monolithic upload of `size` bytes: chunks from now on.
+    ChunkedUpload {
+        registry: String,
+        size: u64,
+    },
+    /// An interrupted chunked upload goes on at `offset`.
+    UploadResumed {
+        op: String,
+        offset: u64,
+    },
+    /// Every tag already points at the index: nothing was pushed.
+    UpToDate {
+        repo: String,
+        tags: Vec<String>,
+        digest: Digest,
+    },
+    /// The repository has the index: only the missing tags are written.
+    TagsOnly {
+        repo: String,
+        digest: Digest,
+        tags: Vec<String>,
+    },
+    Tagged {
+        repo: String,
+        tag: String,
+    },
+    /// A manifest PUT failed, but another writer had put the same digest there.
+    ManifestPushedConcurrently {
+        repo: String,
+        reference: String,
+        digest: Digest,
+        error: String,
+    },
+    /// A blob upload failed, but another writer had uploaded it.
+    BlobUploadedConcurrently {
+        digest: Digest,
+        error: String,
+    },
+    /// `index create --append` to a tag that does not exist yet.
+    NewIndex {
+        source: String,
+    },
+    /// The layer cache was trimmed to its size limit.
+    CacheTrimmed {
+        entries: usize,
+        bytes: u64,
+    },
+    CacheTrimFailed {
+        dir: PathBuf,
+        error: String,
+    },
+    Warning(String),
+    /// Extra detail (shown with `-v`) where no event above fits.
+    Detail(String),
+    /// Requests and cache reads (shown with `-vv`). Never contains credentials.
+    Trace(String),
+}
+
 pub trait Reporter: Send + Sync {
-    /// A stage of the run began (`layering linux/amd64`, `pushing index`).
-    fn step(&self, _message: &str) {}
-    /// Extra detail, shown with `-v`.
-    fn detail(&self, _message: &str) {}
-    /// Every HTTP request, shown with `-vv`. Never contains credentials.
-    fn trace(&self, _message: &str) {}
+    fn event(&self, _event: Event) {}
     fn blob_started(&self, _digest: &Digest, _size: u64, _label: &str) -> ProgressId {
         ProgressId(0)
     }
@@ -42,24 +240,41 @@ pub trait Reporter: Send + Sync {
 pub struct NoopReporter;
 impl Reporter for NoopReporter {}
 
-/// Records blob outcomes and HTTP traces, for tests.
+/// Records every event and blob outcome, for tests.
 #[derive(Default)]
 pub struct RecordingReporter {
     next: AtomicU64,
     started: Mutex<Vec<(ProgressId, Digest)>>,
-    pub outcomes: Mutex<Vec<(Digest, BlobOutcome)>>,
-    pub traces: Mutex<Vec<String>>,
+    outcomes: Mutex<Vec<(Digest, BlobOutcome)>>,
+    events: Mutex<Vec<Event>>,
 }
 
 impl RecordingReporter {
     pub fn outcomes(&self) -> Vec<(Digest, BlobOutcome)> {
         self.outcomes.lock().unwrap().clone()
     }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// The [`Event::Trace`] lines, in order.
+    pub fn traces(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Trace(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Reporter for RecordingReporter {
-    fn trace(&self, message: &str) {
-        self.traces.lock().unwrap().push(message.to_string());
+    fn event(&self, event: Event) {
+        self.events.lock().unwrap().push(event);
     }
     fn blob_started(&self, digest: &Digest, _size: u64, _label: &str) -> ProgressId {
         let id = ProgressId(self.next.fetch_add(1, Ordering::Relaxed));

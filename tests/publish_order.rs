@@ -10,7 +10,7 @@ use imgpush::layer::{EntrySource, LayerEntry, LayerOptions, write_layer};
 use imgpush::oci::{Digest, Platform, Target, media};
 use imgpush::publish::{PublishContext, PublishError, RegistrySink, Sink};
 use imgpush::registry::{Client, ClientConfig};
-use imgpush::report::RecordingReporter;
+use imgpush::report::{Event, RecordingReporter, Stage};
 use std::sync::Arc;
 use support::*;
 
@@ -109,6 +109,20 @@ async fn a_refused_index_leaves_no_tag() {
         Some(child)
     );
     assert!(registry.tags("app/order").is_empty());
+    // The push started and never finished; no tag was reported written.
+    let events = reporter.events();
+    let push = Stage::Push {
+        repo: repo.to_string(),
+    };
+    assert!(
+        events.contains(&Event::StageStarted(push.clone())),
+        "{events:?}"
+    );
+    assert!(!events.contains(&Event::StageFinished(push)), "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Tagged { .. })),
+        "{events:?}"
+    );
     // Base layers were mounted, ours uploaded, each once.
     let outcomes = reporter.outcomes();
     assert!(

@@ -367,7 +367,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
         heads.iter().all(|h| h.ends_with("auth=Bearer tok-123")),
         "{seen:?}"
     );
-    let traces = reporter.traces.lock().unwrap().join("\n");
+    let traces = reporter.traces().join("\n");
     assert!(
         !traces.contains("p-secret")
             && !traces.contains("tok-123")

@@ -8,10 +8,9 @@ use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
 use super::{Artifact, BuildError, prebuilt};
 use crate::config::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
-use crate::report::Reporter;
+use crate::report::{Event, Reporter, Stage, Tool};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::AsFd;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -248,17 +247,22 @@ impl CargoBuild {
             let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
             let missing: Vec<&str> = triples.iter().copied().filter(|t| !cache.has(t)).collect();
             if missing.is_empty() {
-                reporter.detail(&format!("std from the std cache {}", cache.root.display()));
+                reporter.event(Event::StdFromCache {
+                    cache: cache.root.clone(),
+                });
             } else {
-                reporter.step(&format!(
-                    "building std for {} from source into the std cache {} (once per rustc version, flags and target; later builds of any project reuse it)",
-                    missing.join(", "),
-                    cache.root.display()
-                ));
+                reporter.event(Event::StageStarted(Stage::BuildStd {
+                    targets: missing.iter().map(|t| t.to_string()).collect(),
+                    cache: cache.root.clone(),
+                }));
             }
-            cache.fill(&triples, |m, t, x| self.std_command(m, t, x), run_streaming)?;
+            cache.fill(
+                &triples,
+                |m, t, x| self.std_command(m, t, x),
+                |cmd| run_streaming(cmd, reporter),
+            )?;
         }
-        run_streaming(self.command())?;
+        run_streaming(self.command(), reporter)?;
         let artifacts: Vec<PrebuiltArtifact> = self
             .targets
             .iter()
@@ -284,34 +288,44 @@ impl CargoBuild {
     }
 }
 
-/// Runs a build tool with stdout sent to our stderr and stderr echoed line by line (and
-/// its tail kept for the error).
-fn run_streaming(mut cmd: Command) -> Result<(), BuildError> {
+/// Runs a build tool with its stdout and stderr passed to the reporter line by line (the
+/// tail of stderr kept for the error).
+fn run_streaming(mut cmd: Command, reporter: &dyn Reporter) -> Result<(), BuildError> {
     let program = cmd.get_program().to_string_lossy().to_string();
     let spawn = |source| BuildError::Spawn {
         program: program.clone(),
         source,
     };
-    let stderr_fd = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(spawn)?;
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(stderr_fd))
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(spawn)?;
-    let pipe = child.stderr.take().expect("stderr is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let output = |line: &[u8]| {
+        reporter.event(Event::ChildOutput {
+            tool: Tool::Cargo,
+            platform: None,
+            line: String::from_utf8_lossy(line).to_string(),
+        })
+    };
     let mut tail: VecDeque<String> = VecDeque::new();
-    let mut err = std::io::stderr();
-    for line in BufReader::new(pipe).split(b'\n') {
-        let Ok(line) = line else { break };
-        let _ = err.write_all(&line);
-        let _ = err.write_all(b"\n");
-        tail.push_back(String::from_utf8_lossy(&line).to_string());
-        if tail.len() > 30 {
-            tail.pop_front();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                output(&line);
+            }
+        });
+        for line in BufReader::new(stderr).split(b'\n') {
+            let Ok(line) = line else { break };
+            output(&line);
+            tail.push_back(String::from_utf8_lossy(&line).to_string());
+            if tail.len() > 30 {
+                tail.pop_front();
+            }
         }
-    }
+    });
     let status = child.wait().map_err(spawn)?;
     if status.success() {
         Ok(())

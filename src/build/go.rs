@@ -5,7 +5,7 @@ use super::toolchain::find_in_path;
 use super::{Artifact, BuildError, prebuilt};
 use crate::config::{GoPlan, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
-use std::io::Write;
+use crate::report::{Event, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -120,17 +120,18 @@ impl GoBuild {
         cmd
     }
 
-    /// Builds every platform at once; each one's output goes to stderr when it finishes.
-    pub fn run(&self) -> Result<Vec<Artifact>, BuildError> {
-        let results: Vec<(String, std::io::Result<std::process::Output>)> =
+    /// Builds every platform at once; each one's output goes to the reporter when all
+    /// have finished.
+    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, BuildError> {
+        let results: Vec<(Platform, std::io::Result<std::process::Output>)> =
             std::thread::scope(|s| {
                 let handles: Vec<_> = self
                     .targets
                     .iter()
                     .map(|(p, arch, arm)| {
                         let mut cmd = self.command(arch, *arm);
-                        let label = p.to_string();
-                        s.spawn(move || (label, cmd.stdin(std::process::Stdio::null()).output()))
+                        let platform = p.clone();
+                        s.spawn(move || (platform, cmd.stdin(std::process::Stdio::null()).output()))
                     })
                     .collect();
                 handles
@@ -138,8 +139,8 @@ impl GoBuild {
                     .map(|h| h.join().expect("go build threads do not panic"))
                     .collect()
             });
-        let mut err = std::io::stderr();
-        for (label, result) in results {
+        for (platform, result) in results {
+            let label = platform.to_string();
             let out = result.map_err(|source| BuildError::Spawn {
                 program: self.go.display().to_string(),
                 source,
@@ -148,7 +149,11 @@ impl GoBuild {
                 .lines()
                 .chain(String::from_utf8_lossy(&out.stderr).lines())
             {
-                let _ = writeln!(err, "go build ({label}): {line}");
+                reporter.event(Event::ChildOutput {
+                    tool: Tool::Go,
+                    platform: Some(platform.clone()),
+                    line: line.to_string(),
+                });
             }
             if !out.status.success() {
                 let text = String::from_utf8_lossy(&out.stderr);

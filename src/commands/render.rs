@@ -2,7 +2,10 @@
 
 use crate::config::Verbosity;
 use crate::oci::Digest;
-use crate::report::{BlobOutcome, ProgressId, Reporter, human_size};
+use crate::report::{
+    BlobOutcome, Event, LayerSource, ProgressId, Reporter, Retry, SharedContent, Stage, Tool,
+    human_size,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -56,19 +59,11 @@ fn short(d: &Digest) -> &str {
 }
 
 impl Reporter for StderrReporter {
-    fn step(&self, message: &str) {
-        self.line(&format!("imgpush: {message}"));
-    }
-
-    fn detail(&self, message: &str) {
-        if self.verbosity >= Verbosity::Verbose {
-            self.line(&format!("  {message}"));
-        }
-    }
-
-    fn trace(&self, message: &str) {
-        if self.verbosity >= Verbosity::Trace {
-            self.line(&format!("    {message}"));
+    fn event(&self, event: Event) {
+        for (level, text) in lines(&event) {
+            if self.verbosity >= level {
+                self.line(&text);
+            }
         }
     }
 
@@ -119,6 +114,172 @@ impl Reporter for StderrReporter {
     }
 }
 
+/// A stage line (`imgpush: …`), shown at every verbosity.
+fn step(text: String) -> Vec<(Verbosity, String)> {
+    vec![(Verbosity::Normal, format!("imgpush: {text}"))]
+}
+
+/// A detail line, shown with `-v`.
+fn detail(text: String) -> Vec<(Verbosity, String)> {
+    vec![(Verbosity::Verbose, format!("  {text}"))]
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The text lines of an event, each with the verbosity that shows it.
+fn lines(event: &Event) -> Vec<(Verbosity, String)> {
+    match event {
+        Event::StageStarted(stage) => step(stage_text(stage)),
+        Event::StageFinished(_) => Vec::new(),
+        Event::Layer {
+            scope,
+            digest,
+            size,
+            diff_id,
+            source,
+        } => {
+            let mut out = match source {
+                LayerSource::Cache => step(format!(
+                    "{scope}: layer {digest} from the cache (nothing compressed)"
+                )),
+                LayerSource::Rebuilt { why } => {
+                    step(format!("{scope}: damaged cache entry rebuilt: {why}"))
+                }
+                LayerSource::Built | LayerSource::Uncached => Vec::new(),
+            };
+            out.extend(detail(format!(
+                "{scope}: layer {digest} ({size} bytes, diff_id {diff_id})"
+            )));
+            out
+        }
+        Event::StdFromCache { cache } => {
+            detail(format!("std from the std cache {}", cache.display()))
+        }
+        Event::ChildOutput {
+            tool: Tool::Go,
+            platform: Some(p),
+            line,
+        } => vec![(Verbosity::Normal, format!("go build ({p}): {line}"))],
+        Event::ChildOutput { line, .. } => vec![(Verbosity::Normal, line.clone())],
+        Event::Retry(Retry {
+            op,
+            attempt,
+            of,
+            why,
+            wait,
+            registry_asked,
+        }) => {
+            let message = format!(
+                "{op}: {why}; retry {attempt} of {of} in {:.1}s",
+                wait.as_secs_f64()
+            );
+            // A wait the registry asked for is worth telling without -v: it can be long.
+            if *registry_asked && *wait >= std::time::Duration::from_secs(1) {
+                step(format!("{message} (the registry's Retry-After)"))
+            } else {
+                detail(message)
+            }
+        }
+        Event::TokenRenewed {
+            registry,
+            reason,
+            count,
+        } => detail(format!(
+            "token for {registry} renewed ({reason}); {count} renewal(s) so far"
+        )),
+        Event::ChunkedUpload { registry, size } => detail(format!(
+            "{registry} refused a {size}-byte upload in one request; uploading in chunks"
+        )),
+        Event::UploadResumed { op, offset } => {
+            detail(format!("{op}: resuming at byte {offset} of the upload"))
+        }
+        Event::UpToDate { repo, tags, digest } => step(format!(
+            "{repo} is up to date: {} already at {digest}",
+            tags.join(", ")
+        )),
+        Event::TagsOnly { repo, digest, tags } => step(format!(
+            "{repo} already has {digest}; writing only tags {}",
+            tags.join(", ")
+        )),
+        Event::Tagged { repo, tag } => detail(format!("tagged {repo}:{tag}")),
+        Event::ManifestPushedConcurrently {
+            repo,
+            reference,
+            digest,
+            error,
+        } => detail(format!(
+            "{repo}:{reference} already holds {digest} (pushed concurrently): {error}"
+        )),
+        Event::BlobUploadedConcurrently { digest, error } => detail(format!(
+            "{digest} is present (uploaded concurrently): {error}"
+        )),
+        Event::NewIndex { source } => {
+            detail(format!("{source} does not exist yet; starting a new index"))
+        }
+        Event::CacheTrimmed { entries, bytes } => detail(format!(
+            "cache: removed {entries} least recently used entries ({})",
+            human_size(*bytes)
+        )),
+        Event::CacheTrimFailed { dir, error } => {
+            detail(format!("cache: could not trim {}: {error}", dir.display()))
+        }
+        Event::Warning(text) => step(format!("warning: {text}")),
+        Event::Detail(text) => detail(text.clone()),
+        Event::Trace(text) => vec![(Verbosity::Trace, format!("    {text}"))],
+    }
+}
+
+fn stage_text(stage: &Stage) -> String {
+    match stage {
+        Stage::Resolve { key } => format!("building imgpush://{key}"),
+        Stage::CheckRegistry { registry } => format!("checking registry {registry}"),
+        Stage::LoadBase { base } => format!("loading base image {base}"),
+        Stage::Compile { summary, .. } => summary.clone(),
+        Stage::BuildStd { targets, cache } => format!(
+            "building std for {} from source into the std cache {} (once per rustc version, flags and target; later builds of any project reuse it)",
+            targets.join(", "),
+            cache.display()
+        ),
+        Stage::LayerShared {
+            content,
+            dests,
+            entries,
+        } => format!(
+            "layering {} for every platform: {} ({entries} entries)",
+            match content {
+                SharedContent::Bundle => "bundle",
+                SharedContent::Files => "files",
+            },
+            dests.join(" ")
+        ),
+        Stage::LayerPlatform { platform, dests } => {
+            format!("layering {platform}: {}", dests.join(", "))
+        }
+        Stage::Read { source } => format!("reading {source}"),
+        Stage::Copy {
+            digest,
+            manifests,
+            dest,
+        } => format!(
+            "copying {digest} ({manifests} manifest{}) to {dest}",
+            plural(*manifests)
+        ),
+        Stage::WriteIndex {
+            digest,
+            manifests,
+            target,
+        } => format!(
+            "writing index {digest} ({manifests} manifest{}) to {target}",
+            plural(*manifests)
+        ),
+        Stage::Push { repo } => format!("pushing to {repo}"),
+        Stage::WriteLayout { dir } => format!("writing OCI layout {}", dir.display()),
+        Stage::WriteArchive { target } => format!("writing {target}"),
+    }
+}
+
 /// `error: …`, each cause on its own line, then the hint.
 pub fn print_error(e: &anyhow::Error) {
     let mut out = format!("error: {e}");
@@ -141,4 +302,79 @@ pub fn print_error(e: &anyhow::Error) {
         out.push_str(&format!("\n  hint: {h}"));
     }
     eprintln!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{LayerScope, Retry};
+    use std::time::Duration;
+
+    fn shown(event: Event, verbosity: Verbosity) -> Vec<String> {
+        lines(&event)
+            .into_iter()
+            .filter(|(level, _)| verbosity >= *level)
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    #[test]
+    fn a_cached_layer_is_a_step_and_its_sizes_a_detail() {
+        let d = Digest::of(b"layer");
+        let event = || Event::Layer {
+            scope: LayerScope::Platform("linux/amd64".parse().unwrap()),
+            digest: d.clone(),
+            size: 12,
+            diff_id: d.clone(),
+            source: LayerSource::Cache,
+        };
+        assert_eq!(
+            shown(event(), Verbosity::Normal),
+            [format!(
+                "imgpush: linux/amd64: layer {d} from the cache (nothing compressed)"
+            )]
+        );
+        assert_eq!(
+            shown(event(), Verbosity::Verbose)[1],
+            format!("  linux/amd64: layer {d} (12 bytes, diff_id {d})")
+        );
+    }
+
+    #[test]
+    fn only_a_long_wait_the_registry_asked_for_shows_without_v() {
+        let retry = |wait, registry_asked| {
+            Event::Retry(Retry {
+                op: "pushing blob".into(),
+                attempt: 1,
+                of: 3,
+                why: "429".into(),
+                wait,
+                registry_asked,
+            })
+        };
+        assert_eq!(
+            shown(retry(Duration::from_secs(2), true), Verbosity::Normal),
+            ["imgpush: pushing blob: 429; retry 1 of 3 in 2.0s (the registry's Retry-After)"]
+        );
+        assert!(shown(retry(Duration::from_millis(500), true), Verbosity::Normal).is_empty());
+        assert_eq!(
+            shown(retry(Duration::from_secs(2), false), Verbosity::Verbose),
+            ["  pushing blob: 429; retry 1 of 3 in 2.0s"]
+        );
+    }
+
+    #[test]
+    fn go_output_names_the_platform_and_traces_need_vv() {
+        let go = Event::ChildOutput {
+            tool: Tool::Go,
+            platform: Some("linux/amd64".parse().unwrap()),
+            line: "ok".into(),
+        };
+        assert_eq!(shown(go, Verbosity::Normal), ["go build (linux/amd64): ok"]);
+        assert!(shown(Event::Trace("GET /v2/".into()), Verbosity::Verbose).is_empty());
+        assert_eq!(
+            shown(Event::Trace("GET /v2/".into()), Verbosity::Trace),
+            ["    GET /v2/"]
+        );
+    }
 }

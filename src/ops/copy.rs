@@ -5,7 +5,7 @@
 use super::{OpsError, clients, open, platform_image, publish, work_dir};
 use crate::image::{Document, ImageSet};
 use crate::oci::{Digest, canonical_json, media};
-use crate::report::Reporter;
+use crate::report::{Event, Reporter, Stage};
 use oci_spec::image::ImageIndex;
 use std::sync::Arc;
 
@@ -28,7 +28,9 @@ pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOu
         reporter.clone(),
     )?;
     let work = work_dir()?;
-    reporter.step(&format!("reading {}", plan.source));
+    reporter.event(Event::StageStarted(Stage::Read {
+        source: plan.source.to_string(),
+    }));
     let opened = open(&plan.source, &clients, work.path()).await?;
     let set = if plan.platforms.is_empty() {
         let children = opened.load_all(false).await?;
@@ -73,13 +75,11 @@ pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOu
         };
         ImageSet { index, images }
     };
-    reporter.step(&format!(
-        "copying {} ({} manifest{}) to {}",
-        set.index.digest,
-        set.images.len(),
-        if set.images.len() == 1 { "" } else { "s" },
-        plan.dest
-    ));
+    reporter.event(Event::StageStarted(Stage::Copy {
+        digest: set.index.digest.clone(),
+        manifests: set.images.len(),
+        dest: plan.dest.to_string(),
+    }));
     let reference = publish(&set, &plan.dest, &clients, plan.jobs, reporter.as_ref()).await?;
     Ok(CopyOutput {
         reference,

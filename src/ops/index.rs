@@ -7,7 +7,7 @@ use super::{OpsError, clients, open, platform_image, publish, work_dir};
 use crate::config::{BaseSpec, Destination};
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
 use crate::oci::{Digest, annotation, attestation, canonical_json, media};
-use crate::report::Reporter;
+use crate::report::{Event, Reporter, Stage};
 use oci_spec::image::{Descriptor, ImageIndexBuilder};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,13 +49,15 @@ pub async fn create(
     let mut members: Vec<Member> = Vec::new();
     for (i, source) in sources.iter().enumerate() {
         let appending = plan.append && i == 0;
-        reporter.step(&format!("reading {source}"));
+        reporter.event(Event::StageStarted(Stage::Read {
+            source: source.to_string(),
+        }));
         let opened = match open(source, &clients, work.path()).await {
             // Appending to a tag that does not exist yet starts a new index.
             Err(OpsError::NotFound { .. }) if appending => {
-                reporter.detail(&format!(
-                    "{source} does not exist yet; starting a new index"
-                ));
+                reporter.event(Event::NewIndex {
+                    source: source.to_string(),
+                });
                 continue;
             }
             other => other?,
@@ -102,13 +104,11 @@ pub async fn create(
         index: Document::new(canonical_json(&index), media_type),
         images: members.into_iter().map(|m| m.image).collect(),
     };
-    reporter.step(&format!(
-        "writing index {} ({} manifest{}) to {}",
-        set.index.digest,
-        set.images.len(),
-        if set.images.len() == 1 { "" } else { "s" },
-        plan.target
-    ));
+    reporter.event(Event::StageStarted(Stage::WriteIndex {
+        digest: set.index.digest.clone(),
+        manifests: set.images.len(),
+        target: plan.target.to_string(),
+    }));
     let reference = publish(&set, &dest, &clients, plan.jobs, reporter.as_ref()).await?;
     Ok(IndexOutput {
         reference,

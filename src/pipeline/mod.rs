@@ -1,17 +1,20 @@
-//! One `imgpush build` run: plan → artifacts → base → layers → image set → sinks.
+//! One `imgpush build` run: plan → registries checked → base → platforms → artifacts →
+//! layers → image set → sinks → result. [`build`] is that row of stages, one function each.
 
-use crate::base;
-use crate::build;
+mod layers;
+
+use crate::base::{self, OpenedBase};
+use crate::build::{self, Artifact};
 use crate::cache::Cache;
-use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
+use crate::config::{BaseSpec, Plan, PlatformRequest, Source, Tarball, TarballKind};
 use crate::error::Error;
-use crate::image::{ComposeInput, compose};
-use crate::layer::{CacheOutcome, Layer, LayerOptions, write_layer_cached};
+use crate::image::{ComposeInput, ImageSet, compose};
 use crate::oci::{Digest, Platform};
 use crate::publish::{ArchiveSink, LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::registry::Pool;
-use crate::report::Reporter;
+use crate::report::{Event, Reporter, Stage, Tool};
 
+use std::path::Path;
 use std::sync::Arc;
 
 /// The result of a run, as printed with `--json`.
@@ -46,7 +49,7 @@ pub async fn build_each(
     let builds = plans.iter().map(|(key, plan)| {
         let reporter = reporter.clone();
         async move {
-            reporter.step(&format!("building imgpush://{key}"));
+            reporter.event(Event::StageStarted(Stage::Resolve { key: key.clone() }));
             build(plan, reporter)
                 .await
                 .map(|out| (key.clone(), out.reference))
@@ -61,42 +64,99 @@ pub async fn build_each(
 /// Runs `imgpush build` for a plan.
 pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutput, Error> {
     let base_spec = base::resolve_alias(&plan.base)?;
+    let clients = check_registries(plan, &base_spec, reporter.clone()).await?;
+    let work = work_dir()?;
+    let opened = open_base(&base_spec, &clients, work.path(), reporter.as_ref()).await?;
+    let platforms = choose_platforms(plan, &opened)?;
+    let base_image = opened.select(&platforms).await?;
+    let artifacts = compile(plan, &platforms, work.path(), reporter.clone()).await?;
+    let cache = plan.cache.as_ref().map(Cache::new);
+    let layers = layers::build(
+        plan,
+        &platforms,
+        &artifacts,
+        work.path(),
+        cache.as_ref(),
+        reporter.as_ref(),
+    )
+    .await?;
+    let set = compose(&ComposeInput {
+        base: &base_image,
+        layers: &layers,
+        settings: &plan.image,
+        format: plan.format,
+    })?;
+    let published = publish(plan, &set, &clients, reporter.as_ref()).await?;
+    if let Some(cache) = &cache {
+        trim_cache(plan, cache, reporter.as_ref());
+    }
+    Ok(result(plan, &set, published))
+}
+
+/// Creates every registry client now, so that credential problems surface before any work,
+/// and reaches the target registry before anything is built.
+async fn check_registries(
+    plan: &Plan,
+    base_spec: &BaseSpec,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Pool, Error> {
     let mut clients = Pool::new(&plan.registry, reporter.clone());
     // Push scope first: some registries only read the first scope.
     if let Some(repo) = &plan.repo {
         clients.want(repo, true);
     }
-    if let BaseSpec::Registry(r) = &base_spec {
+    if let BaseSpec::Registry(r) = base_spec {
         clients.want(&r.repository, false);
     }
-    // Create every client now so that credential problems surface before any work, and
-    // reach the target registry before building anything.
     if let Some(repo) = &plan.repo {
         let client = clients.get(&repo.registry)?;
-        reporter.step(&format!("checking registry {}", repo.registry));
+        let stage = Stage::CheckRegistry {
+            registry: repo.registry.clone(),
+        };
+        reporter.event(Event::StageStarted(stage.clone()));
         client.base_url().await.map_err(|source| Error::Registry {
             registry: repo.registry.clone(),
             source: Box::new(source),
         })?;
+        reporter.event(Event::StageFinished(stage));
     }
-    if let BaseSpec::Registry(r) = &base_spec {
+    if let BaseSpec::Registry(r) = base_spec {
         clients.get(&r.repository.registry)?;
     }
+    Ok(clients)
+}
 
-    // Layer files live here until published ($TMPDIR, else /tmp).
-    let work = tempfile::Builder::new()
+/// Layer files live here until published ($TMPDIR, else /tmp).
+fn work_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
         .prefix("imgpush-")
         .tempdir()
         .map_err(|source| Error::WorkDir {
             path: std::env::temp_dir(),
             source,
-        })?;
+        })
+}
 
-    reporter.step(&format!("loading base image {}", describe_base(&base_spec)));
-    let opened = base::open(&base_spec, &clients, work.path()).await?;
-    let platforms = platforms(plan, &opened)?;
-    if let Some(crate::config::Tarball {
-        kind: crate::config::TarballKind::DockerArchive { .. },
+async fn open_base(
+    spec: &BaseSpec,
+    clients: &Pool,
+    work: &Path,
+    reporter: &dyn Reporter,
+) -> Result<OpenedBase, Error> {
+    let stage = Stage::LoadBase {
+        base: describe_base(spec),
+    };
+    reporter.event(Event::StageStarted(stage.clone()));
+    let opened = base::open(spec, clients, work).await?;
+    reporter.event(Event::StageFinished(stage));
+    Ok(opened)
+}
+
+/// The platforms to produce, checked against the outputs (a docker-archive holds one).
+fn choose_platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
+    let platforms = platforms(plan, opened)?;
+    if let Some(Tarball {
+        kind: TarballKind::DockerArchive { .. },
         ..
     }) = &plan.tarball
         && platforms.len() != 1
@@ -108,117 +168,56 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         ))
         .into());
     }
-    let base_image = opened.select(&platforms).await?;
+    Ok(platforms)
+}
 
-    let artifacts = match &plan.source {
-        Source::Prebuilt(a) => build::prebuilt(a)?,
-        Source::Static => Vec::new(),
+/// A prepared compiler run, to be run off the async threads.
+type CompileRun = Box<dyn FnOnce(&dyn Reporter) -> Result<Vec<Artifact>, build::BuildError> + Send>;
+
+/// The files of each platform: given, compiled with cargo or go, or none (the bundle only).
+async fn compile(
+    plan: &Plan,
+    platforms: &[Platform],
+    work: &Path,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Vec<Artifact>, Error> {
+    let (tool, summary, run): (Tool, String, CompileRun) = match &plan.source {
+        Source::Prebuilt(a) => return Ok(build::prebuilt(a)?),
+        Source::Static => return Ok(Vec::new()),
         Source::Cargo(c) => {
-            let cargo = build::cargo::prepare(c, &plan.tools, &platforms, &plan.dest)?;
-            reporter.step(&cargo.describe());
-            let reporter = reporter.clone();
-            tokio::task::spawn_blocking(move || cargo.run(reporter.as_ref()))
-                .await
-                .expect("the build task does not panic")?
+            let cargo = build::cargo::prepare(c, &plan.tools, platforms, &plan.dest)?;
+            (
+                Tool::Cargo,
+                cargo.describe(),
+                Box::new(move |r| cargo.run(r)),
+            )
         }
         Source::Go(g) => {
-            let go = build::go::prepare(
-                g,
-                &plan.tools,
-                &platforms,
-                &plan.dest,
-                &work.path().join("go"),
-            )?;
-            reporter.step(&go.describe());
-            tokio::task::spawn_blocking(move || go.run())
-                .await
-                .expect("the build task does not panic")?
+            let go = build::go::prepare(g, &plan.tools, platforms, &plan.dest, &work.join("go"))?;
+            (Tool::Go, go.describe(), Box::new(move |r| go.run(r)))
         }
     };
-
-    let options = LayerOptions {
-        mtime: plan.image.created,
-        compression: plan.compression,
+    let stage = Stage::Compile {
+        tool,
+        platforms: platforms.to_vec(),
+        summary,
     };
-    let cache = plan.cache.as_ref().map(Cache::new);
-    // Platform-independent content — the --static bundle, then extra files (and kodata) —
-    // is one layer each, built, compressed and uploaded once, and shared by every platform.
-    // Platform layers are built at the same time.
-    let mut shared_jobs = Vec::new();
-    for (what, files) in [
-        ("bundle", plan.bundle.iter().cloned().collect::<Vec<_>>()),
-        ("files", plan.files.clone()),
-    ] {
-        if files.is_empty() {
-            continue;
-        }
-        let entries = build::files::entries(&files)?;
-        let dests = files
-            .iter()
-            .map(|f| f.dest.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        reporter.step(&format!(
-            "layering {what} for every platform: {dests} ({} entries)",
-            entries.len()
-        ));
-        shared_jobs.push((
-            "every platform".to_string(),
-            spawn_layer(
-                entries,
-                format!("imgpush: add {dests}"),
-                options,
-                work.path(),
-                cache.clone(),
-            ),
-        ));
-    }
-    let mut platform_jobs = Vec::new();
-    for artifact in &artifacts {
-        let dests = artifact
-            .files
-            .iter()
-            .map(|f| f.dest.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        reporter.step(&format!("layering {}: {dests}", artifact.platform));
-        platform_jobs.push((
-            artifact.platform.to_string(),
-            spawn_layer(
-                artifact.layer_entries(),
-                artifact.description(),
-                options,
-                work.path(),
-                cache.clone(),
-            ),
-        ));
-    }
-    let mut shared = Vec::new();
-    for (label, job) in shared_jobs {
-        shared.push(finish_layer(&label, job, reporter.as_ref()).await?);
-    }
-    let mut own = Vec::new();
-    for (label, job) in platform_jobs {
-        own.push(finish_layer(&label, job, reporter.as_ref()).await?);
-    }
-    let layers: Vec<(Platform, Vec<Layer>)> = platforms
-        .iter()
-        .map(|p| {
-            let mine = artifacts
-                .iter()
-                .position(|a| &a.platform == p)
-                .map(|i| own[i].clone());
-            (p.clone(), shared.iter().cloned().chain(mine).collect())
-        })
-        .collect();
+    reporter.event(Event::StageStarted(stage.clone()));
+    let r = reporter.clone();
+    let artifacts = tokio::task::spawn_blocking(move || run(r.as_ref()))
+        .await
+        .expect("the build task does not panic")?;
+    reporter.event(Event::StageFinished(stage));
+    Ok(artifacts)
+}
 
-    let set = compose(&ComposeInput {
-        base: &base_image,
-        layers: &layers,
-        settings: &plan.image,
-        format: plan.format,
-    })?;
-
+/// Writes the image set to every output, registry first.
+async fn publish(
+    plan: &Plan,
+    set: &ImageSet,
+    clients: &Pool,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Published>, Error> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(repo) = &plan.repo {
         sinks.push(Box::new(RegistrySink {
@@ -236,36 +235,39 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         }));
     }
     let cx = PublishContext {
-        set: &set,
+        set,
         tags: &plan.tags,
-        reporter: reporter.as_ref(),
+        reporter,
         jobs: plan.jobs,
     };
-    let mut published: Vec<Published> = Vec::new();
+    let mut published = Vec::new();
     for sink in &sinks {
         published.push(sink.publish(&cx).await?);
     }
-    if let Some(cache) = &cache {
-        // Everything is published: this run's pinned layers are no longer needed, and
-        // keeping them pinned would stop the trim from removing them.
-        cache.release_pins();
-        match cache.evict(plan.cache_max) {
-            Ok((0, _)) => {}
-            Ok((n, bytes)) => reporter.detail(&format!(
-                "cache: removed {n} least recently used entries ({})",
-                crate::report::human_size(bytes)
-            )),
-            Err(e) => reporter.detail(&format!(
-                "cache: could not trim {}: {e}",
-                cache.root().display()
-            )),
-        }
+    Ok(published)
+}
+
+/// Everything is published: this run's pinned layers are no longer needed (keeping them
+/// pinned would stop the trim from removing them), and the cache is trimmed to its limit.
+fn trim_cache(plan: &Plan, cache: &Cache, reporter: &dyn Reporter) {
+    cache.release_pins();
+    match cache.evict(plan.cache_max) {
+        Ok((0, _)) => {}
+        Ok((entries, bytes)) => reporter.event(Event::CacheTrimmed { entries, bytes }),
+        Err(e) => reporter.event(Event::CacheTrimFailed {
+            dir: cache.root().to_path_buf(),
+            error: e.to_string(),
+        }),
     }
+}
+
+/// What `imgpush build` prints: the first output's reference, or all of it with `--json`.
+fn result(plan: &Plan, set: &ImageSet, published: Vec<Published>) -> BuildOutput {
     let first = published
         .first()
         .expect("config always chooses at least one output")
         .clone();
-    Ok(BuildOutput {
+    BuildOutput {
         repository: first.repository,
         reference: first.reference,
         digest: set.index.digest.clone(),
@@ -281,52 +283,12 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
             })
             .collect(),
         outputs: published.into_iter().map(|p| p.reference).collect(),
-    })
-}
-
-type LayerJob = tokio::task::JoinHandle<Result<(Layer, CacheOutcome), crate::layer::LayerError>>;
-
-fn spawn_layer(
-    entries: Vec<crate::layer::LayerEntry>,
-    created_by: String,
-    options: LayerOptions,
-    dir: &std::path::Path,
-    cache: Option<Cache>,
-) -> LayerJob {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        write_layer_cached(entries, created_by, options, &dir, cache.as_ref())
-    })
-}
-
-async fn finish_layer(label: &str, job: LayerJob, reporter: &dyn Reporter) -> Result<Layer, Error> {
-    let (layer, outcome) = job
-        .await
-        .expect("layer tasks do not panic")
-        .map_err(|source| Error::Layer {
-            platform: label.to_string(),
-            source,
-        })?;
-    match outcome {
-        CacheOutcome::Hit => reporter.step(&format!(
-            "{label}: layer {} from the cache (nothing compressed)",
-            layer.digest
-        )),
-        CacheOutcome::Rebuilt(why) => {
-            reporter.step(&format!("{label}: damaged cache entry rebuilt: {why}"))
-        }
-        CacheOutcome::Built | CacheOutcome::Uncached => {}
     }
-    reporter.detail(&format!(
-        "{label}: layer {} ({} bytes, diff_id {})",
-        layer.digest, layer.size, layer.diff_id
-    ));
-    Ok(layer)
 }
 
 /// The platforms to produce, sorted so index order never depends on flag order. A list
 /// was decided by the plan; `all` is answered here, by the base.
-fn platforms(plan: &Plan, opened: &base::OpenedBase) -> Result<Vec<Platform>, Error> {
+fn platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
     let mut out: Vec<Platform> =
         match (&plan.platforms, &plan.source) {
             (PlatformRequest::List(list), _) => list.clone(),

@@ -10,6 +10,7 @@ use super::{LayoutSink, PublishContext, PublishError, Published, Sink};
 use crate::config::{Tarball, TarballKind};
 use crate::image::PlatformImage;
 use crate::oci::{Digest, Sha256Writer};
+use crate::report::{Event, Stage};
 use futures_util::future::BoxFuture;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -71,7 +72,9 @@ impl ArchiveSink {
         let out = tempfile::NamedTempFile::new_in(&parent).map_err(self.io())?;
         let file = out.reopen().map_err(self.io())?;
         let describe = self.describe();
-        cx.reporter.step(&format!("writing {describe}"));
+        cx.reporter.event(Event::StageStarted(Stage::WriteArchive {
+            target: describe.clone(),
+        }));
         let reference = match &self.tarball.kind {
             TarballKind::OciArchive => {
                 let layout = staging.path().join("layout");

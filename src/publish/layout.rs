@@ -1,7 +1,7 @@
 use super::{PublishContext, PublishError, Published, Sink};
 use crate::image::{BlobRef, Document};
 use crate::oci::{Digest, annotation, canonical_json};
-use crate::report::BlobOutcome;
+use crate::report::{BlobOutcome, Event, Stage};
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder};
@@ -42,8 +42,9 @@ impl LayoutSink {
     }
 
     async fn write(&self, cx: &PublishContext<'_>) -> Result<Published, PublishError> {
-        cx.reporter
-            .step(&format!("writing OCI layout {}", self.dir.display()));
+        cx.reporter.event(Event::StageStarted(Stage::WriteLayout {
+            dir: self.dir.clone(),
+        }));
         self.write_quiet(cx).await
     }
 

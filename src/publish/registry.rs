@@ -2,7 +2,7 @@ use super::{PublishContext, PublishError, Published, Sink, blob_label};
 use crate::image::{BlobRef, Document};
 use crate::oci::{Digest, Repository, Target};
 use crate::registry::{Client, MountResult, RegistryError, UploadSource};
-use crate::report::{BlobOutcome, ProgressId};
+use crate::report::{BlobOutcome, Event, ProgressId, Stage};
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use std::sync::Arc;
@@ -56,12 +56,11 @@ impl RegistrySink {
             repository: self.repo.to_string(),
         };
         if !cx.tags.is_empty() && missing_tags.is_empty() {
-            cx.reporter.step(&format!(
-                "{} is up to date: {} already at {}",
-                self.repo,
-                cx.tags.join(", "),
-                index.digest
-            ));
+            cx.reporter.event(Event::UpToDate {
+                repo: self.repo.to_string(),
+                tags: cx.tags.to_vec(),
+                digest: index.digest.clone(),
+            });
             return Ok(published);
         }
         if self
@@ -71,21 +70,26 @@ impl RegistrySink {
             .map_err(manifest_err("index (checking it exists)".into()))?
             == Some(index.digest.clone())
         {
-            cx.reporter.step(&format!(
-                "{} already has {}; writing only tags {}",
-                self.repo,
-                index.digest,
-                missing_tags.join(", ")
-            ));
+            cx.reporter.event(Event::TagsOnly {
+                repo: self.repo.to_string(),
+                digest: index.digest.clone(),
+                tags: missing_tags.clone(),
+            });
             for tag in &missing_tags {
                 self.put_manifest(cx, tag, index)
                     .await
                     .map_err(manifest_err(format!("index (tag {tag})")))?;
-                cx.reporter.detail(&format!("tagged {}:{tag}", self.repo));
+                cx.reporter.event(Event::Tagged {
+                    repo: self.repo.to_string(),
+                    tag: tag.clone(),
+                });
             }
             return Ok(published);
         }
-        cx.reporter.step(&format!("pushing to {}", self.repo));
+        let stage = Stage::Push {
+            repo: self.repo.to_string(),
+        };
+        cx.reporter.event(Event::StageStarted(stage.clone()));
         futures_util::stream::iter(cx.set.blobs())
             .map(|blob| self.push_blob(cx, blob))
             .buffer_unordered(cx.jobs)
@@ -108,8 +112,12 @@ impl RegistrySink {
             self.put_manifest(cx, tag, index)
                 .await
                 .map_err(manifest_err(format!("index (tag {tag})")))?;
-            cx.reporter.detail(&format!("tagged {}:{tag}", self.repo));
+            cx.reporter.event(Event::Tagged {
+                repo: self.repo.to_string(),
+                tag: tag.clone(),
+            });
         }
+        cx.reporter.event(Event::StageFinished(stage));
         Ok(published)
     }
 
@@ -144,9 +152,12 @@ impl RegistrySink {
                     if let Ok(Some(d)) = self.client.manifest_digest(repo, &target).await
                         && d == doc.digest
                     {
-                        cx.reporter.detail(&format!(
-                            "{repo}:{reference} already holds {d} (pushed concurrently): {e}"
-                        ));
+                        cx.reporter.event(Event::ManifestPushedConcurrently {
+                            repo: repo.clone(),
+                            reference: reference.to_string(),
+                            digest: d,
+                            error: e.to_string(),
+                        });
                         return Ok(());
                     }
                     if !is_concurrent_write_conflict(&e)
@@ -199,10 +210,10 @@ impl RegistrySink {
             Err(Placement::Registry(e)) => {
                 match self.client.blob_exists(&self.repo.path, &blob.digest).await {
                     Ok(Some(_)) => {
-                        cx.reporter.detail(&format!(
-                            "{} is present (uploaded concurrently): {e}",
-                            blob.digest
-                        ));
+                        cx.reporter.event(Event::BlobUploadedConcurrently {
+                            digest: blob.digest.clone(),
+                            error: e.to_string(),
+                        });
                         Ok(BlobOutcome::Existing)
                     }
                     _ => Err(Placement::Registry(e)),

@@ -208,10 +208,11 @@ impl Client {
         state.generation += 1;
         if let Some(why) = renewal {
             state.renewals += 1;
-            self.reporter.detail(&format!(
-                "token for {} renewed ({why}); {} renewal(s) so far",
-                self.config.registry, state.renewals
-            ));
+            self.reporter.event(crate::report::Event::TokenRenewed {
+                registry: self.config.registry.clone(),
+                reason: why.to_string(),
+                count: state.renewals,
+            });
         }
         Ok(())
     }
@@ -289,11 +290,11 @@ impl Client {
         let response = self
             .budgeted(async {
                 loop {
-                    self.reporter.trace(&format!(
+                    self.reporter.event(crate::report::Event::Trace(format!(
                         "token request to {} for {}",
                         redact(&realm),
                         scopes.join(" ")
-                    ));
+                    )));
                     let result = request().send().await.map_err(self.transport(&token_op));
                     let (why, wait) = match &result {
                         Ok(r) if retryable_status(r.status()) => (

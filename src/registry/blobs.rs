@@ -230,10 +230,10 @@ impl Client {
                     Ordering::Relaxed,
                 );
                 let chunk = self.chunk_limit.load(Ordering::Relaxed);
-                self.reporter.detail(&format!(
-                    "{} refused a {size}-byte upload in one request; uploading in chunks",
-                    self.registry()
-                ));
+                self.reporter.event(crate::report::Event::ChunkedUpload {
+                    registry: self.registry().to_string(),
+                    size,
+                });
                 let session = self.start_upload(repo).await?;
                 let chunks = ChunkSource::open(source).await?;
                 self.upload_chunked(repo, digest, chunks, chunk, session, progress)
@@ -366,8 +366,10 @@ impl Client {
                     format!("the registry reports {stored} bytes, more than were sent"),
                 ));
             }
-            self.reporter
-                .detail(&format!("{op}: resuming at byte {stored} of the upload"));
+            self.reporter.event(crate::report::Event::UploadResumed {
+                op: op.clone(),
+                offset: stored,
+            });
             offset = stored;
             location = next;
             chunks.seek(offset)?;
@@ -487,8 +489,9 @@ impl Client {
         size: Option<u64>,
     ) -> Result<Bytes, RegistryError> {
         if let Some(bytes) = self.config.cache.as_ref().and_then(|c| c.get_bytes(digest)) {
-            self.reporter
-                .trace(&format!("blob {digest} from the cache"));
+            self.reporter.event(crate::report::Event::Trace(format!(
+                "blob {digest} from the cache"
+            )));
             return Ok(bytes);
         }
         let op = format!("downloading blob {digest} from {repo}");

@@ -46,9 +46,9 @@ impl Client {
                     }
                 };
                 if current {
-                    self.reporter.trace(&format!(
+                    self.reporter.event(crate::report::Event::Trace(format!(
                         "manifest {repo}:{target} from the cache ({digest})"
-                    ));
+                    )));
                     return Ok(FetchedManifest {
                         media_type: media_type_of(&bytes),
                         bytes,

@@ -4,6 +4,7 @@
 //! means at most 4 retries of the operation, never (4+1)³ attempts.
 
 use super::{Client, RegistryError};
+use crate::report::{Event, Retry};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::future::Future;
 use std::sync::Arc;
@@ -103,17 +104,14 @@ impl Client {
             base.min(Duration::from_secs(8))
                 .mul_f64(0.5 + fastrand::f64())
         });
-        let message = format!(
-            "{op}: {why}; retry {attempt} of {total} in {:.1}s",
-            delay.as_secs_f64()
-        );
-        if retry_after.is_some_and(|d| d >= Duration::from_secs(1)) {
-            // A wait the registry asked for is worth telling without -v: it can be long.
-            self.reporter
-                .step(&format!("{message} (the registry's Retry-After)"));
-        } else {
-            self.reporter.detail(&message);
-        }
+        self.reporter.event(Event::Retry(Retry {
+            op: op.to_string(),
+            attempt,
+            of: total,
+            why: why.to_string(),
+            wait: delay,
+            registry_asked: retry_after.is_some(),
+        }));
         tokio::time::sleep(delay).await;
         Ok(true)
     }
@@ -176,6 +174,40 @@ mod tests {
             })
             .await;
         assert_eq!(taken, 3, "three retries in all, not three per loop");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_wait_is_a_retry_event() {
+        let reporter = Arc::new(crate::report::RecordingReporter::default());
+        let mut c = client(2);
+        c.reporter = reporter.clone();
+        c.budgeted(async {
+            assert!(c.pause("pulling", "pulling: 503", None).await.unwrap());
+            assert!(
+                c.pause("pulling", "429", Some(Duration::from_secs(2)))
+                    .await
+                    .unwrap()
+            );
+            assert!(!c.pause("pulling", "429", None).await.unwrap());
+        })
+        .await;
+        let retries: Vec<Retry> = reporter
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Retry(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retries.len(), 2, "{retries:?}");
+        assert_eq!(
+            (retries[0].attempt, retries[0].of, retries[0].why.as_str()),
+            (1, 2, "503"),
+            "the operation is not repeated in why"
+        );
+        assert!(!retries[0].registry_asked);
+        assert!(retries[1].registry_asked);
+        assert_eq!(retries[1].wait, Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@ use super::credentials::Credential;
 use super::error::parse_error_body;
 use super::retry::{retry_after, retryable_status};
 use super::{RegistryError, is_loopback};
-use crate::report::Reporter;
+use crate::report::{Event, Reporter};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, WWW_AUTHENTICATE};
@@ -213,9 +213,9 @@ impl Client {
                 // A registry that speaks TLS but whose certificate we reject must not be
                 // retried as plain HTTP: that would only hide the real problem.
                 Err(err) if allow_http && !err.is_certificate_rejection() => {
-                    self.reporter.trace(&format!(
+                    self.reporter.event(Event::Trace(format!(
                         "HTTPS to {host} failed ({err}); trying plain HTTP"
-                    ));
+                    )));
                     match self.ping_at(&http).await {
                         Ok(r)
                             if r.status().is_success()
@@ -263,7 +263,7 @@ impl Client {
 
     async fn ping_at(&self, base: &Url) -> Result<Response, RegistryError> {
         let url = base.join("/v2/").expect("valid URL");
-        self.reporter.trace(&format!("GET {url}"));
+        self.reporter.event(Event::Trace(format!("GET {url}")));
         let response = self.http.get(url.clone()).send().await.map_err(|source| {
             RegistryError::Unreachable {
                 registry: self.config.registry.clone(),
@@ -272,7 +272,7 @@ impl Client {
             }
         })?;
         self.reporter
-            .trace(&format!("GET {url} → {}", response.status()));
+            .event(Event::Trace(format!("GET {url} → {}", response.status())));
         Ok(response)
     }
 
@@ -402,13 +402,14 @@ impl Client {
                 request = request.header(AUTHORIZATION, h);
             }
             let request = build(request)?;
-            self.reporter.trace(&format!("{method} {}", redact(&url)));
+            self.reporter
+                .event(Event::Trace(format!("{method} {}", redact(&url))));
             let response = request.send().await.map_err(self.transport(op))?;
-            self.reporter.trace(&format!(
+            self.reporter.event(Event::Trace(format!(
                 "{method} {} → {}",
                 redact(&url),
                 response.status()
-            ));
+            )));
             // Decided on where the answer came from: a storage host after a redirect
             // answering 401 is not asking for our token.
             if response.status() != StatusCode::UNAUTHORIZED || !same_origin(response.url(), &base)
