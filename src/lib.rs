@@ -7,16 +7,17 @@
 //! images, [`registry`] speaks the distribution API, [`report`] carries progress events to
 //! whatever UI the binary draws. [`pipeline`] runs the stages in order. [`ops`] holds the
 //! commands over images that already exist (inspect, copy, index create) and `resolve`.
+//! [`commands`] has one `plan` + `execute` per command of the binaries, which only parse
+//! flags, pick the reporter and print.
 
 pub mod base;
 pub mod build;
 pub mod cache;
+pub mod commands;
 pub mod config;
-pub mod doctor;
 mod error;
 pub mod image;
 pub mod layer;
-pub mod login;
 pub mod oci;
 pub mod ops;
 pub mod pipeline;

@@ -27,8 +27,9 @@ const RANKS: &[(&str, u32)] = &[
     ("ops", 7),
     // The crate-level error gathers every stage's (ops' own included); pipeline returns it.
     ("error", 7),
-    ("doctor", 8),
-    ("login", 8),
+    // One `plan` + `execute` per command (doctor and login among them); the binaries'
+    // terminal side (`commands::render`, `commands::output`).
+    ("commands", 8),
 ];
 
 /// Upward edges that exist today and are being removed (none left).

@@ -1,16 +1,12 @@
 //! `cargo imgpush`: cross-compile the crate's binary for every platform and publish one
 //! multi-arch image. Same flags and code path as `imgpush build` on a Cargo project.
 
-// `doctor` lives in `imgpush doctor`; this binary only builds.
-#[allow(dead_code)]
-#[path = "imgpush/run.rs"]
-mod run;
-#[path = "imgpush/ui.rs"]
-mod ui;
-
+use anyhow::Context as _;
 use clap::Parser;
+use imgpush::commands::{self, output, render};
 use imgpush::config::BuildArgs;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -42,11 +38,21 @@ fn main() -> ExitCode {
         argv.remove(1);
     }
     let cli = Cli::parse_from(argv);
-    match run::build(cli.build) {
+    match build(cli.build) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            ui::print_error(&e);
+            render::print_error(&e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// `imgpush build`, step for step (`src/bin/imgpush/run.rs`).
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let env = output::environment(!args.no_cache)?;
+    let plan = commands::build::plan(&args, &env)?;
+    let reporter = Arc::new(render::StderrReporter::new(plan.verbosity));
+    let out = commands::build::execute(&plan, reporter.clone())?;
+    reporter.finish();
+    output::print_result(plan.json, &out, |o| &o.reference).context("writing the result to stdout")
 }

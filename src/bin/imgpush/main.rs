@@ -1,7 +1,6 @@
-//! `imgpush`: parse flags → Plan → pick a reporter → run the library → print the result.
+//! `imgpush`: parse flags → pick a reporter → run the library's command → print the result.
 
 mod run;
-mod ui;
 
 use clap::{Parser, Subcommand};
 use imgpush::config::{
@@ -134,7 +133,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            ui::print_error(&e);
+            imgpush::commands::render::print_error(&e);
             ExitCode::FAILURE
         }
     }

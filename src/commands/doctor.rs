@@ -1,9 +1,10 @@
 //! `imgpush doctor`: everything a build needs, each missing piece with the command that
 //! fixes it. `imgpush build` runs the toolchain part of the same checks before compiling.
 
+use super::{CommandError, block_on};
 use crate::build::rust_target;
 use crate::build::toolchain::{Check, CheckStatus, inspect};
-use crate::config::DoctorPlan;
+use crate::config::{self, DoctorArgs, DoctorPlan, Environment};
 use crate::oci::Digest;
 use crate::registry::{Client, RegistryError};
 use crate::report::NoopReporter;
@@ -22,6 +23,37 @@ impl DoctorReport {
             .iter()
             .any(|c| matches!(c.status, CheckStatus::Missing { .. }))
     }
+
+    /// The report as `imgpush doctor` prints it.
+    pub fn text(&self) -> String {
+        let mut text = String::from("imgpush doctor\n");
+        for (p, t) in &self.targets {
+            text.push_str(&format!(
+                "  platform {p} → Rust target {}\n",
+                t.unwrap_or("(none)")
+            ));
+        }
+        for c in &self.checks {
+            match &c.status {
+                CheckStatus::Ok(d) => text.push_str(&format!("  ok       {}: {d}\n", c.name)),
+                CheckStatus::Info(d) => text.push_str(&format!("  info     {}: {d}\n", c.name)),
+                CheckStatus::Missing { problem, fix } => text.push_str(&format!(
+                    "  MISSING  {}: {problem}\n           fix: {fix}\n",
+                    c.name
+                )),
+            }
+        }
+        text
+    }
+}
+
+pub fn plan(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, CommandError> {
+    Ok(config::resolve_doctor(args, env).map_err(crate::Error::from)?)
+}
+
+/// Runs every check; a missing piece is in the report, not an error.
+pub fn execute(plan: &DoctorPlan) -> Result<DoctorReport, CommandError> {
+    block_on(run(plan))
 }
 
 pub async fn run(plan: &DoctorPlan) -> DoctorReport {

@@ -1,8 +1,8 @@
 //! Progress on stderr: bars on a terminal, plain lines otherwise. stdout is for results only.
 
-use imgpush::config::Verbosity;
-use imgpush::oci::Digest;
-use imgpush::report::{
+use crate::config::Verbosity;
+use crate::oci::Digest;
+use crate::report::{
     BlobOutcome, Event, LayerSource, ProgressId, Reporter, Retry, SharedContent, Stage, Tool,
     human_size,
 };
@@ -285,7 +285,7 @@ pub fn print_error(e: &anyhow::Error) {
     let mut out = format!("error: {e}");
     let mut hint = None;
     for cause in e.chain() {
-        if let Some(lib) = cause.downcast_ref::<imgpush::Error>() {
+        if let Some(lib) = cause.downcast_ref::<crate::Error>() {
             hint = hint.or_else(|| lib.hint());
         }
     }
@@ -307,7 +307,7 @@ pub fn print_error(e: &anyhow::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imgpush::report::{LayerScope, Retry};
+    use crate::report::{LayerScope, Retry};
     use std::time::Duration;
 
     fn shown(event: Event, verbosity: Verbosity) -> Vec<String> {
