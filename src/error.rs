@@ -1,5 +1,5 @@
 use crate::base::BaseError;
-use crate::build::BuildError;
+use crate::compile::CompileError;
 use crate::config::ConfigError;
 use crate::image::ImageError;
 use crate::layer::LayerError;
@@ -16,7 +16,7 @@ pub enum Error {
     #[error(transparent)]
     Pool(#[from] crate::registry::PoolError),
     #[error(transparent)]
-    Build(#[from] BuildError),
+    Compile(#[from] CompileError),
     #[error(transparent)]
     Base(#[from] BaseError),
     #[error("building the layer for {platform}")]
@@ -52,7 +52,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Config(e) => e.hint(),
-            Error::Build(e) => e.hint(),
+            Error::Compile(e) => e.hint(),
             Error::Base(e) => e.hint(),
             Error::Ops(e) => e.hint(),
             Error::Resolve(e) => e.hint(),

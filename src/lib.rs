@@ -1,7 +1,7 @@
 //! imgpush: multi-arch container images from host-built artifacts, no daemon, no emulation.
 //!
 //! The pipeline, one module per stage:
-//! [`config`] (flags + imgpush.toml → [`config::Plan`]) → [`build`] (plan → artifacts per
+//! [`config`] (flags + imgpush.toml → [`config::Plan`]) → [`compile`] (plan → artifacts per
 //! platform) → [`layer`] (files → tar.gz + digests, one pass) → [`image`] (base + layers →
 //! configs, manifests, index) → [`publish`] (registry, OCI layout). [`base`] loads base
 //! images, [`registry`] speaks the distribution API, [`report`] carries progress events to
@@ -11,9 +11,9 @@
 //! flags, pick the reporter and print.
 
 pub mod base;
-pub mod build;
 pub mod cache;
 pub mod commands;
+pub mod compile;
 pub mod config;
 mod error;
 pub mod image;

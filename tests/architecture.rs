@@ -21,7 +21,7 @@ const RANKS: &[(&str, u32)] = &[
     ("image", 2),
     ("base", 3),
     ("config", 4),
-    ("build", 5),
+    ("compile", 5),
     ("publish", 6),
     ("pipeline", 7),
     ("ops", 7),

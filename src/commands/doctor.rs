@@ -2,8 +2,8 @@
 //! fixes it. `imgpush build` runs the toolchain part of the same checks before compiling.
 
 use super::{CommandError, block_on};
-use crate::build::rust_target;
-use crate::build::toolchain::{Check, CheckStatus, inspect};
+use crate::compile::rust_target;
+use crate::compile::toolchain::{Check, CheckStatus, inspect};
 use crate::config::{self, DoctorArgs, DoctorPlan, Environment};
 use crate::oci::Digest;
 use crate::registry::{Client, RegistryError};
@@ -84,7 +84,7 @@ pub async fn run(plan: &DoctorPlan) -> DoctorReport {
 }
 
 fn go_check(plan: &DoctorPlan) -> Check {
-    let go = crate::build::go::find_go(&plan.tools);
+    let go = crate::compile::go::find_go(&plan.tools);
     let version = go.as_ref().and_then(|g| {
         let out = std::process::Command::new(g).arg("version").output().ok()?;
         out.status
@@ -97,7 +97,7 @@ fn go_check(plan: &DoctorPlan) -> Check {
             (Some(g), Some(v)) => CheckStatus::Ok(format!("{} — {v}", g.display())),
             _ => CheckStatus::Info(format!(
                 "not found; needed only for Go builds: {}",
-                crate::build::go::GO_FIX
+                crate::compile::go::GO_FIX
             )),
         },
     }

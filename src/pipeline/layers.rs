@@ -1,8 +1,8 @@
 //! The layer stage: one layer per platform's files, and one each for content shared by every
 //! platform (the bundle, extra files), all built at once, from the cache where it can.
 
-use crate::build::{self, Artifact};
 use crate::cache::Cache;
+use crate::compile::{self, Artifact};
 use crate::config::Plan;
 use crate::error::Error;
 use crate::layer::{CacheOutcome, Layer, LayerEntry, LayerOptions, write_layer_cached};
@@ -67,7 +67,7 @@ fn start_shared(
         if files.is_empty() {
             continue;
         }
-        let entries = build::files::entries(&files)?;
+        let entries = compile::files::entries(&files)?;
         let dests: Vec<String> = files.iter().map(|f| f.dest.clone()).collect();
         reporter.event(Event::StageStarted(Stage::LayerShared {
             content,

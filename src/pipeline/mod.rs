@@ -4,8 +4,8 @@
 mod layers;
 
 use crate::base::{self, OpenedBase};
-use crate::build::{self, Artifact};
 use crate::cache::Cache;
+use crate::compile::{self, Artifact};
 use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::error::Error;
 use crate::image::{ComposeInput, ImageSet, compose};
@@ -163,7 +163,8 @@ fn choose_platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, E
 }
 
 /// A prepared compiler run, to be run off the async threads.
-type CompileRun = Box<dyn FnOnce(&dyn Reporter) -> Result<Vec<Artifact>, build::BuildError> + Send>;
+type CompileRun =
+    Box<dyn FnOnce(&dyn Reporter) -> Result<Vec<Artifact>, compile::CompileError> + Send>;
 
 /// The files of each platform: given, compiled with cargo or go, or none (the bundle only).
 async fn compile(
@@ -173,10 +174,10 @@ async fn compile(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Vec<Artifact>, Error> {
     let (tool, summary, run): (Tool, String, CompileRun) = match &plan.source {
-        Source::Prebuilt(a) => return Ok(build::prebuilt(a)?),
+        Source::Prebuilt(a) => return Ok(compile::prebuilt(a)?),
         Source::Static => return Ok(Vec::new()),
         Source::Cargo(c) => {
-            let cargo = build::cargo::prepare(c, &plan.tools, platforms, &plan.dest)?;
+            let cargo = compile::cargo::prepare(c, &plan.tools, platforms, &plan.dest)?;
             (
                 Tool::Cargo,
                 cargo.describe(),
@@ -184,7 +185,7 @@ async fn compile(
             )
         }
         Source::Go(g) => {
-            let go = build::go::prepare(g, &plan.tools, platforms, &plan.dest, &work.join("go"))?;
+            let go = compile::go::prepare(g, &plan.tools, platforms, &plan.dest, &work.join("go"))?;
             (Tool::Go, go.describe(), Box::new(move |r| go.run(r)))
         }
     };
@@ -303,8 +304,8 @@ fn platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
                 .platforms()
                 .into_iter()
                 .filter(|p| match source {
-                    Source::Cargo(c) => build::rust_target(p, c.libc).is_some(),
-                    Source::Go(_) => build::go::go_target(p).is_some(),
+                    Source::Cargo(c) => compile::rust_target(p, c.libc).is_some(),
+                    Source::Go(_) => compile::go::go_target(p).is_some(),
                     Source::Static | Source::Prebuilt(_) => true,
                 })
                 .collect(),

@@ -50,7 +50,7 @@ impl Artifact {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum CompileError {
     #[error("cannot read {path}")]
     Read {
         path: PathBuf,
@@ -103,22 +103,22 @@ pub enum BuildError {
     },
 }
 
-impl BuildError {
+impl CompileError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            BuildError::WrongArchitecture {
+            CompileError::WrongArchitecture {
                 platform, found, ..
             } => Some(format!(
                 "give the {platform} build with --artifact {platform}=FILE (and this file under the platform it was built for: {found})"
             )),
-            BuildError::Toolchain { problems } => Some(
+            CompileError::Toolchain { problems } => Some(
                 problems
                     .iter()
                     .map(|(name, _, fix)| format!("{name}: {fix}"))
                     .collect::<Vec<_>>()
                     .join("\n        "),
             ),
-            BuildError::NoRustTarget { .. } => Some("see the platform table in docs/configuration.md; --libc musl covers the most platforms".into()),
+            CompileError::NoRustTarget { .. } => Some("see the platform table in docs/configuration.md; --libc musl covers the most platforms".into()),
             _ => None,
         }
     }
@@ -126,12 +126,12 @@ impl BuildError {
 
 /// Checks every prebuilt artifact (readable, right CPU) and decides its mode: 0755 for
 /// executables (an executable bit on the host or an ELF executable), else 0644.
-pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, BuildError> {
+pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, CompileError> {
     artifacts
         .iter()
         .map(|a| {
             let machine = check_architecture(&a.path, &a.platform)?;
-            let meta = std::fs::metadata(&a.path).map_err(|source| BuildError::Read {
+            let meta = std::fs::metadata(&a.path).map_err(|source| CompileError::Read {
                 path: a.path.clone(),
                 source,
             })?;

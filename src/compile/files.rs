@@ -1,6 +1,6 @@
 //! Extra files (`--file SRC:DST[:MODE]`, `files = [...]`): one layer shared by every platform.
 
-use super::BuildError;
+use super::CompileError;
 use crate::config::ExtraFile;
 use crate::layer::{EntrySource, LayerEntry};
 use std::os::unix::fs::PermissionsExt;
@@ -17,12 +17,12 @@ fn default_mode(meta: &std::fs::Metadata) -> u32 {
 /// Layer entries for the extra files. Directories are walked (sorted, iteratively, one
 /// entry per file, contents left on disk); a symlink inside a tree is kept as a symlink if
 /// it stays inside the tree, and is an error otherwise.
-pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
+pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, CompileError> {
     let mut out = Vec::new();
     for f in files {
         let read = |path: &Path| {
             let p = path.to_path_buf();
-            move |source| BuildError::Read { path: p, source }
+            move |source| CompileError::Read { path: p, source }
         };
         let meta = std::fs::metadata(&f.source).map_err(read(&f.source))?;
         if !meta.is_dir() {
@@ -59,7 +59,7 @@ pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
                 if meta.file_type().is_symlink() {
                     let target = std::fs::read_link(&path).map_err(read(&path))?;
                     if !stays_inside(rel, &target) {
-                        return Err(BuildError::SymlinkEscapes { path, target });
+                        return Err(CompileError::SymlinkEscapes { path, target });
                     }
                     out.push(LayerEntry {
                         path: dest,
@@ -80,7 +80,7 @@ pub fn entries(files: &[ExtraFile]) -> Result<Vec<LayerEntry>, BuildError> {
                         f.owner,
                     ));
                 } else {
-                    return Err(BuildError::Unsupported {
+                    return Err(CompileError::Unsupported {
                         path,
                         what: "a device, socket or FIFO",
                     });
@@ -151,7 +151,7 @@ mod tests {
         std::os::unix::fs::symlink("../../etc/passwd", root.join("assets/escape")).unwrap();
         assert!(matches!(
             entries(&files),
-            Err(BuildError::SymlinkEscapes { .. })
+            Err(CompileError::SymlinkEscapes { .. })
         ));
         assert!(stays_inside(Path::new("a/b/link"), Path::new("../c")));
         assert!(!stays_inside(Path::new("link"), Path::new("../c")));

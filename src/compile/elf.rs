@@ -1,6 +1,6 @@
 //! Reads the ELF header of an artifact to catch "exec format error" at build time.
 
-use super::BuildError;
+use super::CompileError;
 use crate::oci::Platform;
 use std::io::Read;
 use std::path::Path;
@@ -56,8 +56,8 @@ pub fn parse_header(h: &[u8]) -> Option<ElfMachine> {
 pub fn check_architecture(
     path: &Path,
     platform: &Platform,
-) -> Result<Option<ElfMachine>, BuildError> {
-    let read = |source| BuildError::Read {
+) -> Result<Option<ElfMachine>, CompileError> {
+    let read = |source| CompileError::Read {
         path: path.to_path_buf(),
         source,
     };
@@ -73,7 +73,7 @@ pub fn check_architecture(
     // ELF headers cannot tell ARMv6 from ARMv7 (that lives in .ARM.attributes), so any
     // 32-bit ARM binary is accepted for either arm variant.
     if machine.architecture != platform.architecture {
-        return Err(BuildError::WrongArchitecture {
+        return Err(CompileError::WrongArchitecture {
             path: path.to_path_buf(),
             found: machine.architecture.to_string(),
             platform: platform.clone(),

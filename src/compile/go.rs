@@ -2,7 +2,7 @@
 //! GOOS/GOARCH/GOARM from the platform, `-trimpath`, all platforms in parallel.
 
 use super::toolchain::find_in_path;
-use super::{Artifact, BuildError, prebuilt};
+use super::{Artifact, CompileError, prebuilt};
 use crate::config::{GoPlan, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
 use crate::report::{Event, Reporter, Tool};
@@ -52,19 +52,19 @@ pub fn prepare(
     platforms: &[Platform],
     dest: &str,
     out_dir: &Path,
-) -> Result<GoBuild, BuildError> {
-    let go = find_go(tools).ok_or_else(|| BuildError::Toolchain {
+) -> Result<GoBuild, CompileError> {
+    let go = find_go(tools).ok_or_else(|| CompileError::Toolchain {
         problems: vec![("go".into(), "not found ($GO or PATH)".into(), GO_FIX.into())],
     })?;
     let targets = platforms
         .iter()
         .map(|p| {
-            let (arch, arm) = go_target(p).ok_or_else(|| BuildError::NoGoTarget {
+            let (arch, arm) = go_target(p).ok_or_else(|| CompileError::NoGoTarget {
                 platform: p.clone(),
             })?;
             Ok((p.clone(), arch, arm))
         })
-        .collect::<Result<_, BuildError>>()?;
+        .collect::<Result<_, CompileError>>()?;
     Ok(GoBuild {
         plan: plan.clone(),
         go,
@@ -122,7 +122,7 @@ impl GoBuild {
 
     /// Builds every platform at once; each one's output goes to the reporter when all
     /// have finished.
-    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, BuildError> {
+    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, CompileError> {
         let results: Vec<(Platform, std::io::Result<std::process::Output>)> =
             std::thread::scope(|s| {
                 let handles: Vec<_> = self
@@ -141,7 +141,7 @@ impl GoBuild {
             });
         for (platform, result) in results {
             let label = platform.to_string();
-            let out = result.map_err(|source| BuildError::Spawn {
+            let out = result.map_err(|source| CompileError::Spawn {
                 program: self.go.display().to_string(),
                 source,
             })?;
@@ -165,7 +165,7 @@ impl GoBuild {
                     .into_iter()
                     .rev()
                     .collect();
-                return Err(BuildError::ToolFailed {
+                return Err(CompileError::ToolFailed {
                     tool: format!("go build for {label}"),
                     status: out.status.code(),
                     stderr_tail: tail.join("\n"),

@@ -3,7 +3,7 @@
 //! project links against with `--sysroot` (xargo's approach). Without it, every fresh target
 //! directory would compile std again (≈ 70–120 s per target here).
 
-use super::BuildError;
+use super::CompileError;
 use crate::oci::Digest;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -68,11 +68,11 @@ impl StdCache {
         &self,
         triples: &[&str],
         command: impl FnOnce(&Path, &Path, &[&str]) -> Command,
-        run: impl FnOnce(Command) -> Result<(), BuildError>,
-    ) -> Result<(), BuildError> {
+        run: impl FnOnce(Command) -> Result<(), CompileError>,
+    ) -> Result<(), CompileError> {
         let io = |path: &Path| {
             let p = path.to_path_buf();
-            move |source| BuildError::Cache { path: p, source }
+            move |source| CompileError::Cache { path: p, source }
         };
         std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         let lock_path = self.root.join(".lock");

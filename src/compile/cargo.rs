@@ -5,7 +5,7 @@
 use super::sysroot::StdCache;
 use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
-use super::{Artifact, BuildError, prebuilt};
+use super::{Artifact, CompileError, prebuilt};
 use crate::config::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
 use crate::report::{Event, Reporter, Stage, Tool};
@@ -34,10 +34,10 @@ pub fn prepare(
     tools: &Tools,
     platforms: &[Platform],
     dest: &str,
-) -> Result<CargoBuild, BuildError> {
+) -> Result<CargoBuild, CompileError> {
     let mut targets = Vec::new();
     for p in platforms {
-        let triple = rust_target(p, plan.libc).ok_or_else(|| BuildError::NoRustTarget {
+        let triple = rust_target(p, plan.libc).ok_or_else(|| CompileError::NoRustTarget {
             platform: p.clone(),
             libc: match plan.libc {
                 Libc::Musl => "musl",
@@ -59,7 +59,7 @@ pub fn prepare(
         })
         .collect();
     if !problems.is_empty() {
-        return Err(BuildError::Toolchain { problems });
+        return Err(CompileError::Toolchain { problems });
     }
     let (toolchain, std) = inspection
         .chosen
@@ -241,7 +241,7 @@ impl CargoBuild {
     /// Makes sure the std cache has every target (building the missing ones from source),
     /// runs the build with cargo's output streamed to our stderr (stdout is for results
     /// only), then checks every binary with the architecture check.
-    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, BuildError> {
+    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, CompileError> {
         if self.std == StdSource::Build {
             let cache = self.std_cache();
             let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
@@ -279,7 +279,7 @@ impl CargoBuild {
             .collect();
         for a in &artifacts {
             if !a.path.is_file() {
-                return Err(BuildError::OutputMissing {
+                return Err(CompileError::OutputMissing {
                     path: a.path.clone(),
                 });
             }
@@ -290,9 +290,9 @@ impl CargoBuild {
 
 /// Runs a build tool with its stdout and stderr passed to the reporter line by line (the
 /// tail of stderr kept for the error).
-fn run_streaming(mut cmd: Command, reporter: &dyn Reporter) -> Result<(), BuildError> {
+fn run_streaming(mut cmd: Command, reporter: &dyn Reporter) -> Result<(), CompileError> {
     let program = cmd.get_program().to_string_lossy().to_string();
-    let spawn = |source| BuildError::Spawn {
+    let spawn = |source| CompileError::Spawn {
         program: program.clone(),
         source,
     };
@@ -330,7 +330,7 @@ fn run_streaming(mut cmd: Command, reporter: &dyn Reporter) -> Result<(), BuildE
     if status.success() {
         Ok(())
     } else {
-        Err(BuildError::ToolFailed {
+        Err(CompileError::ToolFailed {
             tool: program,
             status: status.code(),
             stderr_tail: strip_ansi(&Vec::from(tail).join("\n")),
