@@ -79,7 +79,7 @@ pub struct BuildArgs {
     /// A static bundle (e.g. `npm run build` output) to ship at --dest, in one layer shared by
     /// every platform; no program is built. Keeps the base's entrypoint.
     #[arg(long = "static", value_name = "DIR")]
-    pub static_dir: Option<PathBuf>,
+    pub bundle_dir: Option<PathBuf>,
 
     /// Owner of the --static bundle's files, UID:GID (e.g. 101:101) [default: 0:0].
     #[arg(long, value_name = "UID:GID")]

@@ -28,7 +28,7 @@ pub struct FileConfig {
     pub annotations: Option<BTreeMap<String, String>>,
     pub files: Option<Vec<FileEntry>>,
     #[serde(rename = "static")]
-    pub static_dir: Option<String>,
+    pub bundle_dir: Option<String>,
     pub owner: Option<String>,
     pub ldflags: Option<String>,
     pub go_tags: Option<String>,

@@ -27,7 +27,7 @@ pub(crate) fn image_settings(
     }
     let entrypoint = value(&settings.entrypoint)
         // A bundle keeps the base's entrypoint (nginx stays nginx).
-        .or_else(|| (!matches!(built.source, Source::Static)).then(|| vec![built.dest.clone()]));
+        .or_else(|| (!matches!(built.source, Source::Bundle)).then(|| vec![built.dest.clone()]));
     let created = match &settings.epoch {
         None => 0,
         Some(e) => match e.value {

@@ -165,8 +165,8 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
         files: load(non_empty(&args.files), &flag("--file"), "files", |f| {
             each(f, |f| parse_file_flag(f, cwd))
         })?,
-        static_dir: args
-            .static_dir
+        bundle_dir: args
+            .bundle_dir
             .as_ref()
             .map(|d| Setting::new(cwd.join(d), flag("--static"))),
         owner: load(args.owner.as_ref(), &flag("--owner"), "owner", |o| {
@@ -345,7 +345,7 @@ pub fn from_file(f: FileConfig, dir: &Path, origin: Origin) -> Result<LowSetting
                 })
                 .collect()
         })?,
-        static_dir: load(f.static_dir, o, "static", path)?,
+        bundle_dir: load(f.bundle_dir, o, "static", path)?,
         owner: load(f.owner, o, "owner", |w| parse_owner(&w))?,
         ldflags: f.ldflags.map(|l| Setting::new(l, o.clone())),
         go_tags: f.go_tags.map(|l| Setting::new(l, o.clone())),

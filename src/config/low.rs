@@ -124,7 +124,7 @@ pub struct LowSettings {
     pub labels: KeyValues,
     pub annotations: KeyValues,
     pub files: Option<Setting<Vec<ExtraFile>>>,
-    pub static_dir: Option<Setting<PathBuf>>,
+    pub bundle_dir: Option<Setting<PathBuf>>,
     pub owner: Option<Setting<(u64, u64)>>,
     /// `--go IMPORTPATH`.
     pub go: Option<Setting<String>>,
@@ -185,7 +185,7 @@ impl LowSettings {
             labels: self.labels.over(lower.labels),
             annotations: self.annotations.over(lower.annotations),
             files: self.files.or(lower.files),
-            static_dir: self.static_dir.or(lower.static_dir),
+            bundle_dir: self.bundle_dir.or(lower.bundle_dir),
             owner: self.owner.or(lower.owner),
             go: self.go.or(lower.go),
             ldflags: self.ldflags.or(lower.ldflags),

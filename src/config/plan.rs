@@ -98,8 +98,9 @@ pub enum Source {
     Cargo(Box<CargoPlan>),
     /// A Go main package, cross-compiled per platform with GOOS/GOARCH.
     Go(GoPlan),
-    /// Only platform-independent files (`--static DIR`): no per-platform build.
-    Static,
+    /// A bundle of platform-independent files (`--static DIR`, a frontend's build
+    /// output): one shared layer, no per-platform build. Not the embedded `static` base.
+    Bundle,
 }
 
 /// A Go main package to build.

@@ -60,7 +60,7 @@ pub(crate) fn plan_build(
     // given by the flags or imgpush.toml.
     let explicit = [&flags, &file]
         .iter()
-        .any(|s| s.static_dir.is_some() || s.go.is_some() || s.artifacts.is_some());
+        .any(|s| s.bundle_dir.is_some() || s.go.is_some() || s.artifacts.is_some());
     let project = match cargo::manifest_for(&flags.cargo, &context) {
         Some(manifest) if !explicit => Some(cargo::load(&flags.cargo, &manifest, &tools)?),
         _ => None,

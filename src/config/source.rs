@@ -32,12 +32,12 @@ pub(crate) fn resolve_source(
     context: &Path,
     project: Option<&CargoProject>,
 ) -> Result<SourcePlan, ConfigError> {
-    let static_dir = settings.static_dir.as_ref().map(|d| &d.value);
+    let bundle_dir = settings.bundle_dir.as_ref().map(|d| &d.value);
     let go_import = settings.go.as_ref().map(|g| &g.value);
     let platforms = match (&settings.platforms, &settings.artifacts) {
         (Some(p), _) => p.value.clone(),
         // Artifacts alone: their platforms.
-        (None, Some(a)) if project.is_none() && static_dir.is_none() && go_import.is_none() => {
+        (None, Some(a)) if project.is_none() && bundle_dir.is_none() && go_import.is_none() => {
             PlatformRequest::List(a.value.iter().map(|(p, _)| p.clone()).collect())
         }
         // Builds and bundles default to the two platforms nearly everyone ships.
@@ -49,9 +49,9 @@ pub(crate) fn resolve_source(
     let go_tags = settings.go_tags.as_ref().map(|l| l.value.clone());
     let mut go_package_dir: Option<PathBuf> = None;
     let mut bundle: Option<ExtraFile> = None;
-    let source = if let Some(dir) = static_dir {
-        bundle = Some(static_bundle(dir, dest_flag, settings)?);
-        Source::Static
+    let source = if let Some(dir) = bundle_dir {
+        bundle = Some(bundle_settings(dir, dest_flag, settings)?);
+        Source::Bundle
     } else if let Some(import) = go_import {
         let g = go::from_import_path(import, context, ldflags, go_tags)?;
         go_package_dir = g.package_dir;
@@ -74,7 +74,7 @@ pub(crate) fn resolve_source(
     };
     let dest = match &source {
         Source::Prebuilt(a) => a[0].dest.clone(),
-        Source::Static => bundle.as_ref().map(|b| b.dest.clone()).unwrap_or_default(),
+        Source::Bundle => bundle.as_ref().map(|b| b.dest.clone()).unwrap_or_default(),
         Source::Cargo(c) => built_dest(dest_flag, &c.bin),
         Source::Go(g) => built_dest(dest_flag, &g.name),
     };
@@ -107,7 +107,7 @@ pub(crate) fn resolve_source(
 }
 
 /// `--static DIR --dest PATH [--owner UID:GID]`.
-fn static_bundle(
+fn bundle_settings(
     dir: &Path,
     dest: Option<&str>,
     settings: &LowSettings,

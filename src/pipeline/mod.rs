@@ -175,7 +175,7 @@ async fn compile(
 ) -> Result<Vec<Artifact>, Error> {
     let (tool, summary, run): (Tool, String, CompileRun) = match &plan.source {
         Source::Prebuilt(a) => return Ok(compile::prebuilt(a)?),
-        Source::Static => return Ok(Vec::new()),
+        Source::Bundle => return Ok(Vec::new()),
         Source::Cargo(c) => {
             let cargo = compile::cargo::prepare(c, &plan.tools, platforms, &plan.dest)?;
             (
@@ -306,7 +306,7 @@ fn platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
                 .filter(|p| match source {
                     Source::Cargo(c) => compile::rust_target(p, c.libc).is_some(),
                     Source::Go(_) => compile::go::go_target(p).is_some(),
-                    Source::Static | Source::Prebuilt(_) => true,
+                    Source::Bundle | Source::Prebuilt(_) => true,
                 })
                 .collect(),
         };
