@@ -1,8 +1,8 @@
 use crate::base::BaseError;
 use crate::compile::CompileError;
-use crate::config::ConfigError;
 use crate::image::ImageError;
 use crate::layer::LayerError;
+use crate::plan::ConfigError;
 use crate::publish::PublishError;
 use crate::registry::CredentialError;
 

@@ -1,7 +1,7 @@
 //! imgpush: multi-arch container images from host-built artifacts, no daemon, no emulation.
 //!
 //! The pipeline, one module per stage:
-//! [`config`] (flags + imgpush.toml → [`config::Plan`]) → [`compile`] (plan → artifacts per
+//! [`plan`] (flags + imgpush.toml → [`plan::Plan`]) → [`compile`] (plan → artifacts per
 //! platform) → [`layer`] (files → tar.gz + digests, one pass) → [`image`] (base + layers →
 //! configs, manifests, index) → [`publish`] (registry, OCI layout). [`base`] loads base
 //! images, [`registry`] speaks the distribution API, [`report`] carries progress events to
@@ -14,13 +14,13 @@ pub mod base;
 pub mod cache;
 pub mod commands;
 pub mod compile;
-pub mod config;
 mod error;
 pub mod image;
 pub mod layer;
 pub mod oci;
 pub mod ops;
 pub mod pipeline;
+pub mod plan;
 pub mod publish;
 pub mod registry;
 pub mod report;

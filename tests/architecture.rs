@@ -20,7 +20,7 @@ const RANKS: &[(&str, u32)] = &[
     ("cache", 1),
     ("image", 2),
     ("base", 3),
-    ("config", 4),
+    ("plan", 4),
     ("compile", 5),
     ("publish", 6),
     ("pipeline", 7),

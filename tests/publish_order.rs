@@ -4,12 +4,12 @@
 mod support;
 
 use imgpush::base::{self, ClientFor};
-use imgpush::config::BaseSpec;
 use imgpush::image::{ComposeInput, Document, ImageSettings, compose};
 use imgpush::layer::{EntrySource, LayerEntry, LayerOptions, write_layer};
 use imgpush::oci::{Digest, Platform, Target, media};
+use imgpush::plan::BaseSpec;
 use imgpush::publish::{PublishContext, PublishError, RegistrySink, Sink};
-use imgpush::registry::{Client, ClientConfig};
+use imgpush::registry::{Client, ClientSettings};
 use imgpush::report::{Event, RecordingReporter, Stage};
 use std::sync::Arc;
 use support::*;
@@ -27,7 +27,7 @@ async fn a_refused_index_leaves_no_tag() {
     let base_ref = registry.seed_busybox("base/busybox", &[]);
     let reporter = Arc::new(RecordingReporter::default());
     let client = Arc::new(Client::new(
-        ClientConfig {
+        ClientSettings {
             cache: None,
             registry: registry.host.clone(),
             insecure: false,

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use imgpush::oci::Digest;
 use imgpush::registry::{
-    Client, ClientConfig, Credential, MountResult, RegistryError, UploadSource,
+    Client, ClientSettings, Credential, MountResult, RegistryError, UploadSource,
 };
 use imgpush::report::{NoopReporter, ProgressId, RecordingReporter};
 use std::io::{BufRead, BufReader, Write};
@@ -21,7 +21,7 @@ fn client(host: &str, chunk_size: Option<u64>) -> Client {
 
 fn client_with_retries(host: &str, chunk_size: Option<u64>, retries: u32) -> Client {
     Client::new(
-        ClientConfig {
+        ClientSettings {
             cache: None,
             registry: host.to_string(),
             insecure: false,
@@ -325,7 +325,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
     let server = TokenServer::start();
     let reporter = Arc::new(RecordingReporter::default());
     let c = Client::new(
-        ClientConfig {
+        ClientSettings {
             cache: None,
             registry: format!("127.0.0.1:{}", server.port),
             insecure: false,

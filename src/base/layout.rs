@@ -29,7 +29,7 @@ pub(crate) fn read_blob(dir: &Path, digest: &Digest) -> Result<Bytes, BaseError>
 
 /// Finds the image in a layout by tag (`org.opencontainers.image.ref.name`) or digest;
 /// with neither, the layout must hold exactly one image.
-pub(crate) fn resolve(
+pub(crate) fn lookup(
     dir: &Path,
     tag: Option<&str>,
     digest: Option<&Digest>,

@@ -124,7 +124,7 @@ pub async fn open(
                 })?
                 .keep();
             archive::unpack(file, &dir)?;
-            let (desc, doc) = layout::resolve(&dir, tag.as_deref(), None)?;
+            let (desc, doc) = layout::lookup(&dir, tag.as_deref(), None)?;
             let digest = Digest::try_from(desc.digest()).map_err(|e| BaseError::Layout {
                 path: file.clone(),
                 message: e.to_string(),
@@ -140,7 +140,7 @@ pub async fn open(
             .await
         }
         BaseSpec::Layout { dir, tag, digest } => {
-            let (desc, doc) = layout::resolve(dir, tag.as_deref(), digest.as_ref())?;
+            let (desc, doc) = layout::lookup(dir, tag.as_deref(), digest.as_ref())?;
             let store = BlobStore::Layout(dir.clone());
             let digest = Digest::try_from(desc.digest()).map_err(|e| BaseError::Layout {
                 path: dir.clone(),
@@ -165,7 +165,7 @@ pub async fn open(
                 message: "neither `reference` nor `[generated]` is set".into(),
             })?;
             let dir = embedded::generate(name, generated, work)?;
-            let (desc, doc) = layout::resolve(&dir, Some("latest"), None)?;
+            let (desc, doc) = layout::lookup(&dir, Some("latest"), None)?;
             let digest = Digest::try_from(desc.digest()).expect("we wrote this digest");
             open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await
         }
@@ -409,7 +409,7 @@ impl OpenedBase {
 
 /// Replaces a name from `base-images/` that stands for a registry reference with that
 /// reference, so the pipeline knows up front which registries it will talk to.
-pub fn resolve_alias(spec: &BaseSpec) -> Result<BaseSpec, BaseError> {
+pub fn expand_alias(spec: &BaseSpec) -> Result<BaseSpec, BaseError> {
     let BaseSpec::Named(name) = spec else {
         return Ok(spec.clone());
     };

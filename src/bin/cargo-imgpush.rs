@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use imgpush::commands::{self, output, render};
-use imgpush::config::BuildArgs;
+use imgpush::plan::BuildArgs;
 use std::process::ExitCode;
 use std::sync::Arc;
 

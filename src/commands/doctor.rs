@@ -4,8 +4,8 @@
 use super::{CommandError, block_on};
 use crate::compile::rust_target;
 use crate::compile::toolchain::{Check, CheckStatus, inspect};
-use crate::config::{self, DoctorArgs, DoctorPlan, Environment};
 use crate::oci::Digest;
+use crate::plan::{self, DoctorArgs, DoctorPlan, Environment};
 use crate::registry::{Client, RegistryError};
 use crate::report::NoopReporter;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ impl DoctorReport {
 }
 
 pub fn plan(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, CommandError> {
-    Ok(config::resolve_doctor(args, env).map_err(crate::Error::from)?)
+    Ok(plan::for_doctor(args, env).map_err(crate::Error::from)?)
 }
 
 /// Runs every check; a missing piece is in the report, not an error.

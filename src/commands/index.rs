@@ -1,13 +1,13 @@
 //! `imgpush index create`: images and indexes already pushed → one index.
 
 use super::{CommandError, block_on};
-use crate::config::{self, Environment, IndexCreateArgs, IndexCreatePlan};
 use crate::ops::index::IndexOutput;
+use crate::plan::{self, Environment, IndexCreateArgs, IndexCreatePlan};
 use crate::report::Reporter;
 use std::sync::Arc;
 
 pub fn plan(args: &IndexCreateArgs, env: &Environment) -> Result<IndexCreatePlan, CommandError> {
-    Ok(config::resolve_index_create(args, env).map_err(crate::Error::from)?)
+    Ok(plan::for_index_create(args, env).map_err(crate::Error::from)?)
 }
 
 pub fn execute(

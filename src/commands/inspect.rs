@@ -1,13 +1,13 @@
 //! `imgpush inspect`: what an image or index holds.
 
 use super::{CommandError, block_on};
-use crate::config::{self, Environment, InspectArgs, InspectPlan};
 use crate::ops::inspect::Inspection;
+use crate::plan::{self, Environment, InspectArgs, InspectPlan};
 use crate::report::Reporter;
 use std::sync::Arc;
 
 pub fn plan(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, CommandError> {
-    Ok(config::resolve_inspect(args, env).map_err(crate::Error::from)?)
+    Ok(plan::for_inspect(args, env).map_err(crate::Error::from)?)
 }
 
 pub fn execute(

@@ -2,10 +2,10 @@
 //! docker's config.json (or its credential helper) like `docker login` does.
 
 use super::{CommandError, block_on};
-use crate::config::{Environment, LoginArgs, LogoutArgs, Secret, TlsConfig};
 use crate::error::Error;
+use crate::plan::{Environment, LoginArgs, LogoutArgs, Secret, TlsConfig};
 use crate::registry::credentials::normalize_host;
-use crate::registry::{Client, ClientConfig, Credential, CredentialStore};
+use crate::registry::{Client, ClientSettings, Credential, CredentialStore};
 use crate::report::Reporter;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ pub async fn login(
     let extra_roots = crate::registry::load_ca_certs(&registry, &tls.ca_files, &tls.certs_dirs)
         .map_err(registry_err)?;
     let client = Client::new(
-        ClientConfig {
+        ClientSettings {
             cache: None,
             registry: registry.clone(),
             insecure,

@@ -1,7 +1,7 @@
 //! What the binaries write besides progress: the result on stdout, the cache warning.
 
 use super::CommandError;
-use crate::config::Environment;
+use crate::plan::Environment;
 use std::io::Write;
 
 /// The process environment (read by `config`); says once if a command that uses the cache

@@ -1,7 +1,7 @@
 //! Progress on stderr: bars on a terminal, plain lines otherwise. stdout is for results only.
 
-use crate::config::Verbosity;
 use crate::oci::Digest;
+use crate::plan::Verbosity;
 use crate::report::{
     BlobOutcome, Event, LayerSource, ProgressId, Reporter, Retry, SharedContent, Stage, Tool,
     human_size,

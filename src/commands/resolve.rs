@@ -2,8 +2,8 @@
 //! pushed references.
 
 use super::{CommandError, block_on};
-use crate::config::{self, ConfigError, Environment, Plan, ResolveArgs};
 use crate::ops::resolve::{self as r, Document};
+use crate::plan::{self, ConfigError, Environment, Plan, ResolveArgs};
 use crate::report::Reporter;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub fn plan(args: &ResolveArgs, env: &Environment) -> Result<ResolvePlan, Comman
     let documents = r::load(&inputs).map_err(crate::Error::from)?;
     let mut plans = BTreeMap::new();
     for path in r::references(&documents) {
-        let plan = config::resolve_reference(args, env, &path).map_err(|e| match e {
+        let plan = plan::for_reference(args, env, &path).map_err(|e| match e {
             // An `imgpush://` path that is not there: say which document names it.
             ConfigError::Invalid { why, .. } if !env.cwd.join(&path).is_dir() => {
                 crate::Error::from(r::missing_path(&documents, &path, &why))

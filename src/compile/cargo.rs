@@ -6,8 +6,8 @@ use super::sysroot::StdCache;
 use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
 use super::{Artifact, CompileError, prebuilt};
-use crate::config::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
+use crate::plan::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
 use crate::report::{Event, Reporter, Stage, Tool};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -358,7 +358,7 @@ fn strip_ansi(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BuildStd;
+    use crate::plan::BuildStd;
 
     fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
         let plan = CargoPlan {

@@ -1,8 +1,8 @@
 //! Extra files (`--file SRC:DST[:MODE]`, `files = [...]`): one layer shared by every platform.
 
 use super::CompileError;
-use crate::config::ExtraFile;
 use crate::layer::{EntrySource, LayerEntry};
+use crate::plan::ExtraFile;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 

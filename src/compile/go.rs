@@ -3,8 +3,8 @@
 
 use super::toolchain::find_in_path;
 use super::{Artifact, CompileError, prebuilt};
-use crate::config::{GoPlan, PrebuiltArtifact, Tools};
 use crate::oci::Platform;
+use crate::plan::{GoPlan, PrebuiltArtifact, Tools};
 use crate::report::{Event, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::Command;

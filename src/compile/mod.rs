@@ -13,9 +13,9 @@ pub mod toolchain;
 pub use elf::{ElfMachine, check_architecture};
 pub use targets::rust_target;
 
-use crate::config::PrebuiltArtifact;
 use crate::layer::{EntrySource, LayerEntry};
 use crate::oci::Platform;
+use crate::plan::PrebuiltArtifact;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 

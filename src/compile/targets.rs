@@ -1,7 +1,7 @@
 //! OCI platform → Rust target triple (the table in docs/configuration.md).
 
-use crate::config::Libc;
 use crate::oci::Platform;
+use crate::plan::Libc;
 
 /// The Rust target for a platform, or `None` if imgpush has no mapping for it.
 pub fn rust_target(platform: &Platform, libc: Libc) -> Option<&'static str> {

@@ -1,7 +1,7 @@
 //! Finds the Rust toolchain, zig and cargo-zigbuild, and says what a build would need:
 //! the same checks back `imgpush doctor` and the up-front check of `imgpush build`.
 
-use crate::config::Tools;
+use crate::plan::Tools;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -141,9 +141,9 @@ pub enum StdSource {
 pub fn choose<'a>(
     candidates: &'a [Toolchain],
     triples: &[&str],
-    build_std: crate::config::BuildStd,
+    build_std: crate::plan::BuildStd,
 ) -> Option<(&'a Toolchain, StdSource)> {
-    use crate::config::BuildStd;
+    use crate::plan::BuildStd;
     if build_std != BuildStd::Always
         && let Some(t) = candidates
             .iter()
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn prefers_prebuilt_std_then_std_source() {
-        use crate::config::BuildStd;
+        use crate::plan::BuildStd;
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         let only_host = fake_toolchain(a.path(), &["x86_64-unknown-linux-gnu"], false);
@@ -310,8 +310,8 @@ impl Inspection {
 pub fn inspect(
     tools: &Tools,
     triples: &[&str],
-    builder: crate::config::Builder,
-    build_std: crate::config::BuildStd,
+    builder: crate::plan::Builder,
+    build_std: crate::plan::BuildStd,
 ) -> Inspection {
     let mut checks = Vec::new();
     let all = candidates(tools);
@@ -387,7 +387,7 @@ pub fn inspect(
         ));
         for triple in triples.iter().filter(|x| !all.iter().any(|t| t.has_std(x))) {
             let why = match build_std {
-                crate::config::BuildStd::Never => "not installed (and --build-std never)",
+                crate::plan::BuildStd::Never => "not installed (and --build-std never)",
                 _ => "not installed, and no toolchain has the std source to build it",
             };
             checks.push(Check::missing(
@@ -399,7 +399,7 @@ pub fn inspect(
     }
     checks.extend(skipped);
     let (mut zig, mut zigbuild) = (None, None);
-    if builder == crate::config::Builder::Zigbuild {
+    if builder == crate::plan::Builder::Zigbuild {
         zigbuild = find_zigbuild(tools);
         checks.push(match &zigbuild {
             Some(p) => Check::ok("cargo-zigbuild", p.display().to_string()),

@@ -9,7 +9,7 @@ use crate::report::{Event, Reporter, Stage};
 use oci_spec::image::ImageIndex;
 use std::sync::Arc;
 
-pub use crate::config::CopyPlan;
+pub use crate::plan::CopyPlan;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CopyOutput {

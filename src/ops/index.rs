@@ -4,15 +4,15 @@
 //! nothing is rebuilt and no digest of a platform image changes.
 
 use super::{OpsError, clients, open, platform_image, publish, work_dir};
-use crate::config::{BaseSpec, Destination};
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
 use crate::oci::{Digest, annotation, attestation, canonical_json, media};
+use crate::plan::{BaseSpec, Destination};
 use crate::report::{Event, Reporter, Stage};
 use oci_spec::image::{Descriptor, ImageIndexBuilder};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use crate::config::IndexCreatePlan;
+pub use crate::plan::IndexCreatePlan;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IndexOutput {

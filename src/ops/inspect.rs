@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
 
-pub use crate::config::InspectPlan;
+pub use crate::plan::InspectPlan;
 
 /// What `inspect --json` prints. Stable: documented in docs/user-guide.md.
 #[derive(Clone, Debug, Serialize)]

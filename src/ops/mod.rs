@@ -8,8 +8,8 @@ pub mod inspect;
 pub mod resolve;
 
 use crate::base::{self, OpenedBase};
-use crate::config::{BaseSpec, Destination, RegistrySettings};
 use crate::image::{BasePlatform, ConfigBlob, Document, ImageSet, LayerRef, PlatformImage};
+use crate::plan::{BaseSpec, Destination, RegistrySettings};
 use crate::publish::{ArchiveSink, LayoutSink, RegistrySink, Sink};
 use crate::registry::{Pool as Clients, PoolError, RegistryError};
 use crate::report::Reporter;
@@ -168,9 +168,9 @@ pub(crate) fn sink(
         }
         Destination::Archive { file, tag } => (
             Box::new(ArchiveSink {
-                tarball: crate::config::Tarball {
+                tarball: crate::plan::Tarball {
                     path: file.clone(),
-                    kind: crate::config::TarballKind::OciArchive,
+                    kind: crate::plan::TarballKind::OciArchive,
                 },
                 mtime,
             }),

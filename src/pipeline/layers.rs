@@ -3,10 +3,10 @@
 
 use crate::cache::Cache;
 use crate::compile::{self, Artifact};
-use crate::config::Plan;
 use crate::error::Error;
 use crate::layer::{CacheOutcome, Layer, LayerEntry, LayerOptions, write_layer_cached};
 use crate::oci::Platform;
+use crate::plan::Plan;
 use crate::report::{Event, LayerScope, LayerSource, Reporter, SharedContent, Stage};
 use std::path::Path;
 

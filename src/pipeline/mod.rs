@@ -6,10 +6,10 @@ mod layers;
 use crate::base::{self, OpenedBase};
 use crate::cache::Cache;
 use crate::compile::{self, Artifact};
-use crate::config::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::error::Error;
 use crate::image::{ComposeInput, ImageSet, compose};
 use crate::oci::{Digest, Platform};
+use crate::plan::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::publish::{ArchiveSink, LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::registry::Pool;
 use crate::report::{Event, Reporter, Stage, Tool};
@@ -287,7 +287,7 @@ fn platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
             (PlatformRequest::All, Source::Prebuilt(artifacts)) => {
                 let has = opened.platforms();
                 if let Some(a) = artifacts.iter().find(|a| !has.contains(&a.platform)) {
-                    return Err(crate::config::ConfigError::Conflict(format!(
+                    return Err(crate::plan::ConfigError::Conflict(format!(
                     "--platform all: artifact {} is for {}, which base image {} lacks; it has: {}",
                     a.path.display(),
                     a.platform,

@@ -7,9 +7,9 @@
 //!   `docker load` and `podman load` take it.
 
 use super::{LayoutSink, PublishContext, PublishError, Published, Sink};
-use crate::config::{Tarball, TarballKind};
 use crate::image::PlatformImage;
 use crate::oci::{Digest, Sha256Writer};
+use crate::plan::{Tarball, TarballKind};
 use crate::report::{Event, Stage};
 use futures_util::future::BoxFuture;
 use std::io::{Read, Write};

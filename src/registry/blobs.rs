@@ -67,7 +67,7 @@ impl Client {
         match response.status() {
             StatusCode::CREATED => Ok(MountResult::Mounted),
             StatusCode::ACCEPTED => Ok(MountResult::Upload(
-                self.resolve_location(&op, &response).await?,
+                self.location_url(&op, &response).await?,
             )),
             _ => Err(self.status_error(&op, response).await),
         }

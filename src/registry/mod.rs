@@ -22,7 +22,7 @@ pub use retry::RETRY_AFTER_CAP;
 /// The most imgpush reads of a manifest or index (as containerd), and of a config whose
 /// size no descriptor gives.
 pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
-pub use transport::{Client, ClientConfig, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES};
+pub use transport::{Client, ClientSettings, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES};
 pub use upload::{OpenBlob, UploadSource};
 
 /// The CA certificates to trust for `registry`: the given files, then every `*.crt` in

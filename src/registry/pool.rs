@@ -3,7 +3,7 @@
 //! on every repository read or mounted from), so a single token covers a whole push.
 
 use super::credentials::{CredentialError, CredentialStore};
-use super::{Client, ClientConfig, RegistryError};
+use super::{Client, ClientSettings, RegistryError};
 use crate::oci::Repository;
 use crate::report::Reporter;
 use std::collections::HashMap;
@@ -98,8 +98,8 @@ pub fn client_config(
     settings: &RegistrySettings,
     registry: &str,
     scopes: Vec<String>,
-) -> Result<ClientConfig, PoolError> {
-    Ok(ClientConfig {
+) -> Result<ClientSettings, PoolError> {
+    Ok(ClientSettings {
         cache: settings.cache.as_ref().map(crate::cache::Cache::new),
         registry: registry.to_string(),
         insecure: settings.insecure_registries.iter().any(|h| h == registry),

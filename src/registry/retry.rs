@@ -131,11 +131,11 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ClientConfig;
+    use crate::registry::ClientSettings;
 
     fn client(retries: u32) -> Client {
         Client::new(
-            ClientConfig {
+            ClientSettings {
                 registry: "127.0.0.1:1".into(),
                 insecure: false,
                 credential: None,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// How to talk to one registry.
 #[derive(Clone)]
-pub struct ClientConfig {
+pub struct ClientSettings {
     /// The registry as written in references (`docker.io`, `127.0.0.1:5000`).
     pub registry: String,
     /// Allow plain HTTP and unverified TLS (`--insecure-registry`). Loopback hosts may
@@ -47,10 +47,10 @@ pub struct ClientConfig {
     pub cache: Option<crate::cache::Cache>,
 }
 
-impl std::fmt::Debug for ClientConfig {
+impl std::fmt::Debug for ClientSettings {
     /// The credential's own `Debug` hides its secret; certificates are only counted.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientConfig")
+        f.debug_struct("ClientSettings")
             .field("registry", &self.registry)
             .field("insecure", &self.insecure)
             .field("insecure_hosts", &self.insecure_hosts)
@@ -65,17 +65,17 @@ impl std::fmt::Debug for ClientConfig {
     }
 }
 
-/// Default for [`ClientConfig::retries`].
+/// Default for [`ClientSettings::retries`].
 pub const DEFAULT_RETRIES: u32 = 4;
 
-/// Default for [`ClientConfig::read_timeout`].
+/// Default for [`ClientSettings::read_timeout`].
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The most of an error body that is read (to show its message).
 const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 pub struct Client {
-    pub(crate) config: ClientConfig,
+    pub(crate) config: ClientSettings,
     pub(crate) http: reqwest::Client,
     base: tokio::sync::OnceCell<Url>,
     pub(crate) auth: tokio::sync::Mutex<AuthState>,
@@ -102,7 +102,7 @@ fn api_host(registry: &str) -> &str {
 }
 
 impl Client {
-    pub fn new(config: ClientConfig, reporter: Arc<dyn Reporter>) -> Client {
+    pub fn new(config: ClientSettings, reporter: Arc<dyn Reporter>) -> Client {
         let insecure_hosts = config.insecure_hosts.clone();
         // Redirects (blob GETs answered 307 to a storage host): reqwest drops
         // `Authorization` when the host or port changes; we also refuse https → http.
@@ -240,7 +240,7 @@ impl Client {
     /// Resolves an upload `Location` (absolute or relative) against the registry URL. One
     /// on another host is fine (it gets no credentials); one that leaves https for plain
     /// http is refused unless that host is loopback or `--insecure-registry` is given.
-    pub(crate) async fn resolve_location(
+    pub(crate) async fn location_url(
         &self,
         op: &str,
         response: &Response,

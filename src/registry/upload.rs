@@ -55,7 +55,7 @@ impl Client {
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.status_error(&op, response).await);
         }
-        self.resolve_location(&op, &response).await
+        self.location_url(&op, &response).await
     }
 
     /// Uploads a blob into `session` (or a new session). A failed attempt (connection
@@ -265,7 +265,7 @@ impl Client {
             let failure = match result {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {
                     // Each Location is single-use on distribution: always continue at the newest.
-                    location = self.resolve_location(&op, &response).await?;
+                    location = self.location_url(&op, &response).await?;
                     offset += n as u64;
                     self.reporter.blob_progress(progress, n as u64);
                     continue;
@@ -348,7 +348,7 @@ impl Client {
                 .ok_or_else(|| self.protocol(op, format!("impossible upload Range end {end}")))?
         };
         let next = match response.headers().get(reqwest::header::LOCATION) {
-            Some(_) => self.resolve_location(op, &response).await?,
+            Some(_) => self.location_url(op, &response).await?,
             None => location.clone(),
         };
         Ok((stored, next))

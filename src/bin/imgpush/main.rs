@@ -3,7 +3,7 @@
 mod run;
 
 use clap::{Parser, Subcommand};
-use imgpush::config::{
+use imgpush::plan::{
     BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs,
     ResolveArgs,
 };

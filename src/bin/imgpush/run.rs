@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use imgpush::commands::{self, output, render::StderrReporter};
-use imgpush::config::{
+use imgpush::plan::{
     BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs,
     ResolveArgs, Verbosity,
 };

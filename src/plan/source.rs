@@ -27,7 +27,7 @@ pub(crate) struct SourcePlan {
 
 /// What to build, from the merged settings; `project` is the Cargo project when no
 /// `--static`, `--go` or artifacts were given and PATH (or `--manifest-path`) is one.
-pub(crate) fn resolve_source(
+pub(crate) fn source_plan(
     settings: &LowSettings,
     context: &Path,
     project: Option<&CargoProject>,

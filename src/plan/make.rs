@@ -12,13 +12,13 @@ use super::low::{LowSettings, merge};
 use super::origin::{Origin, value};
 use super::outputs::outputs;
 use super::registry::{RegistryAccess, registry_settings};
-use super::source::resolve_source;
+use super::source::source_plan;
 use super::values::invalid;
-use super::{BaseSpec, BuildArgs, ConfigError, Environment, FileConfig, Plan, Verbosity};
+use super::{BaseSpec, BuildArgs, ConfigError, Environment, FileSettings, Plan, Verbosity};
 use std::path::Path;
 
 /// Combines flags, `imgpush.toml`, Cargo metadata and the environment into a [`Plan`].
-pub fn resolve(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError> {
+pub fn for_build(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError> {
     let flags = from_build_flags(args, env)?;
     plan_build(
         args.path.as_deref(),
@@ -50,7 +50,7 @@ pub(crate) fn plan_build(
             "is not a directory",
         ));
     }
-    let file = match FileConfig::load(&context)? {
+    let file = match FileSettings::load(&context)? {
         Some((f, path)) => from_file(f, &context, Origin::File(path))?,
         None => LowSettings::default(),
     };
@@ -82,7 +82,7 @@ impl Plan {
         env: &Environment,
         tools: super::Tools,
     ) -> Result<Plan, ConfigError> {
-        let built = resolve_source(&settings, context, project)?;
+        let built = source_plan(&settings, context, project)?;
         let image = image_settings(&settings, context, project, &built)?;
         let out = outputs(&settings, env, &tools, project, &built)?;
         let access = RegistryAccess {
@@ -104,7 +104,7 @@ impl Plan {
             platforms: built.platforms,
             // The base is decided here, once: the default, and a name from `base-images/`
             // that is an alias for a registry image.
-            base: crate::base::resolve_alias(
+            base: crate::base::expand_alias(
                 &value(&settings.base).unwrap_or_else(|| BaseSpec::Named("static".to_string())),
             )?,
             source: built.source,
@@ -130,11 +130,11 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::values::parse_base;
-    use crate::config::{DEFAULT_LAYOUT_DIR, PlatformRequest, Source};
+    use crate::plan::values::parse_base;
+    use crate::plan::{DEFAULT_LAYOUT_DIR, PlatformRequest, Source};
     use std::path::Path;
 
-    fn prebuilt(plan: &Plan) -> &[crate::config::PrebuiltArtifact] {
+    fn prebuilt(plan: &Plan) -> &[crate::plan::PrebuiltArtifact] {
         match &plan.source {
             Source::Prebuilt(a) => a,
             other => panic!("expected prebuilt artifacts, got {other:?}"),
@@ -172,7 +172,7 @@ mod tests {
             "repo = \"127.0.0.1:5000/from/file\"\ntags = [\"v1\"]\ndest = \"/bin/hello\"\n[artifacts]\n\"linux/amd64\" = \"hello-amd64\"\n[env]\nA = \"1\"\nB = \"2\"\n",
         )
         .unwrap();
-        let plan = resolve(&args(&["--env", "B=3", "--tag", "v2"]), &env).unwrap();
+        let plan = for_build(&args(&["--env", "B=3", "--tag", "v2"]), &env).unwrap();
         assert_eq!(plan.repo.as_ref().unwrap().path, "from/file");
         assert_eq!(plan.tags, vec!["v2"]);
         assert_eq!(
@@ -188,7 +188,7 @@ mod tests {
     fn unknown_key_in_file_is_an_error() {
         let (dir, env) = setup();
         std::fs::write(dir.path().join("imgpush.toml"), "repoo = \"x\"\n").unwrap();
-        let err = resolve(&args(&["--artifact", "linux/amd64=hello-amd64"]), &env).unwrap_err();
+        let err = for_build(&args(&["--artifact", "linux/amd64=hello-amd64"]), &env).unwrap_err();
         assert!(
             err.to_string().contains("imgpush.toml") && format!("{err}").contains("repoo"),
             "{err}"
@@ -287,7 +287,7 @@ mod tests {
             ),
         ];
         for (list, expected) in cases {
-            let err = resolve(&args(list), &env).expect_err(&format!("{list:?} should fail"));
+            let err = for_build(&args(list), &env).expect_err(&format!("{list:?} should fail"));
             assert!(
                 err.to_string().contains(expected),
                 "{list:?}: `{err}` lacks `{expected}`"
@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn defaults() {
         let (dir, env) = setup();
-        let plan = resolve(&args(&["--artifact", "linux/arm64=hello-arm64"]), &env).unwrap();
+        let plan = for_build(&args(&["--artifact", "linux/arm64=hello-arm64"]), &env).unwrap();
         assert_eq!(
             plan.platforms,
             PlatformRequest::List(vec!["linux/arm64".parse().unwrap()])
@@ -360,7 +360,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             std::fs::write(dir.path().join("imgpush.toml"), text).unwrap();
-            let err = resolve(&args(&amd), &env).unwrap_err().to_string();
+            let err = for_build(&args(&amd), &env).unwrap_err().to_string();
             assert!(
                 err.starts_with(&dir.path().display().to_string()) && err.contains(expected),
                 "{text}: `{err}` lacks `{expected}`"
@@ -368,7 +368,7 @@ mod tests {
         }
         // The same value as a flag is named by the flag.
         std::fs::remove_file(dir.path().join("imgpush.toml")).unwrap();
-        let err = resolve(&args(&[amd[0], amd[1], "--expose", "99999"]), &env).unwrap_err();
+        let err = for_build(&args(&[amd[0], amd[1], "--expose", "99999"]), &env).unwrap_err();
         assert_eq!(
             err.to_string(),
             "--expose `99999`: the port must be a number from 1 to 65535"
@@ -378,7 +378,7 @@ mod tests {
             source_date_epoch: Some("yesterday".into()),
             ..env
         };
-        let err = resolve(&args(&amd), &env).unwrap_err().to_string();
+        let err = for_build(&args(&amd), &env).unwrap_err().to_string();
         assert!(err.starts_with("SOURCE_DATE_EPOCH `yesterday`"), "{err}");
     }
 
@@ -388,7 +388,7 @@ mod tests {
             manifest: "/src/app/Cargo.toml".into(),
             workspace: false,
         };
-        let file: FileConfig = toml::from_str("user = \"a b\"\n").unwrap();
+        let file: FileSettings = toml::from_str("user = \"a b\"\n").unwrap();
         let err = from_file(file, Path::new("/src/app"), cargo)
             .unwrap_err()
             .to_string();
@@ -407,13 +407,13 @@ mod tests {
         )
         .unwrap();
         let amd = ["--artifact", "linux/amd64=hello-amd64"];
-        let plan = resolve(&args(&amd), &env).unwrap();
+        let plan = for_build(&args(&amd), &env).unwrap();
         assert_eq!(plan.repo.unwrap().path, "file");
         assert_eq!(plan.image.created, 5);
         env.imgpush_repo = Some("127.0.0.1:5000/env".into());
         env.source_date_epoch = Some("7".into());
         // clap puts IMGPUSH_REPO into --repo; it still ranks as the environment.
-        let plan = resolve(
+        let plan = for_build(
             &args(&[amd[0], amd[1], "--repo", "127.0.0.1:5000/env"]),
             &env,
         )
@@ -423,7 +423,7 @@ mod tests {
             plan.image.created, 7,
             "SOURCE_DATE_EPOCH over the file's epoch"
         );
-        let plan = resolve(
+        let plan = for_build(
             &args(&[
                 amd[0],
                 amd[1],

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// [`super::low::LowSettings`].
 #[derive(Debug, Default, Deserialize, Clone)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
+pub struct FileSettings {
     pub repo: Option<String>,
     pub tags: Option<Vec<String>>,
     pub platforms: Option<Platforms>,
@@ -77,16 +77,16 @@ pub enum BuildStdSetting {
     Word(String),
 }
 
-impl FileConfig {
+impl FileSettings {
     /// Loads `dir/imgpush.toml` if it exists, with its path.
-    pub fn load(dir: &Path) -> Result<Option<(FileConfig, PathBuf)>, ConfigError> {
+    pub fn load(dir: &Path) -> Result<Option<(FileSettings, PathBuf)>, ConfigError> {
         let path = dir.join("imgpush.toml");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(ConfigError::ReadFile { path, source }),
         };
-        let config: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        let config: FileSettings = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
             path: path.clone(),
             message: e.to_string().trim().to_string(),
         })?;
@@ -98,7 +98,7 @@ impl FileConfig {
     pub fn from_metadata(
         value: &serde_json::Value,
         origin: &Origin,
-    ) -> Result<Option<FileConfig>, ConfigError> {
+    ) -> Result<Option<FileSettings>, ConfigError> {
         match value.get("imgpush") {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(table) => serde_json::from_value(table.clone())
@@ -121,18 +121,19 @@ mod tests {
             manifest: "/ws/Cargo.toml".into(),
             workspace: true,
         };
-        let none = FileConfig::from_metadata(&serde_json::json!({}), &origin).unwrap();
+        let none = FileSettings::from_metadata(&serde_json::json!({}), &origin).unwrap();
         assert!(none.is_none());
-        let some = FileConfig::from_metadata(
+        let some = FileSettings::from_metadata(
             &serde_json::json!({"imgpush": {"user": "65532", "oci-layout": "out"}}),
             &origin,
         )
         .unwrap()
         .unwrap();
         assert_eq!(some.user.as_deref(), Some("65532"));
-        let err = FileConfig::from_metadata(&serde_json::json!({"imgpush": {"usr": "1"}}), &origin)
-            .unwrap_err()
-            .to_string();
+        let err =
+            FileSettings::from_metadata(&serde_json::json!({"imgpush": {"usr": "1"}}), &origin)
+                .unwrap_err()
+                .to_string();
         assert!(
             err.contains("/ws/Cargo.toml [workspace.metadata.imgpush]") && err.contains("usr"),
             "{err}"

@@ -5,7 +5,7 @@
 use super::load::from_file;
 use super::low::{CargoSelection, LowSettings};
 use super::origin::Origin;
-use super::{CargoPlan, ConfigError, FileConfig, Tools};
+use super::{CargoPlan, ConfigError, FileSettings, Tools};
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,7 +124,7 @@ pub fn load(
         .map(|p| p.as_std_path().to_path_buf())
         .unwrap_or_default();
     let table =
-        |value: &serde_json::Value, dir: &Path, origin: Origin| match FileConfig::from_metadata(
+        |value: &serde_json::Value, dir: &Path, origin: Origin| match FileSettings::from_metadata(
             value, &origin,
         )? {
             Some(f) => from_file(f, dir, origin),

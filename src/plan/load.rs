@@ -1,9 +1,9 @@
 //! Each place settings come from → one [`LowSettings`], every value parsed here, once,
 //! with its [`Origin`]: the `build` flags, the environment, an `imgpush.toml` or a Cargo
-//! metadata table (both [`FileConfig`]), and the flags `resolve` shares with `build`.
+//! metadata table (both [`FileSettings`]), and the flags `resolve` shares with `build`.
 
 use super::artifacts::{absolute_in_image, extra_file, parse_file_flag};
-use super::file::{BuildStdSetting, FileConfig, Platforms};
+use super::file::{BuildStdSetting, FileSettings, Platforms};
 use super::low::{Epoch, KeyValues, LowSettings, OutputFormat};
 use super::origin::{Origin, Setting};
 use super::values::{
@@ -252,7 +252,7 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
 }
 
 /// The flags `imgpush resolve` applies to every image it builds (`--repo` there is a
-/// prefix, not a setting: see [`super::ops::resolve_reference`]).
+/// prefix, not a setting: see [`super::ops::for_reference`]).
 pub fn from_resolve_flags(args: &ResolveArgs, env: &Environment) -> Result<LowSettings> {
     let flag = Origin::Flag;
     let mut s = LowSettings {
@@ -311,7 +311,7 @@ pub fn from_environment(env: &Environment, with_repo: bool) -> Result<LowSetting
 
 /// A file's settings (`imgpush.toml` or a Cargo metadata table); relative paths are
 /// against `dir`, the file's directory.
-pub fn from_file(f: FileConfig, dir: &Path, origin: Origin) -> Result<LowSettings> {
+pub fn from_file(f: FileSettings, dir: &Path, origin: Origin) -> Result<LowSettings> {
     let o = &origin;
     let path = |p: String| -> Result<PathBuf> { Ok(dir.join(p)) };
     let table = |m: Option<BTreeMap<String, String>>| KeyValues::from_table(m.unwrap_or_default());

@@ -16,12 +16,12 @@ mod go;
 mod image_settings;
 mod load;
 mod low;
+mod make;
+mod model;
 mod ops;
 mod origin;
 mod outputs;
-mod plan;
 mod registry;
-mod resolve;
 mod secret;
 mod source;
 mod values;
@@ -32,18 +32,18 @@ pub use args::{
     BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, IndexCreateArgs, InspectArgs,
     LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
 };
-pub use doctor::{DoctorPlan, resolve_doctor};
+pub use doctor::{DoctorPlan, for_doctor};
 pub use environment::{CacheDirInputs, Environment, cache_dir};
-pub use file::FileConfig;
+pub use file::FileSettings;
 pub use low::{Epoch, KeyValues, LowSettings, OutputFormat};
-pub use ops::{resolve_copy, resolve_index_create, resolve_inspect, resolve_reference};
-pub use origin::{Origin, Setting};
-pub use plan::{
+pub use make::for_build;
+pub use model::{
     BuildStd, Builder, CargoPlan, CopyPlan, Destination, ExtraFile, GoPlan, IndexCreatePlan,
     InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, Source, Tarball, TarballKind,
     Tools, Verbosity,
 };
-pub use resolve::resolve;
+pub use ops::{for_copy, for_index_create, for_inspect, for_reference};
+pub use origin::{Origin, Setting};
 pub use secret::Secret;
 pub use values::parse_platform_list;
 

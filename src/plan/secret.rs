@@ -36,7 +36,7 @@ impl std::str::FromStr for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BuildArgs, Environment};
+    use crate::plan::{BuildArgs, Environment};
 
     /// Every struct that can hold a password or token, formatted with `{:?}`, shows none.
     #[test]
@@ -51,7 +51,7 @@ mod tests {
             creds: Some(format!("bob:{SECRET}").parse().unwrap()),
             ..Default::default()
         };
-        let from_env = crate::config::registry::registry_settings(
+        let from_env = crate::plan::registry::registry_settings(
             &env,
             Default::default(),
             Some("r.io"),
@@ -59,7 +59,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let from_flag = crate::config::registry::registry_settings(
+        let from_flag = crate::plan::registry::registry_settings(
             &env,
             Default::default(),
             Some("r.io"),

@@ -2,11 +2,11 @@
 
 use super::load::from_resolve_flags;
 use super::low::LowSettings;
+use super::make::plan_build;
+use super::model::{CopyPlan, IndexCreatePlan, InspectPlan};
 use super::origin::{Origin, Setting};
 use super::outputs::repo_component;
-use super::plan::{CopyPlan, IndexCreatePlan, InspectPlan};
 use super::registry::{RegistryAccess, registry_settings};
-use super::resolve::plan_build;
 use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo};
 use super::{
     BaseSpec, ConfigError, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan,
@@ -50,7 +50,7 @@ fn source(s: &str, env: &Environment) -> Result<BaseSpec, ConfigError> {
         },
         other => other,
     })?;
-    Ok(crate::base::resolve_alias(&spec)?)
+    Ok(crate::base::expand_alias(&spec)?)
 }
 
 /// A place to write, with `default_tag` when none is written.
@@ -128,7 +128,7 @@ fn one_platform(s: &str) -> Result<Platform, ConfigError> {
     }
 }
 
-pub fn resolve_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, ConfigError> {
+pub fn for_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, ConfigError> {
     Ok(InspectPlan {
         source: source(&args.reference, env)?,
         name: args.reference.clone(),
@@ -137,7 +137,7 @@ pub fn resolve_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectP
     })
 }
 
-pub fn resolve_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, ConfigError> {
+pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, ConfigError> {
     let src = source(&args.source, env)?;
     let default_tag = match &src {
         BaseSpec::Registry(r) => r.tag.clone(),
@@ -169,7 +169,7 @@ pub fn resolve_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, Conf
     })
 }
 
-pub fn resolve_index_create(
+pub fn for_index_create(
     args: &IndexCreateArgs,
     env: &Environment,
 ) -> Result<IndexCreatePlan, ConfigError> {
@@ -204,7 +204,7 @@ pub fn resolve_index_create(
 
 /// The build plan for one `imgpush://PATH` of `imgpush resolve`: `imgpush build PATH`
 /// with the shared flags, pushed to the directory's own `repo` or PREFIX/<name>.
-pub fn resolve_reference(
+pub fn for_reference(
     args: &ResolveArgs,
     env: &Environment,
     path: &str,

@@ -17,7 +17,7 @@ pub struct DoctorPlan {
     pub registry: RegistrySettings,
 }
 
-pub fn resolve_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, ConfigError> {
+pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, ConfigError> {
     let platforms = match args
         .platform
         .as_deref()
