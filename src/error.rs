@@ -2,7 +2,7 @@ use crate::base::BaseError;
 use crate::compile::CompileError;
 use crate::image::ImageError;
 use crate::layer::LayerError;
-use crate::plan::ConfigError;
+use crate::plan::PlanError;
 use crate::publish::PublishError;
 use crate::registry::CredentialError;
 
@@ -10,7 +10,7 @@ use crate::registry::CredentialError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Plan(#[from] PlanError),
     #[error("registry credentials")]
     Credentials(#[from] CredentialError),
     #[error(transparent)]
@@ -51,7 +51,7 @@ impl Error {
     /// What the user can do about it, when there is something specific to say.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Config(e) => e.hint(),
+            Error::Plan(e) => e.hint(),
             Error::Compile(e) => e.hint(),
             Error::Base(e) => e.hint(),
             Error::Ops(e) => e.hint(),

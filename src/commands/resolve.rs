@@ -3,7 +3,7 @@
 
 use super::{CommandError, block_on};
 use crate::ops::resolve::{self as r, Document};
-use crate::plan::{self, ConfigError, Environment, Plan, ResolveArgs};
+use crate::plan::{self, Environment, Plan, PlanError, ResolveArgs};
 use crate::report::Reporter;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ pub fn plan(args: &ResolveArgs, env: &Environment) -> Result<ResolvePlan, Comman
     for path in r::references(&documents) {
         let plan = plan::for_reference(args, env, &path).map_err(|e| match e {
             // An `imgpush://` path that is not there: say which document names it.
-            ConfigError::Invalid { why, .. } if !env.cwd.join(&path).is_dir() => {
+            PlanError::Invalid { why, .. } if !env.cwd.join(&path).is_dir() => {
                 crate::Error::from(r::missing_path(&documents, &path, &why))
             }
             other => crate::Error::from(other),

@@ -287,7 +287,7 @@ fn platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, Error> {
             (PlatformRequest::All, Source::Prebuilt(artifacts)) => {
                 let has = opened.platforms();
                 if let Some(a) = artifacts.iter().find(|a| !has.contains(&a.platform)) {
-                    return Err(crate::plan::ConfigError::Conflict(format!(
+                    return Err(crate::plan::PlanError::Conflict(format!(
                     "--platform all: artifact {} is for {}, which base image {} lacks; it has: {}",
                     a.path.display(),
                     a.platform,

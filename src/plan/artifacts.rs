@@ -1,6 +1,6 @@
 //! `--artifact PLATFORM=FILE` and `--file SRC:DST[:MODE]`.
 
-use super::{ConfigError, ExtraFile, PlatformRequest, PrebuiltArtifact};
+use super::{ExtraFile, PlanError, PlatformRequest, PrebuiltArtifact};
 use crate::oci::Platform;
 use std::path::{Path, PathBuf};
 
@@ -9,10 +9,10 @@ pub fn prebuilt(
     raw: Vec<(Platform, PathBuf)>,
     platforms: &PlatformRequest,
     dest: Option<&str>,
-) -> Result<Vec<PrebuiltArtifact>, ConfigError> {
+) -> Result<Vec<PrebuiltArtifact>, PlanError> {
     let mut artifacts: Vec<PrebuiltArtifact> = Vec::new();
     for (platform, path) in raw {
-        let bad = |why: &str| ConfigError::Artifact {
+        let bad = |why: &str| PlanError::Artifact {
             platform: platform.to_string(),
             path: path.clone(),
             why: why.to_string(),
@@ -28,7 +28,7 @@ pub fn prebuilt(
             return Err(bad("is a directory; --artifact takes one file"));
         }
         if let Some(other) = artifacts.iter().find(|a| a.platform == platform) {
-            return Err(ConfigError::Conflict(format!(
+            return Err(PlanError::Conflict(format!(
                 "two artifacts for {platform}: {} and {}; give one file per platform",
                 other.path.display(),
                 path.display()
@@ -37,7 +37,7 @@ pub fn prebuilt(
         if let PlatformRequest::List(list) = platforms
             && !list.contains(&platform)
         {
-            return Err(ConfigError::Conflict(format!(
+            return Err(PlanError::Conflict(format!(
                 "artifact {} is for {platform}, which is not among the requested platforms ({})",
                 path.display(),
                 list.iter()
@@ -68,7 +68,7 @@ pub fn prebuilt(
             .map(|p| p.to_string())
             .collect();
         if !missing.is_empty() {
-            return Err(ConfigError::Conflict(format!(
+            return Err(PlanError::Conflict(format!(
                 "no artifact for {}; add --artifact {}=FILE",
                 missing.join(", "),
                 missing[0]
@@ -77,7 +77,7 @@ pub fn prebuilt(
     }
     let dests: Vec<&str> = artifacts.iter().map(|a| a.dest.as_str()).collect();
     if dests.iter().any(|d| *d != dests[0]) {
-        return Err(ConfigError::Conflict(format!(
+        return Err(PlanError::Conflict(format!(
             "the artifacts would land at different paths ({}); every platform should run the program from the same path — pass --dest, e.g. --dest /app/hello",
             dests.join(", ")
         )));
@@ -85,8 +85,8 @@ pub fn prebuilt(
     Ok(artifacts)
 }
 
-pub fn absolute_in_image(what: &'static str, p: &str) -> Result<String, ConfigError> {
-    let bad = |why: &str| ConfigError::Invalid {
+pub fn absolute_in_image(what: &'static str, p: &str) -> Result<String, PlanError> {
+    let bad = |why: &str| PlanError::Invalid {
         what,
         given: p.to_string(),
         why: why.to_string(),
@@ -100,11 +100,11 @@ pub fn absolute_in_image(what: &'static str, p: &str) -> Result<String, ConfigEr
     Ok(p.to_string())
 }
 
-pub fn parse_mode(what: &'static str, given: &str, mode: &str) -> Result<u32, ConfigError> {
+pub fn parse_mode(what: &'static str, given: &str, mode: &str) -> Result<u32, PlanError> {
     u32::from_str_radix(mode, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| ConfigError::Invalid {
+        .ok_or_else(|| PlanError::Invalid {
             what,
             given: given.to_string(),
             why: format!("`{mode}` is not an octal mode like 0644 or 755"),
@@ -112,13 +112,13 @@ pub fn parse_mode(what: &'static str, given: &str, mode: &str) -> Result<u32, Co
 }
 
 /// `SRC:DST[:MODE]` with SRC relative to `cwd`.
-pub fn parse_file_flag(s: &str, cwd: &Path) -> Result<ExtraFile, ConfigError> {
+pub fn parse_file_flag(s: &str, cwd: &Path) -> Result<ExtraFile, PlanError> {
     let parts: Vec<&str> = s.split(':').collect();
     let (src, dest, mode) = match parts.as_slice() {
         [src, dest] => (*src, *dest, None),
         [src, dest, mode] => (*src, *dest, Some(*mode)),
         _ => {
-            return Err(ConfigError::Invalid {
+            return Err(PlanError::Invalid {
                 what: "--file",
                 given: s.to_string(),
                 why: "expected SRC:DST[:MODE], e.g. deploy/app.toml:/etc/app.toml:0644".into(),
@@ -133,9 +133,9 @@ pub fn extra_file(
     source: &Path,
     dest: &str,
     mode: Option<&str>,
-) -> Result<ExtraFile, ConfigError> {
+) -> Result<ExtraFile, PlanError> {
     if !source.exists() {
-        return Err(ConfigError::Invalid {
+        return Err(PlanError::Invalid {
             what: "--file",
             given: given.to_string(),
             why: format!("{} does not exist", source.display()),

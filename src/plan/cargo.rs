@@ -5,7 +5,7 @@
 use super::load::from_file;
 use super::low::{CargoSelection, LowSettings};
 use super::origin::Origin;
-use super::{CargoPlan, ConfigError, FileSettings, Tools};
+use super::{CargoPlan, FileSettings, PlanError, Tools};
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,8 +27,8 @@ pub struct CargoProject {
     pub git_sha: Option<String>,
 }
 
-fn cargo_error(manifest: &Path, why: impl Into<String>) -> ConfigError {
-    ConfigError::Cargo {
+fn cargo_error(manifest: &Path, why: impl Into<String>) -> PlanError {
+    PlanError::Cargo {
         manifest: manifest.to_path_buf(),
         why: why.into(),
     }
@@ -61,14 +61,14 @@ pub fn load(
     args: &CargoSelection,
     manifest: &Path,
     tools: &Tools,
-) -> Result<CargoProject, ConfigError> {
+) -> Result<CargoProject, PlanError> {
     if !manifest.is_file() {
         return Err(cargo_error(
             manifest,
             "no such file; point --manifest-path (or PATH) at a Cargo project",
         ));
     }
-    let cargo = metadata_cargo(tools).ok_or(ConfigError::Tool {
+    let cargo = metadata_cargo(tools).ok_or(PlanError::Tool {
         what: "cargo",
         fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
     })?;
@@ -191,7 +191,7 @@ fn select_package<'a>(
     metadata: &'a Metadata,
     manifest: &Path,
     args: &CargoSelection,
-) -> Result<&'a Package, ConfigError> {
+) -> Result<&'a Package, PlanError> {
     let members: Vec<&Package> = metadata.workspace_packages();
     if let Some(p) = &args.package {
         return members

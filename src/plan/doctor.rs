@@ -1,7 +1,7 @@
 use super::values::{parse_build_std, parse_builder, parse_libc, parse_platform_list, parse_repo};
 use super::{
-    BuildStd, Builder, ConfigError, DoctorArgs, Environment, Libc, PlatformRequest,
-    RegistrySettings, Tools,
+    BuildStd, Builder, DoctorArgs, Environment, Libc, PlanError, PlatformRequest, RegistrySettings,
+    Tools,
 };
 use crate::oci::{Platform, Repository};
 
@@ -17,7 +17,7 @@ pub struct DoctorPlan {
     pub registry: RegistrySettings,
 }
 
-pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, ConfigError> {
+pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, PlanError> {
     let platforms = match args
         .platform
         .as_deref()
@@ -26,7 +26,7 @@ pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, Co
     {
         Some(PlatformRequest::List(l)) => l,
         Some(_) => {
-            return Err(ConfigError::Invalid {
+            return Err(PlanError::Invalid {
                 what: "--platform",
                 given: "all".into(),
                 why: "doctor needs the platforms to check, e.g. linux/amd64,linux/arm64".into(),

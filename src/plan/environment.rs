@@ -1,4 +1,4 @@
-use super::ConfigError;
+use super::PlanError;
 use super::Secret;
 use super::Tools;
 use crate::registry::{Credential, CredentialStore};
@@ -92,7 +92,7 @@ impl Environment {
         &self,
         target: Option<&str>,
         creds: Option<&str>,
-    ) -> Result<CredentialStore, ConfigError> {
+    ) -> Result<CredentialStore, PlanError> {
         let dir = self
             .docker_config
             .clone()
@@ -107,7 +107,7 @@ impl Environment {
             (Some(c), _, _) => Some(
                 c.split_once(':')
                     .map(|(u, p)| (u.to_string(), p.to_string()))
-                    .ok_or_else(|| ConfigError::Invalid {
+                    .ok_or_else(|| PlanError::Invalid {
                         what: "--creds",
                         given: "(hidden)".into(),
                         why: "expected USER:PASSWORD".into(),
@@ -115,7 +115,7 @@ impl Environment {
             ),
             (None, Some(u), Some(p)) => Some((u.clone(), p.expose().to_string())),
             (None, Some(_), None) | (None, None, Some(_)) => {
-                return Err(ConfigError::Invalid {
+                return Err(PlanError::Invalid {
                     what: "IMGPUSH_USERNAME/IMGPUSH_PASSWORD",
                     given: "(hidden)".into(),
                     why: "set both, or neither".into(),

@@ -1,4 +1,4 @@
-use super::ConfigError;
+use super::PlanError;
 use super::origin::Origin;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -79,14 +79,14 @@ pub enum BuildStdSetting {
 
 impl FileSettings {
     /// Loads `dir/imgpush.toml` if it exists, with its path.
-    pub fn load(dir: &Path) -> Result<Option<(FileSettings, PathBuf)>, ConfigError> {
+    pub fn load(dir: &Path) -> Result<Option<(FileSettings, PathBuf)>, PlanError> {
         let path = dir.join("imgpush.toml");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(ConfigError::ReadFile { path, source }),
+            Err(source) => return Err(PlanError::ReadFile { path, source }),
         };
-        let config: FileSettings = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        let config: FileSettings = toml::from_str(&text).map_err(|e| PlanError::ParseFile {
             path: path.clone(),
             message: e.to_string().trim().to_string(),
         })?;
@@ -98,12 +98,12 @@ impl FileSettings {
     pub fn from_metadata(
         value: &serde_json::Value,
         origin: &Origin,
-    ) -> Result<Option<FileSettings>, ConfigError> {
+    ) -> Result<Option<FileSettings>, PlanError> {
         match value.get("imgpush") {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(table) => serde_json::from_value(table.clone())
                 .map(Some)
-                .map_err(|e| ConfigError::ParseFile {
+                .map_err(|e| PlanError::ParseFile {
                     path: origin.to_string().into(),
                     message: e.to_string(),
                 }),

@@ -1,11 +1,11 @@
 //! Finds a Go main package: PATH itself (a directory with `package main` inside a module),
 //! or `--go IMPORTPATH` within the module around PATH. Also ko's `kodata/` convention.
 
-use super::{ConfigError, GoPlan};
+use super::{GoPlan, PlanError};
 use std::path::{Path, PathBuf};
 
-fn go_error(dir: &Path, why: impl Into<String>) -> ConfigError {
-    ConfigError::Go {
+fn go_error(dir: &Path, why: impl Into<String>) -> PlanError {
+    PlanError::Go {
         dir: dir.to_path_buf(),
         why: why.into(),
     }
@@ -40,7 +40,7 @@ fn package_clause(text: &str) -> Option<&str> {
 }
 
 /// The Go package name of the `.go` files (tests excluded) in `dir`, if there are any.
-fn package_of(dir: &Path) -> Result<Option<String>, ConfigError> {
+fn package_of(dir: &Path) -> Result<Option<String>, PlanError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(_) => return Ok(None),
@@ -73,7 +73,7 @@ fn package_of(dir: &Path) -> Result<Option<String>, ConfigError> {
 }
 
 /// The module root above `dir` and its module path.
-fn module_of(dir: &Path) -> Result<(PathBuf, String), ConfigError> {
+fn module_of(dir: &Path) -> Result<(PathBuf, String), PlanError> {
     let mut d = Some(dir);
     while let Some(cur) = d {
         let gomod = cur.join("go.mod");
@@ -118,7 +118,7 @@ pub fn detect(
     context: &Path,
     ldflags: Option<String>,
     tags: Option<String>,
-) -> Result<Option<GoProject>, ConfigError> {
+) -> Result<Option<GoProject>, PlanError> {
     let Some(package) = package_of(context)? else {
         return Ok(None);
     };
@@ -160,7 +160,7 @@ pub fn from_import_path(
     context: &Path,
     ldflags: Option<String>,
     tags: Option<String>,
-) -> Result<GoProject, ConfigError> {
+) -> Result<GoProject, PlanError> {
     let (module_dir, module) = module_of(context)?;
     let package_dir = if let Some(rel) = import.strip_prefix("./") {
         Some(module_dir.join(rel))

@@ -6,7 +6,7 @@ use super::low::{Epoch, LowSettings};
 use super::origin::{at, value};
 use super::source::{KO_DATA_PATH, SourcePlan};
 use super::values::invalid;
-use super::{ConfigError, Source};
+use super::{PlanError, Source};
 use crate::image::ImageSettings;
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub(crate) fn image_settings(
     context: &Path,
     project: Option<&CargoProject>,
     built: &SourcePlan,
-) -> Result<ImageSettings, ConfigError> {
+) -> Result<ImageSettings, PlanError> {
     let mut env = settings.env.clone();
     if built.kodata {
         env.add_default("KO_DATA_PATH", KO_DATA_PATH);
@@ -54,7 +54,7 @@ pub(crate) fn image_settings(
 }
 
 /// `--epoch git`: the last commit's committer time in `dir`.
-fn git_epoch(dir: &Path) -> Result<u64, ConfigError> {
+fn git_epoch(dir: &Path) -> Result<u64, PlanError> {
     let out = std::process::Command::new("git")
         .args(["log", "-1", "--format=%ct"])
         .current_dir(dir)

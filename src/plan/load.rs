@@ -10,13 +10,13 @@ use super::values::{
     invalid, key_value, parse_base, parse_build_std, parse_builder, parse_compression,
     parse_expose, parse_libc, parse_owner, parse_platforms, parse_repo, parse_user,
 };
-use super::{BuildArgs, ConfigError, Environment, RegistryArgs, ResolveArgs};
+use super::{BuildArgs, Environment, PlanError, RegistryArgs, ResolveArgs};
 use crate::oci::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-type Result<T> = std::result::Result<T, ConfigError>;
+type Result<T> = std::result::Result<T, PlanError>;
 
 /// `Some(raw)` parsed by `parse` into a setting from `origin`; errors name `origin`/`key`.
 fn load<R, T>(

@@ -14,11 +14,11 @@ use super::outputs::outputs;
 use super::registry::{RegistryAccess, registry_settings};
 use super::source::source_plan;
 use super::values::invalid;
-use super::{BaseSpec, BuildArgs, ConfigError, Environment, FileSettings, Plan, Verbosity};
+use super::{BaseSpec, BuildArgs, Environment, FileSettings, Plan, PlanError, Verbosity};
 use std::path::Path;
 
 /// Combines flags, `imgpush.toml`, Cargo metadata and the environment into a [`Plan`].
-pub fn for_build(args: &BuildArgs, env: &Environment) -> Result<Plan, ConfigError> {
+pub fn for_build(args: &BuildArgs, env: &Environment) -> Result<Plan, PlanError> {
     let flags = from_build_flags(args, env)?;
     plan_build(
         args.path.as_deref(),
@@ -38,7 +38,7 @@ pub(crate) fn plan_build(
     env: &Environment,
     repo_from_env: bool,
     defaults: LowSettings,
-) -> Result<Plan, ConfigError> {
+) -> Result<Plan, PlanError> {
     let context = match path {
         Some(p) => env.cwd.join(p),
         None => env.cwd.clone(),
@@ -81,7 +81,7 @@ impl Plan {
         project: Option<&CargoProject>,
         env: &Environment,
         tools: super::Tools,
-    ) -> Result<Plan, ConfigError> {
+    ) -> Result<Plan, PlanError> {
         let built = source_plan(&settings, context, project)?;
         let image = image_settings(&settings, context, project, &built)?;
         let out = outputs(&settings, env, &tools, project, &built)?;

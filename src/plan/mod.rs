@@ -50,7 +50,7 @@ pub use values::parse_platform_list;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum PlanError {
     /// A base named by a spec in `base-images/` that is unknown or broken (resolved here,
     /// once, so the plan holds the base as it will be opened).
     #[error(transparent)]
@@ -82,7 +82,7 @@ pub enum ConfigError {
     InSetting {
         origin: Origin,
         key: &'static str,
-        inner: Box<ConfigError>,
+        inner: Box<PlanError>,
     },
     #[error("{0}")]
     Platform(#[from] crate::oci::PlatformError),
@@ -106,16 +106,16 @@ pub enum ConfigError {
     Tool { what: &'static str, fix: String },
 }
 
-impl ConfigError {
+impl PlanError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            ConfigError::Nothing(_) => Some(
+            PlanError::Nothing(_) => Some(
                 "give a prebuilt file per platform (imgpush build --artifact linux/amd64=./hello-amd64 --artifact linux/arm64=./hello-arm64), or run it in a Cargo project (imgpush build PATH, cargo imgpush)".into(),
             ),
-            ConfigError::ParseFile { .. } => Some("see docs/configuration.md for every key".into()),
-            ConfigError::Tool { fix, .. } => Some(fix.clone()),
-            ConfigError::InSetting { inner, .. } => inner.hint(),
-            ConfigError::Base(e) => e.hint(),
+            PlanError::ParseFile { .. } => Some("see docs/configuration.md for every key".into()),
+            PlanError::Tool { fix, .. } => Some(fix.clone()),
+            PlanError::InSetting { inner, .. } => inner.hint(),
+            PlanError::Base(e) => e.hint(),
             _ => None,
         }
     }

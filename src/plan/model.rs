@@ -1,4 +1,4 @@
-use super::ConfigError;
+use super::PlanError;
 use crate::base::BaseSpec;
 use crate::image::ImageSettings;
 use crate::oci::{Platform, Reference, Repository};
@@ -54,11 +54,11 @@ impl Tarball {
     /// The one rule of a docker-archive: it holds one image. Checked where the platforms
     /// become known — by the plan for a list, by the pipeline once the base answers `all`
     /// — and by the archive sink for what it is handed.
-    pub fn check_platforms(&self, platforms: &[Platform]) -> Result<(), ConfigError> {
+    pub fn check_platforms(&self, platforms: &[Platform]) -> Result<(), PlanError> {
         if !matches!(self.kind, TarballKind::DockerArchive { .. }) || platforms.len() == 1 {
             return Ok(());
         }
-        Err(ConfigError::Conflict(format!(
+        Err(PlanError::Conflict(format!(
             "--format docker-archive holds one platform, but {} are selected ({}); choose one with --platform (e.g. --platform linux/amd64)",
             platforms.len(),
             platforms

@@ -9,7 +9,7 @@ use super::outputs::repo_component;
 use super::registry::{RegistryAccess, registry_settings};
 use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo};
 use super::{
-    BaseSpec, ConfigError, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan,
+    BaseSpec, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan, PlanError,
     PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
 };
 use crate::oci::reference::valid_tag;
@@ -20,7 +20,7 @@ fn registry(
     args: &RegistryArgs,
     env: &Environment,
     target: Option<&str>,
-) -> Result<RegistrySettings, ConfigError> {
+) -> Result<RegistrySettings, PlanError> {
     registry_settings(
         env,
         RegistryAccess::from_flags(args)?,
@@ -30,7 +30,7 @@ fn registry(
     )
 }
 
-fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {
+fn jobs(n: Option<usize>) -> Result<usize, PlanError> {
     match n {
         Some(0) => Err(invalid("--jobs", "0", "must be at least 1")),
         Some(n) => Ok(n),
@@ -41,9 +41,9 @@ fn jobs(n: Option<usize>) -> Result<usize, ConfigError> {
 /// A location to read: a registry reference, `oci-layout:DIR[:TAG|@DIGEST]`,
 /// `oci-archive:FILE[:TAG]`, or a name from base-images/.
 /// A name that is an alias for a registry image is resolved here, once.
-fn source(s: &str, env: &Environment) -> Result<BaseSpec, ConfigError> {
+fn source(s: &str, env: &Environment) -> Result<BaseSpec, PlanError> {
     let spec = parse_base(s, &env.cwd).map_err(|e| match e {
-        ConfigError::Invalid { given, why, .. } => ConfigError::Invalid {
+        PlanError::Invalid { given, why, .. } => PlanError::Invalid {
             what: "image",
             given,
             why,
@@ -54,12 +54,8 @@ fn source(s: &str, env: &Environment) -> Result<BaseSpec, ConfigError> {
 }
 
 /// A place to write, with `default_tag` when none is written.
-pub fn parse_destination(
-    s: &str,
-    cwd: &Path,
-    default_tag: &str,
-) -> Result<Destination, ConfigError> {
-    let tag_of = |t: Option<String>| -> Result<String, ConfigError> {
+pub fn parse_destination(s: &str, cwd: &Path, default_tag: &str) -> Result<Destination, PlanError> {
+    let tag_of = |t: Option<String>| -> Result<String, PlanError> {
         let t = t.unwrap_or_else(|| default_tag.to_string());
         if !valid_tag(&t) {
             return Err(invalid(
@@ -117,7 +113,7 @@ pub fn parse_destination(
     Ok(Destination::Registry(r))
 }
 
-fn one_platform(s: &str) -> Result<Platform, ConfigError> {
+fn one_platform(s: &str) -> Result<Platform, PlanError> {
     match parse_platform_list(s)? {
         PlatformRequest::List(l) if l.len() == 1 => Ok(l[0].clone()),
         _ => Err(invalid(
@@ -128,7 +124,7 @@ fn one_platform(s: &str) -> Result<Platform, ConfigError> {
     }
 }
 
-pub fn for_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, ConfigError> {
+pub fn for_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, PlanError> {
     Ok(InspectPlan {
         source: source(&args.reference, env)?,
         name: args.reference.clone(),
@@ -137,7 +133,7 @@ pub fn for_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan,
     })
 }
 
-pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, ConfigError> {
+pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, PlanError> {
     let src = source(&args.source, env)?;
     let default_tag = match &src {
         BaseSpec::Registry(r) => r.tag.clone(),
@@ -172,7 +168,7 @@ pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, ConfigEr
 pub fn for_index_create(
     args: &IndexCreateArgs,
     env: &Environment,
-) -> Result<IndexCreatePlan, ConfigError> {
+) -> Result<IndexCreatePlan, PlanError> {
     let target = match parse_destination(&args.tag, &env.cwd, "latest")? {
         Destination::Registry(r) => r,
         _ => {
@@ -204,11 +200,7 @@ pub fn for_index_create(
 
 /// The build plan for one `imgpush://PATH` of `imgpush resolve`: `imgpush build PATH`
 /// with the shared flags, pushed to the directory's own `repo` or PREFIX/<name>.
-pub fn for_reference(
-    args: &ResolveArgs,
-    env: &Environment,
-    path: &str,
-) -> Result<Plan, ConfigError> {
+pub fn for_reference(args: &ResolveArgs, env: &Environment, path: &str) -> Result<Plan, PlanError> {
     let dir = env.cwd.join(path);
     if !dir.is_dir() {
         return Err(invalid(
@@ -236,7 +228,7 @@ pub fn for_reference(
     };
     let plan = plan_build(Some(&dir), flags, env, false, defaults)?;
     if plan.repo.is_none() {
-        return Err(ConfigError::Conflict(format!(
+        return Err(PlanError::Conflict(format!(
             "imgpush://{path}: resolve pushes every image; give --repo REGISTRY/PREFIX (or IMGPUSH_REPO), or set `repo` in {path}/imgpush.toml"
         )));
     }

@@ -2,7 +2,7 @@
 //! `--expose`, `IMGPUSH_REPO`, `/src/app/imgpush.toml`, `/src/app/Cargo.toml
 //! [package.metadata.imgpush]`.
 
-use super::ConfigError;
+use super::PlanError;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -71,8 +71,8 @@ impl<T> Setting<T> {
     pub fn parse<U>(
         self,
         key: &'static str,
-        f: impl FnOnce(T) -> Result<U, ConfigError>,
-    ) -> Result<Setting<U>, ConfigError> {
+        f: impl FnOnce(T) -> Result<U, PlanError>,
+    ) -> Result<Setting<U>, PlanError> {
         let origin = self.origin;
         match f(self.value) {
             Ok(value) => Ok(Setting { value, origin }),
@@ -89,12 +89,12 @@ pub fn value<T: Clone>(s: &Option<Setting<T>>) -> Option<T> {
 /// Turns an error about a value into one that names where the value was written. Flags
 /// and environment variables are already named by the parsers (`--expose `99999`: …`);
 /// a file's value is named by its file and key (`…/imgpush.toml: expose = 99999: …`).
-pub fn at(origin: &Origin, key: &'static str) -> impl Fn(ConfigError) -> ConfigError {
+pub fn at(origin: &Origin, key: &'static str) -> impl Fn(PlanError) -> PlanError {
     let origin = origin.clone();
     move |e| {
         if let Origin::Env(name) = origin {
             return match e {
-                ConfigError::Invalid { given, why, .. } => ConfigError::Invalid {
+                PlanError::Invalid { given, why, .. } => PlanError::Invalid {
                     what: name,
                     given,
                     why,
@@ -106,14 +106,14 @@ pub fn at(origin: &Origin, key: &'static str) -> impl Fn(ConfigError) -> ConfigE
             return e;
         }
         match e {
-            ConfigError::Invalid { given, why, .. } => ConfigError::Setting {
+            PlanError::Invalid { given, why, .. } => PlanError::Setting {
                 origin: origin.clone(),
                 key,
                 given,
                 why,
             },
-            already @ (ConfigError::Setting { .. } | ConfigError::InSetting { .. }) => already,
-            other => ConfigError::InSetting {
+            already @ (PlanError::Setting { .. } | PlanError::InSetting { .. }) => already,
+            other => PlanError::InSetting {
                 origin: origin.clone(),
                 key,
                 inner: Box::new(other),
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_key_but_leave_flags_alone() {
-        let invalid = || ConfigError::Invalid {
+        let invalid = || PlanError::Invalid {
             what: "--expose",
             given: "99999".into(),
             why: "the port must be a number from 1 to 65535".into(),

@@ -7,7 +7,7 @@ use super::origin::at;
 use super::source::SourcePlan;
 use super::values::expand_tag;
 use super::{
-    ConfigError, DEFAULT_LAYOUT_DIR, Environment, PlatformRequest, Source, Tarball, TarballKind,
+    DEFAULT_LAYOUT_DIR, Environment, PlanError, PlatformRequest, Source, Tarball, TarballKind,
     Tools,
 };
 use crate::image::ImageFormat;
@@ -32,7 +32,7 @@ pub(crate) fn outputs(
     tools: &Tools,
     project: Option<&CargoProject>,
     built: &SourcePlan,
-) -> Result<Outputs, ConfigError> {
+) -> Result<Outputs, PlanError> {
     let version = project.map(|p| p.version.as_str());
     let git_sha = project.and_then(|p| p.git_sha.as_deref());
     let tags = match &settings.tags {
@@ -61,12 +61,12 @@ pub(crate) fn outputs(
     };
     if media_types == ImageFormat::Docker {
         if matches!(compression, Compression::Zstd { .. }) {
-            return Err(ConfigError::Conflict(
+            return Err(PlanError::Conflict(
                 "--compression zstd: Docker schema2 (--format docker) has no zstd layer type; use gzip, or the default OCI format".into(),
             ));
         }
         if !settings.annotations.is_empty() {
-            return Err(ConfigError::Conflict(
+            return Err(PlanError::Conflict(
                 "--annotation: Docker schema2 manifests (--format docker) have no annotations; use --label, or the default OCI format".into(),
             ));
         }
@@ -74,7 +74,7 @@ pub(crate) fn outputs(
     let tarball_path = settings.tarball.as_ref().map(|t| t.value.clone());
     let tarball = match (tarball_path, format == OutputFormat::DockerArchive) {
         (None, true) => {
-            return Err(ConfigError::Conflict(
+            return Err(PlanError::Conflict(
                 "--format docker-archive describes the --tarball FILE; give --tarball too".into(),
             ));
         }
@@ -115,7 +115,7 @@ fn docker_archive_tarball(
     built: &SourcePlan,
     repo: Option<&Repository>,
     tags: &[String],
-) -> Result<Tarball, ConfigError> {
+) -> Result<Tarball, PlanError> {
     let one_platform = |tarball: &Tarball| match &built.platforms {
         PlatformRequest::List(l) => tarball.check_platforms(l),
         PlatformRequest::All => Ok(()),

@@ -1,7 +1,7 @@
 //! How to reach registries, shared by `build`, `doctor` and the image commands.
 
 use super::values::invalid;
-use super::{ConfigError, Environment, RegistryArgs, RegistrySettings};
+use super::{Environment, PlanError, RegistryArgs, RegistrySettings};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub(crate) struct RegistryAccess {
 
 impl RegistryAccess {
     /// The registry flags of `inspect`, `copy` and `index create`, which read no file.
-    pub fn from_flags(flags: &RegistryArgs) -> Result<RegistryAccess, ConfigError> {
+    pub fn from_flags(flags: &RegistryArgs) -> Result<RegistryAccess, PlanError> {
         Ok(RegistryAccess {
             insecure_registries: flags.insecure_registries.clone(),
             ca_certs: flags.ca_certs.clone(),
@@ -37,7 +37,7 @@ pub(crate) fn registry_settings(
     target: Option<&str>,
     creds: Option<&str>,
     cache: Option<PathBuf>,
-) -> Result<RegistrySettings, ConfigError> {
+) -> Result<RegistrySettings, PlanError> {
     Ok(RegistrySettings {
         cache,
         tls: env.tls(&access.ca_certs),

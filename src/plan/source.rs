@@ -8,7 +8,7 @@ use super::go;
 use super::low::LowSettings;
 use super::origin::at;
 use super::values::invalid;
-use super::{ConfigError, ExtraFile, PlatformRequest, Source};
+use super::{ExtraFile, PlanError, PlatformRequest, Source};
 use std::path::{Path, PathBuf};
 
 /// Where ko's `kodata/` goes, and `KO_DATA_PATH` says so.
@@ -31,7 +31,7 @@ pub(crate) fn source_plan(
     settings: &LowSettings,
     context: &Path,
     project: Option<&CargoProject>,
-) -> Result<SourcePlan, ConfigError> {
+) -> Result<SourcePlan, PlanError> {
     let bundle_dir = settings.bundle_dir.as_ref().map(|d| &d.value);
     let go_import = settings.go.as_ref().map(|g| &g.value);
     let platforms = match (&settings.platforms, &settings.artifacts) {
@@ -67,7 +67,7 @@ pub(crate) fn source_plan(
         go_package_dir = g.package_dir;
         Source::Go(g.plan)
     } else {
-        return Err(ConfigError::Nothing(format!(
+        return Err(PlanError::Nothing(format!(
             "no --artifact, --static or --go given, and {} holds no Cargo.toml or Go main package",
             context.display()
         )));
@@ -111,7 +111,7 @@ fn bundle_settings(
     dir: &Path,
     dest: Option<&str>,
     settings: &LowSettings,
-) -> Result<ExtraFile, ConfigError> {
+) -> Result<ExtraFile, PlanError> {
     let shown = dir.display().to_string();
     let dest = dest.ok_or_else(|| {
         invalid(

@@ -2,20 +2,20 @@
 //! repository references, tag templates, build settings, epochs, compression, formats.
 
 use super::file::Platforms;
-use super::{BaseSpec, BuildStd, Builder, ConfigError, Libc, PlatformRequest};
+use super::{BaseSpec, BuildStd, Builder, Libc, PlanError, PlatformRequest};
 use crate::oci::{Digest, Platform, Reference, Repository, reference::valid_tag};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub(crate) fn invalid(what: &'static str, given: &str, why: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
+pub(crate) fn invalid(what: &'static str, given: &str, why: impl Into<String>) -> PlanError {
+    PlanError::Invalid {
         what,
         given: given.to_string(),
         why: why.into(),
     }
 }
 
-pub(crate) fn key_value(what: &'static str, s: &str) -> Result<(String, String), ConfigError> {
+pub(crate) fn key_value(what: &'static str, s: &str) -> Result<(String, String), PlanError> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         Some(_) => Err(invalid(what, s, "the name before `=` is empty")),
@@ -32,7 +32,7 @@ pub(crate) fn merged(
     what: &'static str,
     file: &Option<BTreeMap<String, String>>,
     flags: &[String],
-) -> Result<Vec<(String, String)>, ConfigError> {
+) -> Result<Vec<(String, String)>, PlanError> {
     let mut out: Vec<(String, String)> = file.clone().unwrap_or_default().into_iter().collect();
     for f in flags {
         let (k, v) = key_value(what, f)?;
@@ -44,7 +44,7 @@ pub(crate) fn merged(
     Ok(out)
 }
 
-pub(crate) fn parse_expose(p: &str) -> Result<String, ConfigError> {
+pub(crate) fn parse_expose(p: &str) -> Result<String, PlanError> {
     let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
     let port: u16 = port
         .parse()
@@ -58,7 +58,7 @@ pub(crate) fn parse_expose(p: &str) -> Result<String, ConfigError> {
     Ok(format!("{port}/{proto}"))
 }
 
-pub(crate) fn parse_user(u: &str) -> Result<String, ConfigError> {
+pub(crate) fn parse_user(u: &str) -> Result<String, PlanError> {
     let ok = !u.is_empty()
         && u.split(':').count() <= 2
         && u.split(':').all(|part| {
@@ -80,7 +80,7 @@ pub(crate) fn parse_user(u: &str) -> Result<String, ConfigError> {
 
 /// `--base` / `base =`: `oci-layout:DIR[:TAG|@DIGEST]`, a name from base-images/, or a
 /// registry reference.
-pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> {
+pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, PlanError> {
     if let Some(rest) = s.strip_prefix("oci-archive:") {
         let (file, tag) = match rest.rsplit_once(':') {
             Some((file, tag)) if !tag.contains('/') && !file.is_empty() => {
@@ -134,7 +134,7 @@ pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, ConfigError> 
     Ok(BaseSpec::Registry(s.parse::<Reference>()?))
 }
 
-pub(crate) fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
+pub(crate) fn parse_repo(s: &str) -> Result<Repository, PlanError> {
     let last = s.rsplit('/').next().unwrap_or(s);
     if s.contains('@') || (s.contains('/') && last.contains(':')) {
         return Err(invalid(
@@ -147,11 +147,11 @@ pub(crate) fn parse_repo(s: &str) -> Result<Repository, ConfigError> {
 }
 
 /// `linux/amd64,linux/arm64` or `all`, as `--platform` takes it.
-pub fn parse_platform_list(s: &str) -> Result<PlatformRequest, ConfigError> {
+pub fn parse_platform_list(s: &str) -> Result<PlatformRequest, PlanError> {
     parse_platforms(&Platforms::One(s.to_string()))
 }
 
-pub(crate) fn parse_platforms(spec: &Platforms) -> Result<PlatformRequest, ConfigError> {
+pub(crate) fn parse_platforms(spec: &Platforms) -> Result<PlatformRequest, PlanError> {
     let items: Vec<String> = match spec {
         Platforms::One(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
         Platforms::List(l) => l.clone(),
@@ -177,7 +177,7 @@ pub(crate) fn expand_tag(
     tag: &str,
     version: Option<&str>,
     git_sha: Option<&str>,
-) -> Result<String, ConfigError> {
+) -> Result<String, PlanError> {
     let mut out = tag.to_string();
     let needs = |k: &str| tag.contains(k);
     if needs("{version}") {
@@ -213,7 +213,7 @@ pub(crate) fn expand_tag(
     Ok(out)
 }
 
-pub(crate) fn parse_libc(s: Option<&str>) -> Result<Libc, ConfigError> {
+pub(crate) fn parse_libc(s: Option<&str>) -> Result<Libc, PlanError> {
     match s {
         None | Some("musl") => Ok(Libc::Musl),
         Some("gnu") | Some("glibc") => Ok(Libc::Gnu),
@@ -221,7 +221,7 @@ pub(crate) fn parse_libc(s: Option<&str>) -> Result<Libc, ConfigError> {
     }
 }
 
-pub(crate) fn parse_builder(s: Option<&str>) -> Result<Builder, ConfigError> {
+pub(crate) fn parse_builder(s: Option<&str>) -> Result<Builder, PlanError> {
     match s {
         None | Some("zigbuild") | Some("cargo-zigbuild") => Ok(Builder::Zigbuild),
         Some("cargo") => Ok(Builder::Cargo),
@@ -229,7 +229,7 @@ pub(crate) fn parse_builder(s: Option<&str>) -> Result<Builder, ConfigError> {
     }
 }
 
-pub(crate) fn parse_build_std(s: Option<&str>) -> Result<BuildStd, ConfigError> {
+pub(crate) fn parse_build_std(s: Option<&str>) -> Result<BuildStd, PlanError> {
     match s {
         None | Some("auto") => Ok(BuildStd::Auto),
         Some("always") | Some("true") => Ok(BuildStd::Always),
@@ -239,7 +239,7 @@ pub(crate) fn parse_build_std(s: Option<&str>) -> Result<BuildStd, ConfigError> 
 }
 
 /// `UID:GID` (numbers) for `--owner`.
-pub(crate) fn parse_owner(s: &str) -> Result<(u64, u64), ConfigError> {
+pub(crate) fn parse_owner(s: &str) -> Result<(u64, u64), PlanError> {
     let parse = |v: &str| v.parse::<u64>().ok();
     match s.split_once(':') {
         Some((u, g)) if parse(u).is_some() && parse(g).is_some() => {
@@ -255,13 +255,13 @@ pub(crate) fn parse_owner(s: &str) -> Result<(u64, u64), ConfigError> {
 }
 
 /// `--compression gzip[:LEVEL]|zstd[:LEVEL]`.
-pub(crate) fn parse_compression(s: &str) -> Result<crate::layer::Compression, ConfigError> {
+pub(crate) fn parse_compression(s: &str) -> Result<crate::layer::Compression, PlanError> {
     use crate::layer::Compression;
     let (name, level) = match s.split_once(':') {
         Some((n, l)) => (n, Some(l)),
         None => (s, None),
     };
-    let level = |range: std::ops::RangeInclusive<i64>, default: i64| -> Result<i64, ConfigError> {
+    let level = |range: std::ops::RangeInclusive<i64>, default: i64| -> Result<i64, PlanError> {
         match level {
             None => Ok(default),
             Some(l) => l
