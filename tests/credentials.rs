@@ -170,3 +170,58 @@ fn credential_helper_env_and_creds_flag() {
     assert_eq!(tags, ["latest", "latest", "latest"]);
     assert!(registry.tags("app/nohelper").is_empty());
 }
+
+/// A rejected credential is reported at the first contact with the registry, naming where
+/// it came from (issue 17), and `login` has its own wording.
+#[test]
+fn a_wrong_password_is_named_by_its_source_at_the_first_contact() {
+    let registry = Registry::start_with_htpasswd(USER, PASS);
+    let imgpush = Imgpush::new();
+    let check = |out: &std::process::Output, source: &str| {
+        let err = stderr(out);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("checking the credentials") && err.contains(source),
+            "names the source `{source}` at the first contact:\n{err}"
+        );
+        assert!(
+            !err.contains("pushing") && !err.contains("stored credentials"),
+            "{err}"
+        );
+        assert!(!err.contains("wrong-pw"), "a secret leaked:\n{err}");
+    };
+
+    let mut args = push_args(&registry, "app/flag");
+    args.extend(["--creds".to_string(), format!("{USER}:wrong-pw")]);
+    check(&imgpush.command().args(&args).output().unwrap(), "--creds");
+
+    let out = imgpush
+        .command()
+        .env("IMGPUSH_USERNAME", USER)
+        .env("IMGPUSH_PASSWORD", "wrong-pw")
+        .args(push_args(&registry, "app/env"))
+        .output()
+        .unwrap();
+    check(&out, "IMGPUSH_USERNAME/IMGPUSH_PASSWORD");
+
+    let config = imgpush.docker_config.path().join("config.json");
+    registry.docker_config(imgpush.docker_config.path(), Some("wrong-pw"));
+    let out = imgpush
+        .command()
+        .args(push_args(&registry, "app/file"))
+        .output()
+        .unwrap();
+    check(&out, &format!("`auths` entry in {}", config.display()));
+    assert!(registry.tags("app/flag").is_empty());
+
+    std::fs::remove_file(&config).unwrap();
+    let out = login(&imgpush, &registry, "wrong-pw");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("check the username and the password")
+            && err.contains("--password-stdin")
+            && !err.contains("log in again"),
+        "login's own wording:\n{err}"
+    );
+}

@@ -33,6 +33,7 @@ async fn a_refused_index_leaves_no_tag() {
             insecure: false,
             insecure_hosts: vec![],
             credential: None,
+            credential_source: None,
             scopes: vec![],
             chunk_size: None,
             retries: 0,

@@ -27,6 +27,7 @@ fn client_with_retries(host: &str, chunk_size: Option<u64>, retries: u32) -> Cli
             insecure: false,
             insecure_hosts: vec![],
             credential: None,
+            credential_source: None,
             scopes: vec![],
             chunk_size,
             retries,
@@ -334,6 +335,7 @@ async fn bearer_token_covers_every_scope_in_one_request() {
                 username: "u".into(),
                 password: "p-secret".into(),
             }),
+            credential_source: None,
             scopes: vec![
                 "repository:app/hello:pull,push".into(),
                 "repository:base/busybox:pull".into(),

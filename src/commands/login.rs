@@ -5,7 +5,7 @@ use super::{CommandError, block_on};
 use crate::error::Error;
 use crate::plan::{Environment, LoginArgs, LogoutArgs, Secret, TlsConfig};
 use crate::registry::credentials::normalize_host;
-use crate::registry::{Client, ClientSettings, Credential, CredentialStore};
+use crate::registry::{Client, ClientSettings, Credential, CredentialSource, CredentialStore};
 use crate::report::Reporter;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,6 +106,7 @@ pub async fn login(
                 username: username.to_string(),
                 password: password.to_string(),
             }),
+            credential_source: Some(CredentialSource::Login),
             scopes: vec![],
             chunk_size: None,
             retries: crate::registry::DEFAULT_RETRIES,

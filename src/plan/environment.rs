@@ -1,7 +1,7 @@
 use super::PlanError;
 use super::Secret;
 use super::Tools;
-use crate::registry::{Credential, CredentialStore};
+use crate::registry::{Credential, CredentialSource, CredentialStore};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -106,14 +106,18 @@ impl Environment {
         let one_off = match (creds, &self.imgpush_username, &self.imgpush_password) {
             (Some(c), _, _) => Some(
                 c.split_once(':')
-                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .map(|(u, p)| (u.to_string(), p.to_string(), CredentialSource::Flag))
                     .ok_or_else(|| PlanError::Invalid {
                         what: "--creds",
                         given: "(hidden)".into(),
                         why: "expected USER:PASSWORD".into(),
                     })?,
             ),
-            (None, Some(u), Some(p)) => Some((u.clone(), p.expose().to_string())),
+            (None, Some(u), Some(p)) => Some((
+                u.clone(),
+                p.expose().to_string(),
+                CredentialSource::Environment,
+            )),
             (None, Some(_), None) | (None, None, Some(_)) => {
                 return Err(PlanError::Invalid {
                     what: "IMGPUSH_USERNAME/IMGPUSH_PASSWORD",
@@ -127,9 +131,11 @@ impl Environment {
             docker_config: dir.map(|d| d.join("config.json")),
             auth_files,
             explicit: match (one_off, target) {
-                (Some((username, password)), Some(t)) => {
-                    Some((t.to_string(), Credential::Basic { username, password }))
-                }
+                (Some((username, password, source)), Some(t)) => Some((
+                    t.to_string(),
+                    Credential::Basic { username, password },
+                    source,
+                )),
                 _ => None,
             },
             helper_path: self

@@ -174,6 +174,7 @@ impl Client {
             registry: self.config.registry.clone(),
             detail,
             had_credentials: self.config.credential.is_some(),
+            credential_source: self.config.credential_source.clone(),
         };
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
             let (token, expires) = self.fetch_token(base, bearer, op).await?;
@@ -322,6 +323,7 @@ impl Client {
                 registry: self.config.registry.clone(),
                 detail,
                 had_credentials: self.config.credential.is_some(),
+                credential_source: self.config.credential_source.clone(),
             });
         }
         if !status.is_success() {

@@ -32,6 +32,8 @@ pub enum RegistryError {
         registry: String,
         detail: Option<String>,
         had_credentials: bool,
+        /// Where the rejected credential came from.
+        credential_source: Option<super::CredentialSource>,
     },
     #[error("{op}: registry {registry} answered {status}{}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(), detail_suffix(.message))]
     Status {
@@ -198,9 +200,11 @@ impl RegistryError {
             } => Some(format!(
                 "log in first: `imgpush login {registry} -u USER --password-stdin` or `docker login {registry}` (imgpush reads $DOCKER_CONFIG/config.json, default ~/.docker/config.json, and its credential helpers)"
             )),
-            RegistryError::Unauthorized { registry, .. } => Some(format!(
-                "the stored credentials for {registry} were rejected or lack access; log in again with `imgpush login {registry}` or `docker login {registry}`"
-            )),
+            RegistryError::Unauthorized {
+                registry,
+                credential_source,
+                ..
+            } => Some(unauthorized_hint(registry, credential_source.as_ref())),
             RegistryError::RateLimited { registry, .. } => Some(format!(
                 "wait and run again; anonymous pulls have the lowest limits, so logging in to {registry} (`imgpush login {registry}`) or mirroring the base into your own registry avoids them"
             )),
@@ -224,6 +228,29 @@ impl RegistryError {
             }
             _ => None,
         }
+    }
+}
+
+/// What to do when the registry rejected credentials, by where they came from.
+fn unauthorized_hint(registry: &str, source: Option<&super::CredentialSource>) -> String {
+    use super::CredentialSource as S;
+    let relogin = format!(
+        "log in again with `imgpush login {registry} -u USER --password-stdin` or `docker login {registry}`"
+    );
+    match source {
+        Some(S::Login) => format!(
+            "check the username and the password (read from --password-stdin or IMGPUSH_PASSWORD); nothing was stored for {registry}"
+        ),
+        Some(S::Flag) => format!(
+            "the credentials from --creds were rejected by {registry} or lack access; check the USER:PASSWORD given to --creds"
+        ),
+        Some(S::Environment) => format!(
+            "the credentials from IMGPUSH_USERNAME/IMGPUSH_PASSWORD were rejected by {registry} or lack access; check those variables"
+        ),
+        Some(source @ (S::Helper { .. } | S::File { .. })) => format!(
+            "the credentials for {registry} from {source} were rejected or lack access; {relogin}"
+        ),
+        None => format!("the credentials for {registry} were rejected or lack access; {relogin}"),
     }
 }
 

@@ -13,7 +13,7 @@ mod transport;
 mod upload;
 
 pub use blobs::{BlobStream, MountResult, verify_stream};
-pub use credentials::{Credential, CredentialError, CredentialStore};
+pub use credentials::{Credential, CredentialError, CredentialSource, CredentialStore};
 pub use error::RegistryError;
 pub use manifests::FetchedManifest;
 pub use pool::{Pool, PoolError, RegistrySettings, TlsConfig, client_config};

@@ -99,12 +99,18 @@ pub fn client_config(
     registry: &str,
     scopes: Vec<String>,
 ) -> Result<ClientSettings, PoolError> {
+    let found = settings.credentials.lookup_with_source(registry)?;
+    let (credential, credential_source) = match found {
+        Some((c, s)) => (Some(c), Some(s)),
+        None => (None, None),
+    };
     Ok(ClientSettings {
         cache: settings.cache.as_ref().map(crate::cache::Cache::new),
         registry: registry.to_string(),
         insecure: settings.insecure_registries.iter().any(|h| h == registry),
         insecure_hosts: settings.insecure_registries.clone(),
-        credential: settings.credentials.lookup(registry)?,
+        credential,
+        credential_source,
         scopes,
         chunk_size: None,
         retries: settings.retries,

@@ -139,6 +139,7 @@ mod tests {
                 registry: "127.0.0.1:1".into(),
                 insecure: false,
                 credential: None,
+                credential_source: None,
                 insecure_hosts: vec![],
                 scopes: vec![],
                 chunk_size: None,

@@ -2,7 +2,7 @@
 //! (only where it belongs), retries, bounded reads, and turning answers into typed errors.
 
 use super::auth::{AuthState, Challenge, parse_challenges};
-use super::credentials::Credential;
+use super::credentials::{Credential, CredentialSource};
 use super::error::parse_error_body;
 use super::origin::{DowngradeRefused, downgrade_allowed, find_downgrade, redact, same_origin};
 use super::retry::{retry_after, retryable_status};
@@ -28,6 +28,8 @@ pub struct ClientSettings {
     /// (or to loopback).
     pub insecure_hosts: Vec<String>,
     pub credential: Option<Credential>,
+    /// Where `credential` came from, named when the registry rejects it.
+    pub credential_source: Option<CredentialSource>,
     /// Token scopes requested together, e.g. `repository:app/hello:pull,push` and
     /// `repository:base/busybox:pull`, so one token serves pushes and cross-repo mounts.
     pub scopes: Vec<String>,
@@ -55,6 +57,7 @@ impl std::fmt::Debug for ClientSettings {
             .field("insecure", &self.insecure)
             .field("insecure_hosts", &self.insecure_hosts)
             .field("credential", &self.credential)
+            .field("credential_source", &self.credential_source)
             .field("scopes", &self.scopes)
             .field("chunk_size", &self.chunk_size)
             .field("retries", &self.retries)
@@ -209,6 +212,26 @@ impl Client {
             let mut state = self.auth.lock().await;
             self.authenticate(&base, &challenges, &mut state, "ping", None)
                 .await?;
+            // A Basic credential is sent as it is, never exchanged for a token: check it at
+            // this first contact, so that a wrong password is named now (with where it came
+            // from), not at the first write. (A Bearer token request checked it already.)
+            if let Some(header) = state.header.clone().filter(|h| h.starts_with("Basic ")) {
+                let op = format!("checking the credentials for {}", self.config.registry);
+                let url = base.join("/v2/").expect("valid URL");
+                self.reporter
+                    .event(Event::Trace(format!("GET {url} (with credentials)")));
+                let checked = self
+                    .http
+                    .get(url)
+                    .header(AUTHORIZATION, header)
+                    .send()
+                    .await
+                    .map_err(self.transport(&op))?;
+                if checked.status() == StatusCode::UNAUTHORIZED {
+                    drop(state);
+                    return Err(self.unauthorized(&op, checked).await);
+                }
+            }
         } else if !response.status().is_success() {
             return Err(self.status_error(&op, response).await);
         }
@@ -402,6 +425,7 @@ impl Client {
             registry: self.config.registry.clone(),
             detail,
             had_credentials: self.config.credential.is_some(),
+            credential_source: self.config.credential_source.clone(),
         }
     }
 

@@ -70,8 +70,9 @@ pub struct CredentialStore {
     /// podman/containers auth files (`$REGISTRY_AUTH_FILE`,
     /// `$XDG_RUNTIME_DIR/containers/auth.json`), read after docker's.
     pub auth_files: Vec<PathBuf>,
-    /// A one-off credential for one registry (`--creds`, `IMGPUSH_USERNAME`/`PASSWORD`).
-    pub explicit: Option<(String, Credential)>,
+    /// A one-off credential for one registry (`--creds`, `IMGPUSH_USERNAME`/`PASSWORD`),
+    /// and which of them gave it.
+    pub explicit: Option<(String, Credential, CredentialSource)>,
     /// Directories searched for `docker-credential-*` helpers (PATH). Only absolute ones
     /// are used.
     pub helper_path: Vec<PathBuf>,
@@ -129,15 +130,54 @@ fn read_json<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Where a credential was found, so that a rejection names it (never the secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `--creds USER:PASSWORD`.
+    Flag,
+    /// `IMGPUSH_USERNAME`/`IMGPUSH_PASSWORD`.
+    Environment,
+    /// The username and password `imgpush login` is checking.
+    Login,
+    /// `docker-credential-<helper>`, named in `path`.
+    Helper { helper: String, path: PathBuf },
+    /// The `auths` entry of docker's config.json or of a podman auth file.
+    File { path: PathBuf },
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Flag => write!(f, "--creds"),
+            CredentialSource::Environment => write!(f, "IMGPUSH_USERNAME/IMGPUSH_PASSWORD"),
+            CredentialSource::Login => write!(f, "the username and password given to login"),
+            CredentialSource::Helper { helper, path } => write!(
+                f,
+                "credential helper docker-credential-{helper} (named in {})",
+                path.display()
+            ),
+            CredentialSource::File { path } => write!(f, "the `auths` entry in {}", path.display()),
+        }
+    }
+}
+
 impl CredentialStore {
     /// The credential for `registry` (as written in a reference, e.g. `127.0.0.1:5000` or
     /// `docker.io`), or `None` for anonymous access.
     pub fn lookup(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        Ok(self.lookup_with_source(registry)?.map(|(c, _)| c))
+    }
+
+    /// [`CredentialStore::lookup`], and where the credential was found.
+    pub fn lookup_with_source(
+        &self,
+        registry: &str,
+    ) -> Result<Option<(Credential, CredentialSource)>, CredentialError> {
         let wanted = normalize_host(registry);
-        if let Some((r, c)) = &self.explicit
+        if let Some((r, c, source)) = &self.explicit
             && normalize_host(r) == wanted
         {
-            return Ok(Some(c.clone()));
+            return Ok(Some((c.clone(), source.clone())));
         }
         if let Some(path) = &self.docker_config
             && let Some(config) = read_json::<DockerConfig>(path)?
@@ -155,17 +195,21 @@ impl CredentialStore {
             if let Some(helper) = helper.filter(|h| !h.is_empty())
                 && let Some(c) = self.helper_get(&helper, registry, path)?
             {
-                return Ok(Some(c));
+                let source = CredentialSource::Helper {
+                    helper,
+                    path: path.clone(),
+                };
+                return Ok(Some((c, source)));
             }
             if let Some(c) = auths_entry(&config.auths, &wanted, path, registry)? {
-                return Ok(Some(c));
+                return Ok(Some((c, CredentialSource::File { path: path.clone() })));
             }
         }
         for path in &self.auth_files {
             if let Some(config) = read_json::<DockerConfig>(path)?
                 && let Some(c) = auths_entry(&config.auths, &wanted, path, registry)?
             {
-                return Ok(Some(c));
+                return Ok(Some((c, CredentialSource::File { path: path.clone() })));
             }
         }
         Ok(None)
@@ -354,6 +398,7 @@ mod tests {
                     username: "e".into(),
                     password: "f".into(),
                 },
+                CredentialSource::Flag,
             )),
             helper_path: vec![bin],
             helper_timeout: None,
