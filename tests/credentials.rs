@@ -225,3 +225,37 @@ fn a_wrong_password_is_named_by_its_source_at_the_first_contact() {
         "login's own wording:\n{err}"
     );
 }
+
+/// `login -p` says where passwords come from (not clap's "to pass '-p' as a value" tip),
+/// never echoing the password, and `--help` does not mention it.
+#[test]
+fn login_password_flag_says_where_passwords_come_from() {
+    let imgpush = Imgpush::new();
+    for args in [
+        &["login", "127.0.0.1:9", "-u", USER, "-p", PASS][..],
+        &["login", "127.0.0.1:9", "-u", USER, "-p"],
+        &[
+            "login",
+            "127.0.0.1:9",
+            "-u",
+            USER,
+            &format!("--password={PASS}"),
+        ],
+    ] {
+        let out = imgpush.run(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("--password-stdin")
+                && err.contains("IMGPUSH_PASSWORD")
+                && !err.contains("as a value"),
+            "{args:?}: {err}"
+        );
+        assert_no_secret(&err);
+    }
+    let help = stdout(&imgpush.run(&["login", "--help"]));
+    assert!(
+        !help.contains("-p,") && !help.contains("--password "),
+        "{help}"
+    );
+}

@@ -28,6 +28,7 @@ pub fn plan(
     env: &Environment,
     stdin_password: Option<String>,
 ) -> Result<LoginPlan, CommandError> {
+    check_args(args)?;
     let password = match stdin_password {
         Some(line) => line,
         None => env
@@ -47,6 +48,14 @@ pub fn plan(
         insecure: args.insecure,
         tls: env.tls(&args.ca_certs),
     })
+}
+
+/// Refuses `-p`/`--password`: passwords come from `--password-stdin` or `IMGPUSH_PASSWORD`.
+pub fn check_args(args: &LoginArgs) -> Result<(), CommandError> {
+    match args.password {
+        Some(_) => Err(CommandError::PasswordFlag),
+        None => Ok(()),
+    }
 }
 
 /// Logs in; returns the file (or helper) the credentials went to.

@@ -37,6 +37,10 @@ pub enum CommandError {
     NoPassword,
     #[error("the password is empty")]
     EmptyPassword,
+    #[error(
+        "imgpush login takes no password on the command line (it would show in `ps` and the shell history): pipe it in with --password-stdin, or set IMGPUSH_PASSWORD"
+    )]
+    PasswordFlag,
 }
 
 /// Runs one command's future to completion on a fresh multi-threaded runtime.

@@ -271,6 +271,18 @@ pub struct LoginArgs {
     #[arg(long)]
     pub password_stdin: bool,
 
+    /// Not accepted: only here so that `-p`/`--password` gets an error saying where
+    /// passwords come from instead of clap's tip. Hidden from `--help`.
+    #[arg(
+        short = 'p',
+        long = "password",
+        hide = true,
+        value_name = "PASSWORD",
+        num_args = 0..=1,
+        allow_hyphen_values = true
+    )]
+    pub password: Option<Option<String>>,
+
     /// Allow plain HTTP and unverified TLS for this registry.
     #[arg(long)]
     pub insecure: bool,

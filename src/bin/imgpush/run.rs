@@ -34,6 +34,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
 }
 
 pub fn login(args: LoginArgs) -> anyhow::Result<()> {
+    commands::login::check_args(&args)?;
     let env = output::environment(false)?;
     let stdin_password = if args.password_stdin {
         let mut line = String::new();
