@@ -254,3 +254,36 @@ fn a_stalled_answer_times_out_and_is_retried() {
     );
     assert!(line.ends_with(&sha256_hex(&raw)));
 }
+
+/// The first contact with a registry is retried like any request, a refused connection
+/// included (a registry still starting), and on loopback the error reports the HTTPS and
+/// the plain-HTTP attempt (issue 17).
+#[test]
+fn a_refused_first_contact_is_retried_and_both_schemes_are_reported() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let out = push(&Imgpush::new(), &host, "app/refused", &["--retries", "2"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("retry 1 of 2") && err.contains("retry 2 of 2"),
+        "retried within --retries:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("https://{host}/v2/"))
+            && err.contains(&format!("plain HTTP was tried too: http://{host}/v2/")),
+        "both attempts reported:\n{err}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "waited before retrying"
+    );
+
+    let out = push(&Imgpush::new(), &host, "app/refused", &["--retries", "0"]);
+    assert!(!stderr(&out).contains("retry 1"), "{}", stderr(&out));
+}

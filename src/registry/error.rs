@@ -5,12 +5,15 @@ use std::path::PathBuf;
 /// registry; URLs never carry credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach registry {registry} at {url}")]
+    #[error("cannot reach registry {registry} at {url}{}", plain_http.as_deref().map(|p| format!(" (plain HTTP was tried too: {p})")).unwrap_or_default())]
     Unreachable {
         registry: String,
         url: String,
         #[source]
         source: reqwest::Error,
+        /// What the plain-HTTP attempt got, when one was made (loopback,
+        /// `--insecure-registry`) and failed as well.
+        plain_http: Option<String>,
     },
     #[error("{op}: the connection to {registry} failed")]
     Transport {

@@ -182,21 +182,33 @@ impl Client {
                         }
                         Ok(r) if retryable_status(r.status()) => (http.clone(), Ok(r)),
                         Err(e) if is_reset(&e) => (http.clone(), Err(e)),
-                        // Not a registry over plain HTTP either (e.g. a TLS port): report HTTPS.
-                        _ => return Err(err),
+                        // Not a registry over plain HTTP either (e.g. a TLS port): report
+                        // HTTPS, and what plain HTTP got.
+                        Ok(r) => {
+                            let got = format!("{http}v2/ answered {}", r.status());
+                            return Err(with_plain_http(err, got));
+                        }
+                        Err(e) => {
+                            let cause = match &e {
+                                RegistryError::Unreachable { source, .. } => error_chain(source),
+                                other => error_chain(other),
+                            };
+                            let got = format!("{http}v2/: {cause}");
+                            (https.clone(), Err(with_plain_http(err, got)))
+                        }
                     }
                 }
                 other => (https.clone(), other),
             };
             // The ping is retried like any request: a registry restarting behind a load
-            // balancer answers 502/503 or resets for a moment. Refused connections are not
-            // (nothing listens there: a wrong address should fail at once).
+            // balancer answers 502/503 or resets for a moment, and one still starting
+            // refuses connections. A rejected certificate is not retried.
             let (why, wait) = match &result {
                 Ok(r) if retryable_status(r.status()) => (
                     format!("registry answered {}", r.status()),
                     retry_after(r.headers()),
                 ),
-                Err(e) if is_reset(e) => (e.to_string(), None),
+                Err(e) if is_connection_error(e) => (error_chain(e), None),
                 _ => break (base, result?),
             };
             if !self.pause(&op, &why, wait).await? {
@@ -246,6 +258,7 @@ impl Client {
                 registry: self.config.registry.clone(),
                 url: url.to_string(),
                 source: source.without_url(),
+                plain_http: None,
             }
         })?;
         self.reporter
@@ -512,6 +525,47 @@ fn is_reset(e: &RegistryError) -> bool {
             !source.is_connect() || source.is_timeout()
         }
         _ => false,
+    }
+}
+
+/// A connection that failed or broke off (refused, reset, timed out), but not a rejected
+/// certificate: worth retrying on the first contact.
+fn is_connection_error(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Unreachable { .. } | RegistryError::Transport { .. }
+    ) && !e.is_certificate_rejection()
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// The HTTPS ping's error, noting what the plain-HTTP attempt got.
+fn with_plain_http(err: RegistryError, got: String) -> RegistryError {
+    match err {
+        RegistryError::Unreachable {
+            registry,
+            url,
+            source,
+            ..
+        } => RegistryError::Unreachable {
+            registry,
+            url,
+            source,
+            plain_http: Some(got),
+        },
+        other => other,
     }
 }
 
