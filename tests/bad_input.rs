@@ -153,6 +153,36 @@ fn bad_inputs_fail_clearly_and_push_nothing() {
             &["unknown architecture `amd65`"],
         ),
         case(
+            "upper-case platform",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--platform",
+                "Linux/AMD64",
+                "--artifact",
+                &amd,
+            ],
+            &["platforms are lower case", "did you mean `linux/amd64`?"],
+        ),
+        case(
+            "tag with a slash",
+            &[
+                "build",
+                "--repo",
+                r,
+                "--base",
+                b,
+                "--tag",
+                "feature/x",
+                "--artifact",
+                &amd,
+            ],
+            &["`feature/x`", "did you mean `feature-x`?"],
+        ),
+        case(
             "platform without os",
             &[
                 "build",
@@ -216,7 +246,15 @@ fn bad_inputs_fail_clearly_and_push_nothing() {
         ),
         case(
             "registry unreachable",
-            &["build", "--repo", &dead, "--artifact", &amd],
+            &[
+                "build",
+                "--repo",
+                &dead,
+                "--artifact",
+                &amd,
+                "--retries",
+                "0",
+            ],
             &["cannot reach registry", "hint:"],
         ),
         case(
@@ -253,7 +291,19 @@ fn bad_inputs_fail_clearly_and_push_nothing() {
         ..case(
             "unknown key in imgpush.toml",
             &["build", "--repo", r, "--base", b, "--artifact", &amd],
-            &["imgpush.toml", "unknown field `platform`"],
+            &[
+                "imgpush.toml",
+                "unknown field `platform`",
+                "did you mean `platforms`?",
+            ],
+        )
+    });
+    cases.push(Case {
+        setup: Setup::ConfigFile("tgas = [\"v1\"]\n"),
+        ..case(
+            "misspelt key in imgpush.toml",
+            &["build", "--repo", r, "--base", b, "--artifact", &amd],
+            &["unknown field `tgas`", "did you mean `tags`?"],
         )
     });
     cases.push(Case {

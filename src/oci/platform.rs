@@ -26,6 +26,8 @@ pub enum PlatformError {
         arch: String,
         known: String,
     },
+    #[error("platform `{given}`: platforms are lower case; did you mean `{lower}`?")]
+    Case { given: String, lower: String },
     #[error("platform `{given}`: imgpush builds Linux images; `{os}` is not supported")]
     Os { given: String, os: String },
     #[error(
@@ -97,6 +99,13 @@ impl FromStr for Platform {
     type Err = PlatformError;
 
     fn from_str(given: &str) -> Result<Self, Self::Err> {
+        let lower = given.trim().to_ascii_lowercase();
+        if lower != given.trim() && lower.parse::<Platform>().is_ok() {
+            return Err(PlatformError::Case {
+                given: given.to_string(),
+                lower,
+            });
+        }
         let parts: Vec<&str> = given.trim().split('/').collect();
         let (os, arch, variant) = match parts.as_slice() {
             [os, arch] => (*os, *arch, None),

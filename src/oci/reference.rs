@@ -162,6 +162,31 @@ pub fn valid_tag(tag: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
+/// A valid tag close to an invalid one (`feature/x` → `feature-x`): other characters become
+/// `-`, a leading `.`/`-` is dropped, and it is cut at 128 characters. `None` when nothing
+/// usable is left.
+pub fn suggest_tag(tag: &str) -> Option<String> {
+    let replaced: String = tag
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut out: String = replaced
+        .trim_start_matches(['.', '-'])
+        .chars()
+        .take(128)
+        .collect();
+    while out.contains("--") && !tag.contains("--") {
+        out = out.replace("--", "-");
+    }
+    (valid_tag(&out) && out != tag).then_some(out)
+}
+
 impl FromStr for Reference {
     type Err = ReferenceError;
 

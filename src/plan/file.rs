@@ -111,9 +111,59 @@ impl FileSettings {
     }
 }
 
+/// For serde's ``unknown field `tgas`, expected one of `repo`, `tags`, …``: the known key
+/// nearest to the unknown one (by edit distance), if one is near enough to be a misspelling.
+pub(crate) fn nearest_key(message: &str) -> Option<String> {
+    let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected")?.1;
+    let known = expected.split('`').skip(1).step_by(2);
+    let limit = 2.max(unknown.chars().count() / 3);
+    known
+        .map(|k| (edit_distance(unknown, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.to_string())
+}
+
+/// Levenshtein distance, counting a swap of two neighbours as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nearest_key_is_suggested() {
+        let m = "unknown field `tgas`, expected one of `repo`, `tags`, `platforms`";
+        assert_eq!(nearest_key(m).as_deref(), Some("tags"));
+        let m = "unknown field `platfrom`, expected one of `repo`, `tags`, `platforms`";
+        assert_eq!(nearest_key(m).as_deref(), Some("platforms"));
+        let m = "unknown field `zzzzzz`, expected one of `repo`, `tags`";
+        assert_eq!(nearest_key(m), None);
+    }
 
     #[test]
     fn metadata_tables_and_unknown_keys() {

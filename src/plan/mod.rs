@@ -112,7 +112,12 @@ impl PlanError {
             PlanError::Nothing(_) => Some(
                 "give a prebuilt file per platform (imgpush build --artifact linux/amd64=./hello-amd64 --artifact linux/arm64=./hello-arm64), or run it in a Cargo project (imgpush build PATH, cargo imgpush)".into(),
             ),
-            PlanError::ParseFile { .. } => Some("see docs/configuration.md for every key".into()),
+            PlanError::ParseFile { message, .. } => Some(match file::nearest_key(message) {
+                Some(key) => {
+                    format!("did you mean `{key}`? (docs/configuration.md lists every key)")
+                }
+                None => "see docs/configuration.md for every key".into(),
+            }),
             PlanError::Tool { fix, .. } => Some(fix.clone()),
             PlanError::InSetting { inner, .. } => inner.hint(),
             PlanError::Base(e) => e.hint(),

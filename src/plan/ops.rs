@@ -61,7 +61,10 @@ pub fn parse_destination(s: &str, cwd: &Path, default_tag: &str) -> Result<Desti
             return Err(invalid(
                 "destination",
                 s,
-                format!("`{t}` is not a valid tag"),
+                match crate::oci::reference::suggest_tag(&t) {
+                    Some(good) => format!("`{t}` is not a valid tag; did you mean `{good}`?"),
+                    None => format!("`{t}` is not a valid tag"),
+                },
             ));
         }
         Ok(t)

@@ -204,10 +204,14 @@ pub(crate) fn expand_tag(
             .replace("{git_short_sha}", &sha[..12]);
     }
     if !valid_tag(&out) {
+        let why = "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -";
         return Err(invalid(
             "--tag",
             &out,
-            "tags are up to 128 of A-Z a-z 0-9 _ . - and do not start with . or -",
+            match crate::oci::reference::suggest_tag(&out) {
+                Some(t) => format!("{why}; did you mean `{t}`?"),
+                None => why.to_string(),
+            },
         ));
     }
     Ok(out)
