@@ -259,3 +259,46 @@ fn login_password_flag_says_where_passwords_come_from() {
         "{help}"
     );
 }
+
+/// `inspect` and `copy` take `--creds` and honour IMGPUSH_USERNAME/IMGPUSH_PASSWORD for the
+/// source registry, so a CI job can read a private image without `login` (issue 17).
+#[test]
+fn inspect_and_copy_take_one_off_credentials_for_the_source() {
+    let registry = Registry::start_with_htpasswd(USER, PASS);
+    let imgpush = Imgpush::new();
+    let mut args = push_args(&registry, "app/private");
+    args.extend(["--creds".to_string(), format!("{USER}:{PASS}")]);
+    success_line(&imgpush.command().args(&args).output().unwrap());
+    let image = format!("{}/app/private:latest", registry.host);
+
+    let out = imgpush.run(&["inspect", &image]);
+    assert!(!out.status.success(), "anonymous read is refused");
+    let creds = format!("{USER}:{PASS}");
+    let out = imgpush.run(&["inspect", &image, "--creds", &creds]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("linux/amd64"), "{}", stdout(&out));
+    assert_no_secret(&stderr(&out));
+    let out = imgpush
+        .command()
+        .env("IMGPUSH_USERNAME", USER)
+        .env("IMGPUSH_PASSWORD", PASS)
+        .args(["inspect", &image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let layout = format!("oci-layout:{}", dir.path().join("out").display());
+    let out = imgpush.run(&["copy", &image, &layout, "--creds", &creds]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_secret(&stderr(&out));
+    let out = imgpush
+        .command()
+        .env("IMGPUSH_USERNAME", USER)
+        .env("IMGPUSH_PASSWORD", PASS)
+        .args(["copy", &image, &format!("{}/app/copied:v1", registry.host)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(registry.tags("app/copied"), ["v1"]);
+}

@@ -81,7 +81,7 @@ fn file_store(env: &Environment) -> Result<CredentialStore, Error> {
     let mut env = env.clone();
     env.imgpush_username = None;
     env.imgpush_password = None;
-    Ok(env.credential_store(None, None)?)
+    Ok(env.credential_store(&[], None)?)
 }
 
 /// Checks `username`/`password` against `registry` and stores them; returns the file written.

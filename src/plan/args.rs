@@ -349,6 +349,11 @@ pub struct InspectArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 
+    /// One-off credentials for the image's registry, USER:PASSWORD (or IMGPUSH_USERNAME
+    /// and IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -382,6 +387,12 @@ pub struct CopyArgs {
     /// Print one JSON object describing the result instead of the digest reference.
     #[arg(long)]
     pub json: bool,
+
+    /// One-off credentials for the source and destination registries, USER:PASSWORD (or
+    /// IMGPUSH_USERNAME and IMGPUSH_PASSWORD); otherwise docker's config.json and
+    /// credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -419,6 +430,12 @@ pub struct IndexCreateArgs {
     /// Print one JSON object describing the result instead of the digest reference.
     #[arg(long)]
     pub json: bool,
+
+    /// One-off credentials for the target and source registries, USER:PASSWORD (or
+    /// IMGPUSH_USERNAME and IMGPUSH_PASSWORD); otherwise docker's config.json and
+    /// credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -49,7 +49,7 @@ pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, Pl
                 ca_certs: args.ca_certs.clone(),
                 ..Default::default()
             },
-            repo.as_ref().map(|r| r.registry.as_str()),
+            &repo.iter().map(|r| r.registry.as_str()).collect::<Vec<_>>(),
             None,
             None,
         )?,

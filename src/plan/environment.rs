@@ -87,10 +87,10 @@ impl Environment {
     }
 
     /// Where credentials come from. `creds` (`--creds USER:PASSWORD`), else
-    /// `IMGPUSH_USERNAME`/`IMGPUSH_PASSWORD`, is a one-off credential for `target`.
+    /// `IMGPUSH_USERNAME`/`IMGPUSH_PASSWORD`, is a one-off credential for `targets`.
     pub fn credential_store(
         &self,
-        target: Option<&str>,
+        targets: &[&str],
         creds: Option<&str>,
     ) -> Result<CredentialStore, PlanError> {
         let dir = self
@@ -130,13 +130,18 @@ impl Environment {
         Ok(CredentialStore {
             docker_config: dir.map(|d| d.join("config.json")),
             auth_files,
-            explicit: match (one_off, target) {
-                (Some((username, password, source)), Some(t)) => Some((
-                    t.to_string(),
-                    Credential::Basic { username, password },
-                    source,
-                )),
-                _ => None,
+            explicit: match one_off {
+                Some((username, password, source)) => targets
+                    .iter()
+                    .map(|t| {
+                        let credential = Credential::Basic {
+                            username: username.clone(),
+                            password: password.clone(),
+                        };
+                        (t.to_string(), credential, source.clone())
+                    })
+                    .collect(),
+                None => Vec::new(),
             },
             helper_path: self
                 .path

@@ -94,7 +94,10 @@ impl Plan {
         let registry = registry_settings(
             env,
             access,
-            out.repo.as_ref().map(|r| r.registry.as_str()),
+            &out.repo
+                .iter()
+                .map(|r| r.registry.as_str())
+                .collect::<Vec<_>>(),
             settings.creds.as_ref().map(super::Secret::expose),
             out.cache.clone(),
         )?;

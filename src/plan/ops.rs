@@ -16,18 +16,28 @@ use crate::oci::reference::valid_tag;
 use crate::oci::{Platform, Reference};
 use std::path::Path;
 
+/// `creds` (or IMGPUSH_USERNAME/IMGPUSH_PASSWORD) apply to the registries in `targets`.
 fn registry(
     args: &RegistryArgs,
     env: &Environment,
-    target: Option<&str>,
+    targets: &[&str],
+    creds: Option<&super::Secret>,
 ) -> Result<RegistrySettings, PlanError> {
     registry_settings(
         env,
         RegistryAccess::from_flags(args)?,
-        target,
-        None,
+        targets,
+        creds.map(super::Secret::expose),
         env.tools().cache_dir,
     )
+}
+
+/// The registry a source reads from, if it is one.
+fn source_registry(source: &BaseSpec) -> Option<&str> {
+    match source {
+        BaseSpec::Registry(r) => Some(r.repository.registry.as_str()),
+        _ => None,
+    }
 }
 
 fn jobs(n: Option<usize>) -> Result<usize, PlanError> {
@@ -128,11 +138,14 @@ fn one_platform(s: &str) -> Result<Platform, PlanError> {
 }
 
 pub fn for_inspect(args: &InspectArgs, env: &Environment) -> Result<InspectPlan, PlanError> {
+    let src = source(&args.reference, env)?;
+    let targets: Vec<&str> = source_registry(&src).into_iter().collect();
+    let registry = registry(&args.registry, env, &targets, args.creds.as_ref())?;
     Ok(InspectPlan {
-        source: source(&args.reference, env)?,
+        source: src,
         name: args.reference.clone(),
         platform: args.platform.as_deref().map(one_platform).transpose()?,
-        registry: registry(&args.registry, env, None)?,
+        registry,
     })
 }
 
@@ -155,15 +168,18 @@ pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, PlanErro
         Some(PlatformRequest::List(l)) => l,
         Some(_) => Vec::new(),
     };
-    let target = match &dest {
-        Destination::Registry(r) => Some(r.repository.registry.clone()),
-        _ => None,
-    };
+    let mut targets: Vec<&str> = source_registry(&src).into_iter().collect();
+    if let Destination::Registry(r) = &dest
+        && !targets.contains(&r.repository.registry.as_str())
+    {
+        targets.push(&r.repository.registry);
+    }
+    let registry = registry(&args.registry, env, &targets, args.creds.as_ref())?;
     Ok(CopyPlan {
         source: src,
         dest,
         platforms,
-        registry: registry(&args.registry, env, target.as_deref())?,
+        registry,
         jobs: jobs(args.jobs)?,
     })
 }
@@ -190,8 +206,15 @@ pub fn for_index_create(
     let annotations = merged("--annotation", &None, &args.annotations)?
         .into_iter()
         .collect();
+    let mut targets = vec![target.repository.registry.as_str()];
+    for s in sources.iter().filter_map(source_registry) {
+        if !targets.contains(&s) {
+            targets.push(s);
+        }
+    }
+    let registry = registry(&args.registry, env, &targets, args.creds.as_ref())?;
     Ok(IndexCreatePlan {
-        registry: registry(&args.registry, env, Some(&target.repository.registry))?,
+        registry,
         target,
         sources,
         append: args.append,

@@ -30,18 +30,18 @@ impl RegistryAccess {
 }
 
 /// Registry access settings plus the environment. `--creds` (or
-/// IMGPUSH_USERNAME/PASSWORD) apply to `target` only.
+/// IMGPUSH_USERNAME/PASSWORD) apply to `targets` only.
 pub(crate) fn registry_settings(
     env: &Environment,
     access: RegistryAccess,
-    target: Option<&str>,
+    targets: &[&str],
     creds: Option<&str>,
     cache: Option<PathBuf>,
 ) -> Result<RegistrySettings, PlanError> {
     Ok(RegistrySettings {
         cache,
         tls: env.tls(&access.ca_certs),
-        credentials: env.credential_store(target, creds)?,
+        credentials: env.credential_store(targets, creds)?,
         insecure_registries: access.insecure_registries,
         retries: access.retries.unwrap_or(crate::registry::DEFAULT_RETRIES),
         read_timeout: access

@@ -54,7 +54,7 @@ mod tests {
         let from_env = crate::plan::registry::registry_settings(
             &env,
             Default::default(),
-            Some("r.io"),
+            &["r.io"],
             None,
             None,
         )
@@ -62,13 +62,13 @@ mod tests {
         let from_flag = crate::plan::registry::registry_settings(
             &env,
             Default::default(),
-            Some("r.io"),
+            &["r.io"],
             args.creds.as_ref().map(Secret::expose),
             None,
         )
         .unwrap();
         assert!(
-            from_flag.credentials.explicit.is_some() && from_env.credentials.explicit.is_some(),
+            !from_flag.credentials.explicit.is_empty() && !from_env.credentials.explicit.is_empty(),
             "the settings do hold the secret"
         );
         let token = crate::registry::Credential::IdentityToken {

@@ -70,9 +70,9 @@ pub struct CredentialStore {
     /// podman/containers auth files (`$REGISTRY_AUTH_FILE`,
     /// `$XDG_RUNTIME_DIR/containers/auth.json`), read after docker's.
     pub auth_files: Vec<PathBuf>,
-    /// A one-off credential for one registry (`--creds`, `IMGPUSH_USERNAME`/`PASSWORD`),
-    /// and which of them gave it.
-    pub explicit: Option<(String, Credential, CredentialSource)>,
+    /// A one-off credential (`--creds`, `IMGPUSH_USERNAME`/`PASSWORD`) for the registries
+    /// it applies to (`copy`: source and destination), and which of them gave it.
+    pub explicit: Vec<(String, Credential, CredentialSource)>,
     /// Directories searched for `docker-credential-*` helpers (PATH). Only absolute ones
     /// are used.
     pub helper_path: Vec<PathBuf>,
@@ -174,8 +174,10 @@ impl CredentialStore {
         registry: &str,
     ) -> Result<Option<(Credential, CredentialSource)>, CredentialError> {
         let wanted = normalize_host(registry);
-        if let Some((r, c, source)) = &self.explicit
-            && normalize_host(r) == wanted
+        if let Some((_, c, source)) = self
+            .explicit
+            .iter()
+            .find(|(r, _, _)| normalize_host(r) == wanted)
         {
             return Ok(Some((c.clone(), source.clone())));
         }
@@ -392,14 +394,14 @@ mod tests {
         let store = CredentialStore {
             docker_config: Some(config),
             auth_files: vec![podman],
-            explicit: Some((
+            explicit: vec![(
                 "d.io".into(),
                 Credential::Basic {
                     username: "e".into(),
                     password: "f".into(),
                 },
                 CredentialSource::Flag,
-            )),
+            )],
             helper_path: vec![bin],
             helper_timeout: None,
         };
