@@ -623,3 +623,60 @@ fn bad_inputs_fail_clearly() {
         "nothing was tagged"
     );
 }
+
+/// OCI layouts and tarballs are written with the user's umask (0644 files and 0755
+/// directories under umask 022), not tempfile's 0600 (issue 17).
+#[test]
+fn layouts_and_tarballs_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    fn modes(root: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u32)>) {
+        for e in std::fs::read_dir(root).unwrap() {
+            let p = e.unwrap().path();
+            out.push((
+                p.clone(),
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            ));
+            if p.is_dir() {
+                modes(&p, out);
+            }
+        }
+    }
+    let imgpush = Imgpush::new();
+    let out = imgpush
+        .command_with_umask("022")
+        .args(hello_build_local(&[
+            "--oci-layout",
+            "layout",
+            "--tarball",
+            "hello.tar",
+        ]))
+        .output()
+        .unwrap();
+    success_line(&out);
+    let mut found = Vec::new();
+    modes(&imgpush.cwd.path().join("layout"), &mut found);
+    assert!(found.len() > 4, "{found:?}");
+    for (path, mode) in &found {
+        let want = if path.is_dir() { 0o755 } else { 0o644 };
+        assert_eq!(*mode, want, "{} is {mode:o}", path.display());
+    }
+    let tar = imgpush.cwd.path().join("hello.tar");
+    assert_eq!(
+        std::fs::metadata(&tar).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+
+    let strict = Imgpush::new();
+    let out = strict
+        .command_with_umask("027")
+        .args(hello_build_local(&["--tarball", "hello.tar"]))
+        .output()
+        .unwrap();
+    success_line(&out);
+    let tar = strict.cwd.path().join("hello.tar");
+    assert_eq!(
+        std::fs::metadata(&tar).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "the umask is respected"
+    );
+}

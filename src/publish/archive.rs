@@ -69,7 +69,7 @@ impl ArchiveSink {
             .prefix(".imgpush-tarball-")
             .tempdir_in(&parent)
             .map_err(self.io())?;
-        let out = tempfile::NamedTempFile::new_in(&parent).map_err(self.io())?;
+        let out = super::output_temp_file(&parent).map_err(self.io())?;
         let file = out.reopen().map_err(self.io())?;
         let describe = self.describe();
         cx.reporter.event(Event::StageStarted(Stage::WriteArchive {

@@ -164,7 +164,7 @@ impl LayoutSink {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("blob paths have a parent");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = super::output_temp_file(dir)?;
     tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -175,7 +175,7 @@ fn copy_verified(src: &Path, dest: &Path, digest: &Digest) -> Result<(), String>
     let dir = dest.parent().expect("blob paths have a parent");
     let mut input =
         std::fs::File::open(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
+    let tmp = super::output_temp_file(dir).map_err(|e| e.to_string())?;
     let mut out = crate::oci::Sha256Writer::new(std::io::BufWriter::new(
         tmp.reopen().map_err(|e| e.to_string())?,
     ));

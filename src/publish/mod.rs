@@ -15,7 +15,17 @@ use crate::oci::Digest;
 use crate::registry::RegistryError;
 use crate::report::Reporter;
 use futures_util::future::BoxFuture;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A temporary file in `dir`, renamed into place later, created with the mode a plain
+/// `create` gets (0666 less the umask: 0644 usually) rather than tempfile's 0600, so that
+/// OCI layouts and tarballs are readable as users expect of files they write.
+pub(crate) fn output_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
 
 /// Where a published image can be found afterwards.
 #[derive(Clone, Debug)]

@@ -36,6 +36,17 @@ impl Imgpush {
         self.prepared(env!("CARGO_BIN_EXE_imgpush"))
     }
 
+    /// `imgpush` run under `umask` (e.g. `022`), through `sh`.
+    pub fn command_with_umask(&self, umask: &str) -> Command {
+        let mut c = self.prepared("sh");
+        c.args([
+            "-c",
+            &format!("umask {umask} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_imgpush"),
+        ]);
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().unwrap()
     }
