@@ -76,6 +76,16 @@ pub async fn run(plan: &DoctorPlan) -> DoctorReport {
     }
     let triples: Vec<&str> = targets.iter().filter_map(|(_, t)| *t).collect();
     checks.extend(inspect(&plan.tools, &triples, plan.builder, plan.build_std).checks);
+    // Only what the project in front of doctor needs can fail it: a project of prebuilt
+    // artifacts, a static bundle or a Go program compiles no Rust.
+    if let Some(why) = plan.needs.no_rust {
+        for check in &mut checks {
+            if let CheckStatus::Missing { problem, .. } = &check.status {
+                check.status =
+                    CheckStatus::Info(format!("{problem}; not needed here: this project {why}"));
+            }
+        }
+    }
     checks.push(go_check(plan));
     if let Some(repo) = &plan.repo {
         checks.push(registry_check(plan, repo).await);
@@ -95,6 +105,10 @@ fn go_check(plan: &DoctorPlan) -> Check {
         name: "go".into(),
         status: match (go, version) {
             (Some(g), Some(v)) => CheckStatus::Ok(format!("{} — {v}", g.display())),
+            _ if plan.needs.go => CheckStatus::Missing {
+                problem: "not found, and this project is a Go program (go.mod)".into(),
+                fix: crate::compile::go::GO_FIX.to_string(),
+            },
             _ => CheckStatus::Info(format!(
                 "not found; needed only for Go builds: {}",
                 crate::compile::go::GO_FIX

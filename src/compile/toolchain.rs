@@ -370,7 +370,7 @@ pub fn inspect(
                 StdSource::Build => Check::ok(
                     format!("std for {triple}"),
                     format!(
-                        "from source ({}/lib/rustlib/src), built once into imgpush's std cache",
+                        "not installed; built from source ({}/lib/rustlib/src) by the first build for this target, then kept in imgpush's std cache",
                         t.sysroot.display()
                     ),
                 ),

@@ -15,6 +15,42 @@ pub struct DoctorPlan {
     pub tools: Tools,
     pub repo: Option<Repository>,
     pub registry: RegistrySettings,
+    /// What the project in the working directory needs, so that only that can fail.
+    pub needs: ProjectNeeds,
+}
+
+/// What the project `doctor` runs in needs. Without a recognisable project everything a
+/// build may need is required, as before.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectNeeds {
+    /// Why no Rust toolchain (nor zig) is needed: `Some("gives prebuilt artifacts")`.
+    pub no_rust: Option<&'static str>,
+    /// A Go program (go.mod, no Cargo.toml): Go is required.
+    pub go: bool,
+}
+
+impl ProjectNeeds {
+    /// Reads the working directory: a Cargo.toml needs Rust; else an imgpush.toml with
+    /// `artifacts` or `static`, or a go.mod, needs none.
+    pub fn of(dir: &std::path::Path) -> ProjectNeeds {
+        if dir.join("Cargo.toml").is_file() {
+            return ProjectNeeds::default();
+        }
+        let file = super::FileSettings::load(dir)
+            .ok()
+            .flatten()
+            .map(|(f, _)| f);
+        let go = dir.join("go.mod").is_file();
+        let no_rust = match &file {
+            Some(f) if f.artifacts.as_ref().is_some_and(|a| !a.is_empty()) => {
+                Some("gives prebuilt artifacts")
+            }
+            Some(f) if f.bundle_dir.is_some() => Some("is a static bundle"),
+            _ if go => Some("is a Go program"),
+            _ => None,
+        };
+        ProjectNeeds { no_rust, go }
+    }
 }
 
 pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, PlanError> {
@@ -53,5 +89,6 @@ pub fn for_doctor(args: &DoctorArgs, env: &Environment) -> Result<DoctorPlan, Pl
             None,
             None,
         )?,
+        needs: ProjectNeeds::of(&env.cwd),
     })
 }

@@ -32,7 +32,7 @@ pub use args::{
     BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, IndexCreateArgs, InspectArgs,
     LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
 };
-pub use doctor::{DoctorPlan, for_doctor};
+pub use doctor::{DoctorPlan, ProjectNeeds, for_doctor};
 pub use environment::{CacheDirInputs, Environment, cache_dir};
 pub use file::FileSettings;
 pub use low::{Epoch, KeyValues, LowSettings, OutputFormat};
