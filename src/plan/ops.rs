@@ -39,7 +39,8 @@ fn jobs(n: Option<usize>) -> Result<usize, PlanError> {
 }
 
 /// A location to read: a registry reference, `oci-layout:DIR[:TAG|@DIGEST]`,
-/// `oci-archive:FILE[:TAG]`, or a name from base-images/.
+/// `oci-archive:FILE[:TAG|@DIGEST]`, `docker-archive:FILE[@IMAGE-ID]`, or a name from
+/// base-images/.
 /// A name that is an alias for a registry image is resolved here, once.
 fn source(s: &str, env: &Environment) -> Result<BaseSpec, PlanError> {
     let spec = parse_base(s, &env.cwd).map_err(|e| match e {
