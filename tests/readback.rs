@@ -174,6 +174,13 @@ fn unknown_schemes_are_refused_with_the_accepted_forms() {
         }
         assert!(!err.contains("docker.io"), "{args:?}: {err}");
     }
+    let out = Imgpush::new().run(&["copy", "static", "docker-archive:x.tar"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--format docker-archive"),
+        "{}",
+        stderr(&out)
+    );
     // Host:port references are still registry references (here: nothing listens).
     for reference in ["127.0.0.1:9/x:tag", "localhost:9/app"] {
         let out = Imgpush::new().run(&["inspect", "--retries", "0", reference]);

@@ -7,7 +7,7 @@ use super::model::{CopyPlan, IndexCreatePlan, InspectPlan};
 use super::origin::{Origin, Setting};
 use super::outputs::repo_component;
 use super::registry::{RegistryAccess, registry_settings};
-use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo};
+use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo, unknown_scheme};
 use super::{
     BaseSpec, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan, PlanError,
     PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
@@ -92,6 +92,22 @@ pub fn parse_destination(s: &str, cwd: &Path, default_tag: &str) -> Result<Desti
             file: cwd.join(file),
             tag: tag_of(tag)?,
         });
+    }
+    if s.starts_with("docker-archive:") {
+        return Err(invalid(
+            "destination",
+            s,
+            "copy does not write docker archives; write one with `imgpush build --tarball FILE --format docker-archive`, or copy to oci-archive:FILE",
+        ));
+    }
+    if let Some(scheme) = unknown_scheme(s) {
+        return Err(invalid(
+            "destination",
+            s,
+            format!(
+                "unknown scheme `{scheme}:`; write REGISTRY/REPO[:TAG], oci-layout:DIR[:TAG] or oci-archive:FILE[:TAG]"
+            ),
+        ));
     }
     let mut r: Reference = s.parse()?;
     if r.digest.is_some() {
@@ -272,6 +288,8 @@ mod tests {
             "127.0.0.1:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
             "oci-layout:",
             "oci-layout:out:bad tag",
+            "docker-archive:x.tar",
+            "dir:/tmp/x",
         ] {
             assert!(parse_destination(bad, cwd, "v3").is_err(), "{bad}");
         }

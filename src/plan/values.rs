@@ -162,7 +162,7 @@ fn file_tag_digest<'a>(
 /// The `scheme` of `scheme:REST` when it is not a registry reference: a transport name
 /// other tools use (`docker:`, `docker-daemon:`, `dir:`, …), or a word followed by a
 /// path (`foo:./x`, `foo:/x`, `foo:a/b`). `HOST:PORT/REPO` and `NAME:TAG` are references.
-fn unknown_scheme(s: &str) -> Option<&str> {
+pub(crate) fn unknown_scheme(s: &str) -> Option<&str> {
     const TRANSPORTS: &[&str] = &[
         "docker",
         "docker-daemon",
