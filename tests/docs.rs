@@ -76,7 +76,11 @@ fn shell_blocks(doc: &str) -> Result<Vec<Block>, String> {
         if !SHELL_TAGS.contains(&tag.as_str()) {
             continue;
         }
-        let above = if start > 0 { lines[start - 1].trim() } else { "" };
+        let above = if start > 0 {
+            lines[start - 1].trim()
+        } else {
+            ""
+        };
         let skip = if above.starts_with("<!-- docs-test") {
             let reason = above
                 .strip_prefix(MARKER)
@@ -84,9 +88,7 @@ fn shell_blocks(doc: &str) -> Result<Vec<Block>, String> {
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
                 .ok_or_else(|| {
-                    format!(
-                        "line {start}: malformed marker `{above}`; write `{MARKER}REASON) -->`"
-                    )
+                    format!("line {start}: malformed marker `{above}`; write `{MARKER}REASON) -->`")
                 })?;
             Some(reason.to_string())
         } else {
@@ -170,11 +172,7 @@ fn every_shell_example_runs_or_says_why_not() {
     let mut report = String::new();
     let mut failures = Vec::new();
     for doc in documents() {
-        let name = doc
-            .strip_prefix(repo_root())
-            .unwrap()
-            .display()
-            .to_string();
+        let name = doc.strip_prefix(repo_root()).unwrap().display().to_string();
         let text = std::fs::read_to_string(&doc).unwrap();
         let blocks = match shell_blocks(&text) {
             Ok(b) => b,
