@@ -7,7 +7,8 @@
 //! <!-- docs-test: skip (needs a GHCR account) -->
 //! ```
 //!
-//! A marker without a reason, or a runnable block that fails, fails this test — so a new
+//! An untagged block that starts with a command (`$ `, `imgpush `, `cargo `, …) must be
+//! tagged. A marker without a reason, or a runnable block that fails, fails this test — so a new
 //! example is tested unless someone says, in the document, why it cannot be.
 //!
 //! Rules for a runnable block:
@@ -73,6 +74,13 @@ fn shell_blocks(doc: &str) -> Result<Vec<Block>, String> {
             i += 1;
         }
         i += 1; // the closing fence
+        let first = body.iter().find(|l| !l.trim().is_empty()).map(|l| l.trim());
+        if tag.is_empty() && first.is_some_and(looks_like_shell) {
+            return Err(format!(
+                "line {}: an untagged block of shell commands; tag it ```bash or ```console",
+                start + 1
+            ));
+        }
         if !SHELL_TAGS.contains(&tag.as_str()) {
             continue;
         }
@@ -102,6 +110,14 @@ fn shell_blocks(doc: &str) -> Result<Vec<Block>, String> {
         });
     }
     Ok(blocks)
+}
+
+/// Whether an untagged block's first line is a command, so that shell examples cannot
+/// escape the test by leaving out the tag.
+fn looks_like_shell(first: &str) -> bool {
+    ["$ ", "imgpush ", "cargo ", "podman ", "skopeo ", "docker "]
+        .iter()
+        .any(|p| first.starts_with(p))
 }
 
 /// The script a block runs: a console block's `$ ` lines, any other block as it is.
@@ -157,6 +173,11 @@ fn run_block(script: &str, dir: &Path, home: &Path) -> std::process::Output {
 fn parser_reads_markers_and_console_prompts() {
     let doc = "# t\n\n<!-- docs-test: skip (needs X) -->\n```bash\nfalse\n```\n\n```console\n$ echo a \\\n  b\nsample output\n$ true\n```\n\n<!-- docs-test: skip () -->\n```sh\nx\n```\n";
     assert!(shell_blocks(doc).unwrap_err().contains("malformed marker"));
+    assert!(
+        shell_blocks("```\nimgpush build\n```\n")
+            .unwrap_err()
+            .contains("untagged")
+    );
     let blocks = shell_blocks(&doc[..doc.find("\n\n<!-- docs-test: skip ()").unwrap()]).unwrap();
     assert_eq!(blocks.len(), 2);
     assert_eq!(blocks[0].skip.as_deref(), Some("needs X"));
