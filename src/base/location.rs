@@ -17,6 +17,13 @@ pub enum BaseSpec {
     Archive {
         file: PathBuf,
         tag: Option<String>,
+        digest: Option<Digest>,
+    },
+    /// A `docker save` tarball (`manifest.json`, configs, uncompressed layer tars), read as
+    /// an image with uncompressed OCI layers; `id` (the config digest) picks one image.
+    DockerArchive {
+        file: PathBuf,
+        id: Option<Digest>,
     },
     /// A spec from `base-images/` (`static` is the default).
     Named(String),
@@ -34,10 +41,18 @@ impl std::fmt::Display for BaseSpec {
                     (None, None) => Ok(()),
                 }
             }
-            BaseSpec::Archive { file, tag } => {
+            BaseSpec::Archive { file, tag, digest } => {
                 write!(f, "oci-archive:{}", file.display())?;
-                match tag {
-                    Some(t) => write!(f, ":{t}"),
+                match (tag, digest) {
+                    (_, Some(d)) => write!(f, "@{d}"),
+                    (Some(t), None) => write!(f, ":{t}"),
+                    (None, None) => Ok(()),
+                }
+            }
+            BaseSpec::DockerArchive { file, id } => {
+                write!(f, "docker-archive:{}", file.display())?;
+                match id {
+                    Some(d) => write!(f, "@{d}"),
                     None => Ok(()),
                 }
             }

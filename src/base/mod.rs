@@ -114,30 +114,17 @@ pub async fn open(
 ) -> Result<OpenedBase, BaseError> {
     match spec {
         BaseSpec::Registry(reference) => open_registry(reference, clients).await,
-        BaseSpec::Archive { file, tag } => {
-            let dir = tempfile::Builder::new()
-                .prefix("oci-archive-")
-                .tempdir_in(work)
-                .map_err(|source| BaseError::Io {
-                    path: work.to_path_buf(),
-                    source,
-                })?
-                .keep();
+        BaseSpec::Archive { file, tag, digest } => {
+            let dir = unpack_dir(work, "oci-archive-")?;
             archive::unpack(file, &dir)?;
-            let (desc, doc) = layout::lookup(&dir, tag.as_deref(), None)?;
-            let digest = Digest::try_from(desc.digest()).map_err(|e| BaseError::Layout {
-                path: file.clone(),
-                message: e.to_string(),
-            })?;
             let name = Some(format!("oci-archive:{}", file.display()));
-            open_document(
-                name,
-                digest,
-                desc.media_type().as_ref(),
-                doc,
-                BlobStore::Layout(dir),
-            )
-            .await
+            open_unpacked(name, file, &dir, tag.as_deref(), digest.as_ref()).await
+        }
+        BaseSpec::DockerArchive { file, id } => {
+            let dir = unpack_dir(work, "docker-archive-")?;
+            archive::docker_to_layout(file, id.as_ref(), &dir)?;
+            let name = Some(format!("docker-archive:{}", file.display()));
+            open_unpacked(name, file, &dir, None, None).await
         }
         BaseSpec::Layout { dir, tag, digest } => {
             let (desc, doc) = layout::lookup(dir, tag.as_deref(), digest.as_ref())?;
@@ -170,6 +157,47 @@ pub async fn open(
             open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await
         }
     }
+}
+
+/// A fresh directory under `work` to unpack an archive into.
+fn unpack_dir(work: &Path, prefix: &str) -> Result<std::path::PathBuf, BaseError> {
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(work)
+        .map_err(|source| BaseError::Io {
+            path: work.to_path_buf(),
+            source,
+        })?
+        .keep())
+}
+
+/// Opens the image of an archive unpacked into the layout `dir`.
+async fn open_unpacked(
+    name: Option<String>,
+    file: &Path,
+    dir: &Path,
+    tag: Option<&str>,
+    digest: Option<&Digest>,
+) -> Result<OpenedBase, BaseError> {
+    let (desc, doc) = layout::lookup(dir, tag, digest).map_err(|e| match e {
+        BaseError::Layout { message, .. } => BaseError::Layout {
+            path: file.to_path_buf(),
+            message,
+        },
+        other => other,
+    })?;
+    let digest = Digest::try_from(desc.digest()).map_err(|e| BaseError::Layout {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    open_document(
+        name,
+        digest,
+        desc.media_type().as_ref(),
+        doc,
+        BlobStore::Layout(dir.to_path_buf()),
+    )
+    .await
 }
 
 async fn open_registry(

@@ -32,7 +32,13 @@ pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOu
         source: plan.source.to_string(),
     }));
     let opened = open(&plan.source, &clients, work.path()).await?;
-    let set = if plan.platforms.is_empty() {
+    // Naming every platform of an index is copying all of it: the same index, the same
+    // digest (attestations included), not a new index over the same entries.
+    let has = opened.platforms();
+    let every = has.len() > 1
+        && has.iter().all(|p| plan.platforms.contains(p))
+        && plan.platforms.iter().all(|p| has.contains(p));
+    let set = if plan.platforms.is_empty() || every {
         let children = opened.load_all(false).await?;
         ImageSet {
             index: opened.document.clone(),

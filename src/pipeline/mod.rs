@@ -259,11 +259,15 @@ fn result(plan: &Plan, set: &ImageSet, published: Vec<Published>) -> BuildOutput
         .first()
         .expect("config always chooses at least one output")
         .clone();
+    // The digest and media type of what the printed reference names.
+    let (digest, media_type) = first
+        .names
+        .unwrap_or_else(|| (set.index.digest.clone(), set.index.media_type.clone()));
     BuildOutput {
         repository: first.repository,
         reference: first.reference,
-        digest: set.index.digest.clone(),
-        media_type: set.index.media_type.clone(),
+        digest,
+        media_type,
         tags: plan.tags.clone(),
         platforms: set
             .images
@@ -319,6 +323,7 @@ fn describe_base(spec: &BaseSpec) -> String {
         BaseSpec::Registry(r) => r.to_string(),
         BaseSpec::Layout { dir, .. } => format!("oci-layout:{}", dir.display()),
         BaseSpec::Archive { file, .. } => format!("oci-archive:{}", file.display()),
+        BaseSpec::DockerArchive { file, .. } => format!("docker-archive:{}", file.display()),
         BaseSpec::Named(n) => format!("{n} (embedded)"),
     }
 }

@@ -31,7 +31,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "LIST|all")]
     pub platform: Option<String>,
 
-    /// Base image: a registry reference, oci-layout:DIR[:TAG], oci-archive:FILE[:TAG], or a name from base-images/
+    /// Base image: a registry reference, oci-layout:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], docker-archive:FILE[@IMAGE-ID], or a name from base-images/
     /// (static, distroless-static, busybox, nginx) [default: static, embedded, no network].
     #[arg(long, value_name = "REF|NAME")]
     pub base: Option<String>,
@@ -331,8 +331,8 @@ pub struct RegistryArgs {
 /// Flags of `imgpush inspect`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct InspectArgs {
-    /// The image: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST] or
-    /// oci-archive:FILE[:TAG].
+    /// The image: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST],
+    /// oci-archive:FILE[:TAG|@DIGEST] or docker-archive:FILE[@IMAGE-ID].
     #[arg(value_name = "REF")]
     pub reference: String,
 
@@ -361,8 +361,8 @@ pub struct InspectArgs {
 /// Flags of `imgpush copy`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct CopyArgs {
-    /// Where from: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST] or
-    /// oci-archive:FILE[:TAG].
+    /// Where from: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST],
+    /// oci-archive:FILE[:TAG|@DIGEST] or docker-archive:FILE[@IMAGE-ID].
     #[arg(value_name = "SRC")]
     pub source: String,
 
@@ -376,7 +376,8 @@ pub struct CopyArgs {
     pub all: bool,
 
     /// Copy only these platforms (comma-separated). One platform copies its manifest as it
-    /// is (same digest); several make a new index over them (a new digest).
+    /// is (same digest); several make a new index over them (a new digest), except that
+    /// naming every platform of the source keeps its digest (the whole index is copied).
     #[arg(long, value_name = "LIST")]
     pub platform: Option<String>,
 

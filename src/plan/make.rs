@@ -336,6 +336,37 @@ mod tests {
             parse_base("alpine:3", here).unwrap(),
             BaseSpec::Registry(_)
         ));
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            parse_base(&format!("oci-archive:a.tar@{d}"), here).unwrap(),
+            BaseSpec::Archive {
+                file: "/w/a.tar".into(),
+                tag: None,
+                digest: Some(d.parse().unwrap())
+            }
+        );
+        assert_eq!(
+            parse_base(&format!("docker-archive:d.tar@{d}"), here).unwrap(),
+            BaseSpec::DockerArchive {
+                file: "/w/d.tar".into(),
+                id: Some(d.parse().unwrap())
+            }
+        );
+        for registry in [
+            "localhost:5000/app",
+            "127.0.0.1:5000/x:tag",
+            "foo:bar",
+            "host:1/a/b",
+        ] {
+            assert!(
+                matches!(parse_base(registry, here).unwrap(), BaseSpec::Registry(_)),
+                "{registry}"
+            );
+        }
+        for scheme in ["foo:./x", "foo:/x", "foo:a/b", "docker:x", "dir:x", "oci:x"] {
+            let e = parse_base(scheme, here).unwrap_err().to_string();
+            assert!(e.contains("unknown scheme"), "{scheme}: {e}");
+        }
     }
 
     #[test]

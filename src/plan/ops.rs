@@ -7,7 +7,7 @@ use super::model::{CopyPlan, IndexCreatePlan, InspectPlan};
 use super::origin::{Origin, Setting};
 use super::outputs::repo_component;
 use super::registry::{RegistryAccess, registry_settings};
-use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo};
+use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo, unknown_scheme};
 use super::{
     BaseSpec, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan, PlanError,
     PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
@@ -49,7 +49,8 @@ fn jobs(n: Option<usize>) -> Result<usize, PlanError> {
 }
 
 /// A location to read: a registry reference, `oci-layout:DIR[:TAG|@DIGEST]`,
-/// `oci-archive:FILE[:TAG]`, or a name from base-images/.
+/// `oci-archive:FILE[:TAG|@DIGEST]`, `docker-archive:FILE[@IMAGE-ID]`, or a name from
+/// base-images/.
 /// A name that is an alias for a registry image is resolved here, once.
 fn source(s: &str, env: &Environment) -> Result<BaseSpec, PlanError> {
     let spec = parse_base(s, &env.cwd).map_err(|e| match e {
@@ -105,6 +106,22 @@ pub fn parse_destination(s: &str, cwd: &Path, default_tag: &str) -> Result<Desti
             tag: tag_of(tag)?,
         });
     }
+    if s.starts_with("docker-archive:") {
+        return Err(invalid(
+            "destination",
+            s,
+            "copy does not write docker archives; write one with `imgpush build --tarball FILE --format docker-archive`, or copy to oci-archive:FILE",
+        ));
+    }
+    if let Some(scheme) = unknown_scheme(s) {
+        return Err(invalid(
+            "destination",
+            s,
+            format!(
+                "unknown scheme `{scheme}:`; write REGISTRY/REPO[:TAG], oci-layout:DIR[:TAG] or oci-archive:FILE[:TAG]"
+            ),
+        ));
+    }
     let mut r: Reference = s.parse()?;
     if r.digest.is_some() {
         return Err(invalid(
@@ -154,7 +171,7 @@ pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, PlanErro
     let default_tag = match &src {
         BaseSpec::Registry(r) => r.tag.clone(),
         BaseSpec::Layout { tag, .. } | BaseSpec::Archive { tag, .. } => tag.clone(),
-        BaseSpec::Named(_) => None,
+        BaseSpec::Named(_) | BaseSpec::DockerArchive { .. } => None,
     }
     .unwrap_or_else(|| "latest".to_string());
     let dest = parse_destination(&args.dest, &env.cwd, &default_tag)?;
@@ -297,6 +314,8 @@ mod tests {
             "127.0.0.1:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
             "oci-layout:",
             "oci-layout:out:bad tag",
+            "docker-archive:x.tar",
+            "dir:/tmp/x",
         ] {
             assert!(parse_destination(bad, cwd, "v3").is_err(), "{bad}");
         }

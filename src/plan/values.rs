@@ -82,48 +82,45 @@ pub(crate) fn parse_user(u: &str) -> Result<String, PlanError> {
 /// registry reference.
 pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, PlanError> {
     if let Some(rest) = s.strip_prefix("oci-archive:") {
-        let (file, tag) = match rest.rsplit_once(':') {
-            Some((file, tag)) if !tag.contains('/') && !file.is_empty() => {
-                if !valid_tag(tag) {
-                    return Err(invalid("--base", s, format!("`{tag}` is not a valid tag")));
-                }
-                (file, Some(tag.to_string()))
-            }
-            _ => (rest, None),
-        };
-        if file.is_empty() {
-            return Err(invalid("--base", s, "write oci-archive:FILE[:TAG]"));
-        }
+        let (file, tag, digest) = file_tag_digest(s, rest, "oci-archive:FILE[:TAG|@DIGEST]")?;
         return Ok(BaseSpec::Archive {
             file: relative_to.join(file),
             tag,
+            digest,
         });
     }
     if let Some(rest) = s.strip_prefix("oci-layout:") {
-        let (dir, tag, digest) = if let Some((dir, d)) = rest.split_once('@') {
-            let digest: Digest = d
-                .parse()
-                .map_err(|e| invalid("--base", s, format!("{e}")))?;
-            (dir, None, Some(digest))
-        } else {
-            match rest.rsplit_once(':') {
-                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => {
-                    if !valid_tag(tag) {
-                        return Err(invalid("--base", s, format!("`{tag}` is not a valid tag")));
-                    }
-                    (dir, Some(tag.to_string()), None)
-                }
-                _ => (rest, None, None),
-            }
-        };
-        if dir.is_empty() {
-            return Err(invalid("--base", s, "write oci-layout:DIR[:TAG]"));
-        }
+        let (dir, tag, digest) = file_tag_digest(s, rest, "oci-layout:DIR[:TAG|@DIGEST]")?;
         return Ok(BaseSpec::Layout {
             dir: relative_to.join(dir),
             tag,
             digest,
         });
+    }
+    if let Some(rest) = s.strip_prefix("docker-archive:") {
+        let (file, tag, digest) = file_tag_digest(s, rest, "docker-archive:FILE[@IMAGE-ID]")?;
+        if tag.is_some() {
+            return Err(invalid(
+                "--base",
+                s,
+                "name the image in a docker archive by its ID: docker-archive:FILE[@sha256:…]",
+            ));
+        }
+        return Ok(BaseSpec::DockerArchive {
+            file: relative_to.join(file),
+            id: digest,
+        });
+    }
+    if let Some(scheme) = unknown_scheme(s) {
+        return Err(invalid(
+            "--base",
+            s,
+            format!(
+                "unknown scheme `{scheme}:`; write a registry reference REGISTRY/REPO[:TAG|@DIGEST], \
+                 oci-layout:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST] or \
+                 docker-archive:FILE[@IMAGE-ID]"
+            ),
+        ));
     }
     if !s.is_empty()
         && s.chars()
@@ -132,6 +129,73 @@ pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, PlanError> {
         return Ok(BaseSpec::Named(s.to_string()));
     }
     Ok(BaseSpec::Registry(s.parse::<Reference>()?))
+}
+
+/// `PATH[:TAG|@DIGEST]` after a `oci-layout:`-like prefix.
+fn file_tag_digest<'a>(
+    s: &str,
+    rest: &'a str,
+    form: &str,
+) -> Result<(&'a str, Option<String>, Option<Digest>), PlanError> {
+    let (path, tag, digest) = if let Some((path, d)) = rest.rsplit_once('@') {
+        let digest: Digest = d
+            .parse()
+            .map_err(|e| invalid("--base", s, format!("{e}")))?;
+        (path, None, Some(digest))
+    } else {
+        match rest.rsplit_once(':') {
+            Some((path, tag)) if !tag.contains('/') && !path.is_empty() => {
+                if !valid_tag(tag) {
+                    return Err(invalid("--base", s, format!("`{tag}` is not a valid tag")));
+                }
+                (path, Some(tag.to_string()), None)
+            }
+            _ => (rest, None, None),
+        }
+    };
+    if path.is_empty() {
+        return Err(invalid("--base", s, format!("write {form}")));
+    }
+    Ok((path, tag, digest))
+}
+
+/// The `scheme` of `scheme:REST` when it is not a registry reference: a transport name
+/// other tools use (`docker:`, `docker-daemon:`, `dir:`, …), or a word followed by a
+/// path (`foo:./x`, `foo:/x`, `foo:a/b`). `HOST:PORT/REPO` and `NAME:TAG` are references.
+pub(crate) fn unknown_scheme(s: &str) -> Option<&str> {
+    const TRANSPORTS: &[&str] = &[
+        "docker",
+        "docker-daemon",
+        "containers-storage",
+        "dir",
+        "oci",
+        "oci-dir",
+        "ostree",
+        "sif",
+        "tarball",
+        "file",
+        "http",
+        "https",
+    ];
+    let (word, rest) = s.split_once(':')?;
+    let is_word = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !is_word || word.contains('.') {
+        return None;
+    }
+    if TRANSPORTS.contains(&word) {
+        return Some(word);
+    }
+    let port = rest.split('/').next().unwrap_or("");
+    let is_port =
+        !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && rest.contains('/');
+    let pathlike = rest.starts_with('.')
+        || rest.starts_with('/')
+        || rest.starts_with('~')
+        || rest.contains('/');
+    (pathlike && !is_port).then_some(word)
 }
 
 pub(crate) fn parse_repo(s: &str) -> Result<Repository, PlanError> {

@@ -75,7 +75,7 @@ impl ArchiveSink {
         cx.reporter.event(Event::StageStarted(Stage::WriteArchive {
             target: describe.clone(),
         }));
-        let reference = match &self.tarball.kind {
+        let (reference, names) = match &self.tarball.kind {
             TarballKind::OciArchive => {
                 let layout = staging.path().join("layout");
                 LayoutSink {
@@ -88,7 +88,7 @@ impl ArchiveSink {
                     .await
                     .expect("the tar task does not panic")
                     .map_err(self.io())?;
-                format!("{describe}@{}", cx.set.index.digest)
+                (format!("{describe}@{}", cx.set.index.digest), None)
             }
             TarballKind::DockerArchive { repo_tags } => {
                 let platforms: Vec<_> = cx.set.images.iter().map(|i| i.platform.clone()).collect();
@@ -101,6 +101,7 @@ impl ArchiveSink {
                     .inline()
                     .ok_or_else(|| self.err("the image config is not at hand".into()))?
                     .clone();
+                let names = (config.digest.clone(), config.media_type.clone());
                 let layers = self
                     .uncompressed_layers(image, &config, staging.path())
                     .await?;
@@ -112,13 +113,15 @@ impl ArchiveSink {
                 .await
                 .expect("the tar task does not panic")
                 .map_err(self.io())?;
-                format!("{describe}@{}", image.config.digest())
+                // The image ID `docker load` and `podman load` print: the config digest.
+                (format!("{describe}@{}", names.0), Some(names))
             }
         };
         out.persist(self.path()).map_err(|e| self.io()(e.error))?;
         Ok(Published {
             reference,
             repository: describe,
+            names,
         })
     }
 

@@ -74,6 +74,7 @@ impl LayoutSink {
         Ok(Published {
             reference: format!("oci-layout:{}@{}", self.dir.display(), cx.set.index.digest),
             repository: format!("oci-layout:{}", self.dir.display()),
+            names: None,
         })
     }
 

@@ -34,6 +34,9 @@ pub struct Published {
     pub reference: String,
     /// `REGISTRY/REPO` or `oci-layout:DIR`.
     pub repository: String,
+    /// What the reference's digest names when it is not the image's index: for a docker
+    /// archive, the config (its digest is the image ID) and the config's media type.
+    pub names: Option<(crate::oci::Digest, String)>,
 }
 
 pub struct PublishContext<'a> {

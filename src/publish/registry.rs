@@ -54,6 +54,7 @@ impl RegistrySink {
         let published = Published {
             reference: format!("{}@{}", self.repo, index.digest),
             repository: self.repo.to_string(),
+            names: None,
         };
         if !cx.tags.is_empty() && missing_tags.is_empty() {
             cx.reporter.event(Event::UpToDate {
