@@ -302,3 +302,49 @@ fn inspect_and_copy_take_one_off_credentials_for_the_source() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(registry.tags("app/copied"), ["v1"]);
 }
+
+/// A CI job's own variables, without any config.json: GitLab's `CI_REGISTRY`,
+/// `CI_REGISTRY_USER` and `CI_REGISTRY_PASSWORD` (here pointed at the test registry). A
+/// rejected one is named by its variables.
+#[test]
+fn gitlab_ci_variables_are_credentials_for_ci_registry() {
+    let registry = Registry::start_with_htpasswd(USER, PASS);
+    let imgpush = Imgpush::new();
+    let run = |password: &str, repo: &str| {
+        imgpush
+            .command()
+            .env("CI_REGISTRY", &registry.host)
+            .env("CI_REGISTRY_USER", USER)
+            .env("CI_REGISTRY_PASSWORD", password)
+            .args(push_args(&registry, repo))
+            .output()
+            .unwrap()
+    };
+    let out = run(PASS, "group/project");
+    success_line(&out);
+    assert_no_secret(&stderr(&out));
+    assert_eq!(registry.tags("group/project"), ["latest"]);
+
+    let out = run("wrong-pw", "group/wrong");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("CI_REGISTRY_USER/CI_REGISTRY_PASSWORD"),
+        "names the variables:\n{err}"
+    );
+    assert!(!err.contains("wrong-pw"), "{err}");
+    assert!(registry.tags("group/wrong").is_empty());
+
+    // Only for CI_REGISTRY: another registry does not get them.
+    let other = Registry::start_with_htpasswd(USER, PASS);
+    let out = imgpush
+        .command()
+        .env("CI_REGISTRY", &registry.host)
+        .env("CI_REGISTRY_USER", USER)
+        .env("CI_REGISTRY_PASSWORD", PASS)
+        .args(push_args(&other, "elsewhere/app"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(other.tags("elsewhere/app").is_empty());
+}

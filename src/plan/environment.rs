@@ -38,6 +38,14 @@ pub struct Environment {
     /// One-off credentials for the target registry.
     pub imgpush_username: Option<String>,
     pub imgpush_password: Option<Secret>,
+    /// GitLab CI's registry and job credentials (`CI_REGISTRY`, `CI_REGISTRY_USER`,
+    /// `CI_REGISTRY_PASSWORD`).
+    pub ci_registry: Option<String>,
+    pub ci_registry_user: Option<String>,
+    pub ci_registry_password: Option<Secret>,
+    /// GitHub Actions' job token and actor, for `ghcr.io`.
+    pub github_token: Option<Secret>,
+    pub github_actor: Option<String>,
     /// podman's auth file locations.
     pub registry_auth_file: Option<PathBuf>,
     pub xdg_runtime_dir: Option<PathBuf>,
@@ -81,9 +89,55 @@ impl Environment {
             cache_max_mb: var("IMGPUSH_CACHE_MAX_MB"),
             imgpush_username: var("IMGPUSH_USERNAME"),
             imgpush_password: var("IMGPUSH_PASSWORD").map(Secret::new),
+            ci_registry: var("CI_REGISTRY"),
+            ci_registry_user: var("CI_REGISTRY_USER"),
+            ci_registry_password: var("CI_REGISTRY_PASSWORD").map(Secret::new),
+            github_token: var("GITHUB_TOKEN").map(Secret::new),
+            github_actor: var("GITHUB_ACTOR"),
             registry_auth_file: path("REGISTRY_AUTH_FILE"),
             xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
         })
+    }
+
+    /// The credentials CI systems hand a job without a config.json: GitLab's
+    /// `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` for `CI_REGISTRY`, and GitHub's
+    /// `GITHUB_TOKEN` (as `GITHUB_ACTOR`) for `ghcr.io`.
+    fn ci_credentials(&self) -> Vec<(String, Credential, CredentialSource)> {
+        let mut out = Vec::new();
+        if let (Some(registry), Some(user), Some(password)) = (
+            &self.ci_registry,
+            &self.ci_registry_user,
+            &self.ci_registry_password,
+        ) {
+            out.push((
+                registry.clone(),
+                Credential::Basic {
+                    username: user.clone(),
+                    password: password.expose().to_string(),
+                },
+                CredentialSource::Ci {
+                    variables: "CI_REGISTRY_USER/CI_REGISTRY_PASSWORD",
+                },
+            ));
+        }
+        if let Some(token) = &self.github_token {
+            out.push((
+                "ghcr.io".to_string(),
+                Credential::Basic {
+                    // GHCR accepts the job token with any username; the actor is what
+                    // GitHub's own docs pass.
+                    username: self
+                        .github_actor
+                        .clone()
+                        .unwrap_or_else(|| "github-actions".to_string()),
+                    password: token.expose().to_string(),
+                },
+                CredentialSource::Ci {
+                    variables: "GITHUB_TOKEN",
+                },
+            ));
+        }
+        out
     }
 
     /// Where credentials come from. `creds` (`--creds USER:PASSWORD`), else
@@ -127,22 +181,26 @@ impl Environment {
             }
             (None, None, None) => None,
         };
+        let mut explicit: Vec<(String, Credential, CredentialSource)> = match one_off {
+            Some((username, password, source)) => targets
+                .iter()
+                .map(|t| {
+                    let credential = Credential::Basic {
+                        username: username.clone(),
+                        password: password.clone(),
+                    };
+                    (t.to_string(), credential, source.clone())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        // A CI job's own credentials, after the one-off ones (first match wins) and before
+        // any config.json: CI runners rarely have one, and these are the job's.
+        explicit.extend(self.ci_credentials());
         Ok(CredentialStore {
             docker_config: dir.map(|d| d.join("config.json")),
             auth_files,
-            explicit: match one_off {
-                Some((username, password, source)) => targets
-                    .iter()
-                    .map(|t| {
-                        let credential = Credential::Basic {
-                            username: username.clone(),
-                            password: password.clone(),
-                        };
-                        (t.to_string(), credential, source.clone())
-                    })
-                    .collect(),
-                None => Vec::new(),
-            },
+            explicit,
             helper_path: self
                 .path
                 .as_ref()
@@ -277,6 +335,55 @@ fn private_temp_dir(dir: &std::path::Path, uid: u32) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ci_variables_are_credentials_for_their_registry_only() {
+        let env = Environment {
+            ci_registry: Some("registry.gitlab.com".into()),
+            ci_registry_user: Some("gitlab-ci-token".into()),
+            ci_registry_password: Some(Secret::new("glpat-job".to_string())),
+            github_token: Some(Secret::new("ghs_job".to_string())),
+            github_actor: Some("octocat".into()),
+            ..Default::default()
+        };
+        let store = env
+            .credential_store(&["registry.gitlab.com"], None)
+            .unwrap();
+        let found = |r: &str| store.lookup_with_source(r).unwrap();
+        let (gitlab, source) = found("registry.gitlab.com").unwrap();
+        assert!(matches!(
+            gitlab,
+            Credential::Basic { ref username, ref password }
+                if username == "gitlab-ci-token" && password == "glpat-job"
+        ));
+        assert_eq!(
+            source.to_string(),
+            "the CI variables CI_REGISTRY_USER/CI_REGISTRY_PASSWORD"
+        );
+        let (ghcr, source) = found("ghcr.io").unwrap();
+        assert!(matches!(
+            ghcr,
+            Credential::Basic { ref username, ref password }
+                if username == "octocat" && password == "ghs_job"
+        ));
+        assert_eq!(source.to_string(), "the CI variables GITHUB_TOKEN");
+        assert!(found("docker.io").is_none());
+        // --creds for the target comes first.
+        let store = env
+            .credential_store(&["registry.gitlab.com"], Some("me:mine"))
+            .unwrap();
+        let (_, source) = store
+            .lookup_with_source("registry.gitlab.com")
+            .unwrap()
+            .unwrap();
+        assert_eq!(source.to_string(), "--creds");
+        // And none of it shows in Debug.
+        let shown = format!("{env:?}");
+        assert!(
+            !shown.contains("glpat-job") && !shown.contains("ghs_job"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn cargo_exported_by_an_outer_cargo_run_is_not_the_users_choice() {

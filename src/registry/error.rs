@@ -250,6 +250,9 @@ fn unauthorized_hint(registry: &str, source: Option<&super::CredentialSource>) -
         Some(S::Environment) => format!(
             "the credentials from IMGPUSH_USERNAME/IMGPUSH_PASSWORD were rejected by {registry} or lack access; check those variables"
         ),
+        Some(S::Ci { variables }) => format!(
+            "the credentials from the CI variables {variables} were rejected by {registry} or lack access; check that the job may push there (GitLab: the project's registry; GitHub: `permissions: packages: write`)"
+        ),
         Some(source @ (S::Helper { .. } | S::File { .. })) => format!(
             "the credentials for {registry} from {source} were rejected or lack access; {relogin}"
         ),

@@ -28,6 +28,12 @@ impl Imgpush {
             .env("IMGPUSH_CACHE_DIR", test_cache_dir())
             .env_remove("IMGPUSH_REPO")
             .env_remove("SOURCE_DATE_EPOCH")
+            // A CI runner's own credentials must not reach the tests' registries.
+            .env_remove("CI_REGISTRY")
+            .env_remove("CI_REGISTRY_USER")
+            .env_remove("CI_REGISTRY_PASSWORD")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_ACTOR")
             .stdin(Stdio::null());
         c
     }

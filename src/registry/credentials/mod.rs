@@ -139,6 +139,9 @@ pub enum CredentialSource {
     Environment,
     /// The username and password `imgpush login` is checking.
     Login,
+    /// A CI system's own variables: GitLab's `CI_REGISTRY_USER`/`CI_REGISTRY_PASSWORD` for
+    /// `CI_REGISTRY`, GitHub's `GITHUB_TOKEN` for `ghcr.io`.
+    Ci { variables: &'static str },
     /// `docker-credential-<helper>`, named in `path`.
     Helper { helper: String, path: PathBuf },
     /// The `auths` entry of docker's config.json or of a podman auth file.
@@ -151,6 +154,7 @@ impl fmt::Display for CredentialSource {
             CredentialSource::Flag => write!(f, "--creds"),
             CredentialSource::Environment => write!(f, "IMGPUSH_USERNAME/IMGPUSH_PASSWORD"),
             CredentialSource::Login => write!(f, "the username and password given to login"),
+            CredentialSource::Ci { variables } => write!(f, "the CI variables {variables}"),
             CredentialSource::Helper { helper, path } => write!(
                 f,
                 "credential helper docker-credential-{helper} (named in {})",
