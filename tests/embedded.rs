@@ -260,3 +260,31 @@ fn platform_all_with_an_artifact_the_base_lacks_names_it() {
     }
     assert!(!imgpush.cwd.path().join("out").exists());
 }
+
+#[test]
+fn quiet_prints_only_the_result() {
+    let imgpush = Imgpush::new();
+    let args = [
+        "build",
+        "--oci-layout",
+        "out",
+        "--artifact",
+        &format!("linux/amd64={}", hello().amd64.display()),
+    ];
+    let loud = imgpush.run(&args);
+    assert!(!stderr(&loud).is_empty(), "progress lines without --quiet");
+    let mut quiet_args = args.to_vec();
+    quiet_args.push("--quiet");
+    let quiet = imgpush.run(&quiet_args);
+    let line = success_line(&quiet);
+    assert_eq!(line, success_line(&loud), "the same result");
+    assert_eq!(stderr(&quiet), "", "nothing but the result");
+    quiet_args.push("-v");
+    let both = imgpush.run(&quiet_args);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}

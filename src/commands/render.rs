@@ -27,8 +27,7 @@ struct Transfer {
 
 impl StderrReporter {
     pub fn new(verbosity: Verbosity) -> Self {
-        let bars = std::io::stderr()
-            .is_terminal()
+        let bars = (std::io::stderr().is_terminal() && verbosity > Verbosity::Quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         StderrReporter {
             verbosity,
@@ -225,7 +224,8 @@ fn lines(event: &Event) -> Vec<(Verbosity, String)> {
         Event::CacheTrimFailed { dir, error } => {
             detail(format!("cache: could not trim {}: {error}", dir.display()))
         }
-        Event::Warning(text) => step(format!("warning: {text}")),
+        // Shown even with --quiet.
+        Event::Warning(text) => vec![(Verbosity::Quiet, format!("imgpush: warning: {text}"))],
         Event::Detail(text) => detail(text.clone()),
         Event::Trace(text) => vec![(Verbosity::Trace, format!("    {text}"))],
     }

@@ -326,6 +326,10 @@ pub struct RegistryArgs {
     /// More detail on stderr (-v: each blob, -vv: each HTTP request); never credentials.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Print only the result (and warnings and errors): no progress, no compiler output.
+    #[arg(short = 'q', long = "quiet", conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// Flags of `imgpush inspect`.

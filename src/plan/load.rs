@@ -107,6 +107,7 @@ fn registry_flags(r: &RegistryArgs, to: &mut LowSettings) -> Result<()> {
     to.retries = r.retries.map(|n| Setting::new(n, flag("--retries")));
     to.timeout = load(r.timeout, &flag("--timeout"), "timeout", timeout)?;
     to.verbose = r.verbose;
+    to.quiet = r.quiet;
     Ok(())
 }
 

@@ -103,7 +103,7 @@ impl Plan {
         )?;
         Ok(Plan {
             json: value(&settings.json).unwrap_or(false),
-            verbosity: Verbosity::from_count(settings.verbose),
+            verbosity: Verbosity::from_flags(settings.verbose, settings.quiet),
             platforms: built.platforms,
             // The base is decided here, once: the default, and a name from `base-images/`
             // that is an alias for a registry image.

@@ -217,6 +217,8 @@ pub struct ExtraFile {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Verbosity {
+    /// `--quiet`: only the result (stdout), warnings and errors.
+    Quiet,
     #[default]
     Normal,
     Verbose,
@@ -224,9 +226,15 @@ pub enum Verbosity {
 }
 
 impl Verbosity {
-    /// From the number of `-v` flags.
+    /// From the number of `-v` flags (`--quiet` is [`Verbosity::from_flags`]).
     pub fn from_count(v: u8) -> Verbosity {
+        Verbosity::from_flags(v, false)
+    }
+
+    /// From the number of `-v` flags and `--quiet` (clap keeps the two apart).
+    pub fn from_flags(v: u8, quiet: bool) -> Verbosity {
         match v {
+            _ if quiet => Verbosity::Quiet,
             0 => Verbosity::Normal,
             1 => Verbosity::Verbose,
             _ => Verbosity::Trace,

@@ -69,8 +69,9 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let env = output::environment(true)?;
     let plan = commands::inspect::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_count(
+    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
         args.registry.verbose,
+        args.registry.quiet,
     )));
     let inspection = commands::inspect::execute(&plan, reporter)?;
     if args.raw {
@@ -86,8 +87,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let env = output::environment(true)?;
     let plan = commands::copy::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_count(
+    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
         args.registry.verbose,
+        args.registry.quiet,
     )));
     let out = commands::copy::execute(&plan, reporter.clone())?;
     reporter.finish();
@@ -97,8 +99,9 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
 pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
     let env = output::environment(true)?;
     let plan = commands::index::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_count(
+    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
         args.registry.verbose,
+        args.registry.quiet,
     )));
     let out = commands::index::execute(&plan, reporter.clone())?;
     reporter.finish();
@@ -108,8 +111,9 @@ pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
 pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     let env = output::environment(true)?;
     let plan = commands::resolve::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_count(
+    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
         args.registry.verbose,
+        args.registry.quiet,
     )));
     let yaml = commands::resolve::execute(&plan, reporter.clone())?;
     reporter.finish();
