@@ -2,7 +2,7 @@
 //! directory and then read as a layout. Only the layout's own files are accepted.
 
 use super::BaseError;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 /// Unpacks `file` into `dest` (which must exist). Entries outside `oci-layout`,
 /// `index.json` and `blobs/` are ignored; absolute paths, `..`, links and devices are errors.
@@ -22,23 +22,7 @@ pub(crate) fn unpack(file: &Path, dest: &Path) -> Result<(), BaseError> {
     let mut seen_index = false;
     for entry in entries {
         let mut entry = entry.map_err(|e| err(format!("not a valid tar file: {e}")))?;
-        let path = entry
-            .path()
-            .map_err(|e| err(format!("bad entry name: {e}")))?
-            .into_owned();
-        let mut rel = std::path::PathBuf::new();
-        for c in path.components() {
-            match c {
-                Component::Normal(p) => rel.push(p),
-                Component::CurDir => {}
-                _ => {
-                    return Err(err(format!(
-                        "entry `{}` points outside the archive",
-                        path.display()
-                    )));
-                }
-            }
-        }
+        let rel = relative_path(&entry).map_err(&err)?;
         let wanted = rel == Path::new("oci-layout")
             || rel == Path::new("index.json")
             || rel.starts_with("blobs");
@@ -63,7 +47,7 @@ pub(crate) fn unpack(file: &Path, dest: &Path) -> Result<(), BaseError> {
             other => {
                 return Err(err(format!(
                     "entry `{}` is a {other:?}; an OCI archive holds only files and directories",
-                    path.display()
+                    rel.display()
                 )));
             }
         }
@@ -109,23 +93,7 @@ pub(crate) fn docker_to_layout(
         ) {
             continue;
         }
-        let path = entry
-            .path()
-            .map_err(|e| err(format!("bad entry name: {e}")))?
-            .into_owned();
-        let mut rel = std::path::PathBuf::new();
-        for c in path.components() {
-            match c {
-                Component::Normal(p) => rel.push(p),
-                Component::CurDir => {}
-                _ => {
-                    return Err(err(format!(
-                        "entry `{}` points outside the archive",
-                        path.display()
-                    )));
-                }
-            }
-        }
+        let rel = relative_path(&entry).map_err(&err)?;
         let out = raw.join(&rel);
         if let Some(parent) = out.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -244,4 +212,27 @@ pub(crate) fn docker_to_layout(
     write("index.json", &index)?;
     write("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     std::fs::remove_dir_all(&raw).map_err(io(&raw))
+}
+
+/// An entry's path inside the archive, relative and without `.`; an absolute path or `..`
+/// (which would write outside the unpacking directory) is an error message.
+fn relative_path<R: std::io::Read>(entry: &tar::Entry<R>) -> Result<PathBuf, String> {
+    let path = entry
+        .path()
+        .map_err(|e| format!("bad entry name: {e}"))?
+        .into_owned();
+    let mut rel = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => rel.push(p),
+            Component::CurDir => {}
+            _ => {
+                return Err(format!(
+                    "entry `{}` points outside the archive",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(rel)
 }
