@@ -261,10 +261,11 @@ pub fn verify_stream(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn stream_of(parts: &[&'static [u8]]) -> BlobStream {
+    /// A blob stream of fixed chunks (also for the upload tests).
+    pub(in crate::registry) fn stream_of(parts: &[&'static [u8]]) -> BlobStream {
         futures_util::stream::iter(
             parts
                 .iter()

@@ -473,17 +473,8 @@ impl ChunkSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::blobs::tests::stream_of;
     use crate::registry::verify_stream;
-
-    fn stream_of(parts: &[&'static [u8]]) -> BlobStream {
-        futures_util::stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        )
-        .boxed()
-    }
 
     #[tokio::test]
     async fn chunk_sources_split_resume_and_end() {
