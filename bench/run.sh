@@ -15,30 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=$(mktemp -d /tmp/imgpush-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do { kill "$p" && wait "$p"; } 2>/dev/null || true; done
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
 cargo build --release --locked -q --bins --example layer_throughput
 IMGPUSH=$ROOT/target/release/imgpush
 export IMGPUSH_CACHE_DIR=$WORK/cache
 
-start_registry() { # $1 = name; sets REGISTRY_HOST (not in a subshell: PIDS must be kept)
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  printf 'version: 0.1\nlog: {level: info, accesslog: {disabled: false}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
-    "$WORK/$1-storage" "$port" >"$WORK/$1.yml"
-  docker-registry serve "$WORK/$1.yml" >"$WORK/$1.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-  REGISTRY_HOST="127.0.0.1:$port"
-}
 start_registry a; REG=$REGISTRY_HOST
 start_registry b; REG_B=$REGISTRY_HOST
 
@@ -63,15 +45,7 @@ print(t)'; }
 lines() { wc -l <"$WORK/a.log"; }
 
 # ---------------------------------------------------------------- 1. the spine job
-mkdir -p "$WORK/debs"
-python3 fixtures/busybox-base/make-base.py "$WORK/base-layout" "$WORK/debs" >/dev/null 2>&1
-skopeo copy -q --all --dest-tls-verify=false "oci:$WORK/base-layout:latest" "docker://$REG/base/busybox:latest"
-
-# A static hello per CPU padded to ~9 MB with mildly compressible data (random bytes as
-# base64), so compression and upload both do real work.
-gcc -static -O2 -o "$WORK/hello-amd64" fixtures/hello/hello.c
-aarch64-linux-gnu-gcc -static -O2 -o "$WORK/hello-arm64" fixtures/hello/hello.c
-for a in amd64 arm64; do head -c 6500000 /dev/urandom | base64 -w0 >>"$WORK/hello-$a"; done
+spine_inputs "$REG"
 SIZE=$(stat -c %s "$WORK/hello-amd64")
 
 median() { python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.3f}')" "$@"; }
