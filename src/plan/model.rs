@@ -226,11 +226,6 @@ pub enum Verbosity {
 }
 
 impl Verbosity {
-    /// From the number of `-v` flags (`--quiet` is [`Verbosity::from_flags`]).
-    pub fn from_count(v: u8) -> Verbosity {
-        Verbosity::from_flags(v, false)
-    }
-
     /// From the number of `-v` flags and `--quiet` (clap keeps the two apart).
     pub fn from_flags(v: u8, quiet: bool) -> Verbosity {
         match v {

@@ -218,11 +218,6 @@ impl Client {
         Ok(())
     }
 
-    /// How often the token was renewed during this run.
-    pub async fn token_renewals(&self) -> u64 {
-        self.auth.lock().await.renewals
-    }
-
     /// Token exchange (distribution "token authentication"): all configured scopes plus the
     /// challenge's own go into one request, so the token covers push to the target and pull
     /// from the base repository at once. Retried on 5xx/429/resets like any request.
