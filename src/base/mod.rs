@@ -5,6 +5,7 @@
 mod location;
 pub use location::BaseSpec;
 mod archive;
+pub mod debian;
 pub mod embedded;
 mod layout;
 mod source;
