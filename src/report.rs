@@ -221,6 +221,14 @@ pub enum Event {
         error: String,
     },
     Warning(String),
+    /// A package base's `.deb` files are ready: `cached` from imgpush's cache,
+    /// `downloaded` (`bytes` in all) from the archive.
+    PackagesFetched {
+        base: String,
+        cached: usize,
+        downloaded: usize,
+        bytes: u64,
+    },
     /// Extra detail (shown with `-v`) where no event above fits.
     Detail(String),
     /// Requests and cache reads (shown with `-vv`). Never contains credentials.

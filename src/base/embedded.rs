@@ -74,46 +74,83 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
         name: name.to_string(),
         source,
     })?;
-    std::fs::rename(&layer.path, blobs.join(layer.digest.hex())).map_err(io)?;
-
-    let created = rfc3339(0);
-    let mut manifests = Vec::new();
+    let mut config = serde_json::Map::new();
+    config.insert("Env".into(), json!(spec.env));
+    if let Some(u) = &spec.user {
+        config.insert("User".into(), json!(u));
+    }
+    if let Some(w) = &spec.workdir {
+        config.insert("WorkingDir".into(), json!(w));
+    }
+    let mut images = Vec::new();
     for p in &spec.platforms {
         let platform: Platform = p.parse().map_err(|e| bad(format!("{e}")))?;
+        images.push(GeneratedImage {
+            platform,
+            layers: vec![layer.clone()],
+            config: serde_json::Value::Object(config.clone()),
+        });
+    }
+    write_layout(&dir, &images).map_err(io)?;
+    Ok(dir)
+}
+
+/// One platform of a base built in-process.
+pub(super) struct GeneratedImage {
+    pub platform: Platform,
+    /// Bottom first; the files may be shared between platforms.
+    pub layers: Vec<crate::layer::Layer>,
+    /// The image config's `config` object (Env, User, Entrypoint, …).
+    pub config: serde_json::Value,
+}
+
+/// Writes `images` as one index into the OCI layout `dir` (tag `latest`), moving each layer
+/// file into its blobs. Every `created` is the epoch: a generated base's digests depend on
+/// its inputs only.
+pub(super) fn write_layout(dir: &Path, images: &[GeneratedImage]) -> std::io::Result<()> {
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let created = rfc3339(0);
+    let mut manifests = Vec::new();
+    for image in images {
+        for layer in &image.layers {
+            let target = blobs.join(layer.digest.hex());
+            if !target.exists() {
+                std::fs::rename(&layer.path, &target)?;
+            }
+        }
+        let platform = &image.platform;
         let mut config = json!({
             "architecture": platform.architecture,
             "os": platform.os,
             "created": created,
-            "config": {
-                "Env": spec.env,
+            "config": image.config,
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": image.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
             },
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
-            "history": [{"created": created, "created_by": layer.created_by}],
+            "history": image.layers.iter().map(|l| json!({"created": created, "created_by": l.created_by})).collect::<Vec<_>>(),
         });
         if let Some(v) = &platform.variant {
             config["variant"] = json!(v);
         }
-        if let Some(u) = &spec.user {
-            config["config"]["User"] = json!(u);
-        }
-        if let Some(w) = &spec.workdir {
-            config["config"]["WorkingDir"] = json!(w);
-        }
         let config = Document::new(canonical_json(&config), media::OCI_CONFIG);
-        write_blob(&blobs, &config).map_err(io)?;
+        write_blob(&blobs, &config)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(media::OCI_MANIFEST)
             .config(config.descriptor())
-            .layers(vec![descriptor(
-                layer.media_type,
-                &layer.digest,
-                layer.size,
-            )])
+            .layers(
+                image
+                    .layers
+                    .iter()
+                    .map(|l| descriptor(l.media_type, &l.digest, l.size))
+                    .collect::<Vec<_>>(),
+            )
             .build()
             .expect("all required manifest fields are set");
         let manifest = Document::new(canonical_json(&manifest), media::OCI_MANIFEST);
-        write_blob(&blobs, &manifest).map_err(io)?;
+        write_blob(&blobs, &manifest)?;
         let mut entry = manifest.descriptor();
         entry.set_platform(Some(platform.to_oci(None)));
         manifests.push(entry);
@@ -125,7 +162,7 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
         .build()
         .expect("all required index fields are set");
     let index = Document::new(canonical_json(&index), media::OCI_INDEX);
-    write_blob(&blobs, &index).map_err(io)?;
+    write_blob(&blobs, &index)?;
 
     let mut top = index.descriptor();
     top.set_annotations(Some(HashMap::from([(
@@ -137,9 +174,9 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
         .manifests(vec![top])
         .build()
         .expect("all required index fields are set");
-    std::fs::write(dir.join("index.json"), canonical_json(&layout_index)).map_err(io)?;
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
-    Ok(dir)
+    std::fs::write(dir.join("index.json"), canonical_json(&layout_index))?;
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    Ok(())
 }
 
 fn write_blob(blobs: &Path, doc: &Document) -> std::io::Result<()> {

@@ -27,6 +27,8 @@ pub enum BaseSpec {
     },
     /// A spec from `base-images/` (`static` is the default).
     Named(String),
+    /// A base spec file of the user's (`PATH.toml`, its lock at `PATH.lock`).
+    SpecFile(PathBuf),
 }
 
 impl std::fmt::Display for BaseSpec {
@@ -57,6 +59,7 @@ impl std::fmt::Display for BaseSpec {
                 }
             }
             BaseSpec::Named(n) => write!(f, "{n}"),
+            BaseSpec::SpecFile(p) => write!(f, "{}", p.display()),
         }
     }
 }

@@ -44,6 +44,12 @@ pub enum BaseError {
         #[source]
         source: crate::layer::LayerError,
     },
+    #[error("package base `{name}`")]
+    Debian {
+        name: String,
+        #[source]
+        source: Box<debian::DebianError>,
+    },
     #[error("OCI layout {path}: {message}")]
     Layout { path: PathBuf, message: String },
     #[error("base image {base}: {message}")]
@@ -63,6 +69,7 @@ impl BaseError {
             BaseError::MissingPlatforms { .. } => Some(
                 "request only platforms the base has (--platform), or choose a base that has them (--base)".into(),
             ),
+            BaseError::Debian { name, source } => source.hint(name),
             BaseError::UnknownName { name, .. } => Some(format!(
                 "names come from base-images/; for an image on Docker Hub write docker.io/library/{name}:TAG"
             )),
@@ -107,11 +114,21 @@ impl ClientFor for crate::registry::Pool {
     }
 }
 
+/// What opening a package base needs beyond a registry client.
+#[derive(Clone, Copy)]
+pub struct OpenContext<'a> {
+    /// Downloaded `.deb` files are kept here (by SHA-256).
+    pub cache: Option<&'a crate::cache::Cache>,
+    pub archive: &'a debian::ArchiveOverrides,
+    pub reporter: &'a dyn crate::report::Reporter,
+}
+
 /// Opens the base named by `spec`: fetches its index (or single manifest and config).
 pub async fn open(
     spec: &BaseSpec,
     clients: &dyn ClientFor,
     work: &Path,
+    ctx: OpenContext<'_>,
 ) -> Result<OpenedBase, BaseError> {
     match spec {
         BaseSpec::Registry(reference) => open_registry(reference, clients).await,
@@ -137,27 +154,84 @@ pub async fn open(
             open_document(None, digest, desc.media_type().as_ref(), doc, store).await
         }
         BaseSpec::Named(name) => {
-            let spec = spec::find(name).ok_or_else(|| BaseError::UnknownName {
+            let file = spec::find(name).ok_or_else(|| BaseError::UnknownName {
                 name: name.clone(),
                 known: spec::names().join(", "),
             })?;
-            if let Some(reference) = &spec.reference {
-                let reference: Reference = reference.parse().map_err(|e| BaseError::Spec {
-                    name: name.clone(),
-                    message: format!("{e}"),
-                })?;
-                return open_registry(&reference, clients).await;
-            }
-            let generated = spec.generated.as_ref().ok_or_else(|| BaseError::Spec {
-                name: name.clone(),
-                message: "neither `reference` nor `[generated]` is set".into(),
+            let lock = spec::embedded_lock(name).map(str::to_string);
+            let lock_file = format!("base-images/{name}.lock (embedded)");
+            open_spec(name, &file, None, lock, &lock_file, clients, work, ctx).await
+        }
+        BaseSpec::SpecFile(path) => {
+            let (file, lock) = spec::read_file(path).map_err(|message| BaseError::Spec {
+                name: path.display().to_string(),
+                message,
             })?;
-            let dir = embedded::generate(name, generated, work)?;
-            let (desc, doc) = layout::lookup(&dir, Some("latest"), None)?;
-            let digest = Digest::try_from(desc.digest()).expect("we wrote this digest");
-            open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await
+            let name = path.display().to_string();
+            let lock_file = path.with_extension("lock").display().to_string();
+            open_spec(
+                &name,
+                &file,
+                path.parent(),
+                lock,
+                &lock_file,
+                clients,
+                work,
+                ctx,
+            )
+            .await
         }
     }
+}
+
+/// Opens a base described by a spec: an alias, a generated base or a package base.
+#[allow(clippy::too_many_arguments)]
+async fn open_spec(
+    name: &str,
+    file: &spec::BaseSpecFile,
+    spec_dir: Option<&Path>,
+    lock: Option<String>,
+    lock_file: &str,
+    clients: &dyn ClientFor,
+    work: &Path,
+    ctx: OpenContext<'_>,
+) -> Result<OpenedBase, BaseError> {
+    if let Some(reference) = &file.reference {
+        let reference: Reference = reference.parse().map_err(|e| BaseError::Spec {
+            name: name.to_string(),
+            message: format!("{e}"),
+        })?;
+        return open_registry(&reference, clients).await;
+    }
+    let dir = if let Some(generated) = &file.generated {
+        embedded::generate(name, generated, work)?
+    } else if let Some(debian) = &file.debian {
+        let _ = spec_dir;
+        debian::generate(
+            name,
+            debian,
+            lock.as_deref(),
+            lock_file,
+            ctx.archive,
+            ctx.cache,
+            work,
+            ctx.reporter,
+        )
+        .await
+        .map_err(|source| BaseError::Debian {
+            name: name.to_string(),
+            source: Box::new(source),
+        })?
+    } else {
+        return Err(BaseError::Spec {
+            name: name.to_string(),
+            message: "none of `reference`, `[generated]` or `[debian]` is set".into(),
+        });
+    };
+    let (desc, doc) = layout::lookup(&dir, Some("latest"), None)?;
+    let digest = Digest::try_from(desc.digest()).expect("we wrote this digest");
+    // No base-name annotation: a generated base has no pullable reference.
+    open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await
 }
 
 /// A fresh directory under `work` to unpack an archive into.

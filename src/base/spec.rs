@@ -2,15 +2,33 @@
 
 use serde::Deserialize;
 
-/// `(name, TOML text)` of every spec in `base-images/`.
-pub const EMBEDDED: &[(&str, &str)] = &[
-    ("static", include_str!("../../base-images/static.toml")),
+/// `(name, TOML text, lock text)` of every spec in `base-images/`.
+pub const EMBEDDED: &[(&str, &str, Option<&str>)] = &[
+    (
+        "static",
+        include_str!("../../base-images/static.toml"),
+        None,
+    ),
     (
         "distroless-static",
         include_str!("../../base-images/distroless-static.toml"),
+        None,
     ),
-    ("busybox", include_str!("../../base-images/busybox.toml")),
-    ("nginx", include_str!("../../base-images/nginx.toml")),
+    (
+        "busybox",
+        include_str!("../../base-images/busybox.toml"),
+        Some(include_str!("../../base-images/busybox.lock")),
+    ),
+    (
+        "nginx",
+        include_str!("../../base-images/nginx.toml"),
+        Some(include_str!("../../base-images/nginx.lock")),
+    ),
+    (
+        "glibc",
+        include_str!("../../base-images/glibc.toml"),
+        Some(include_str!("../../base-images/glibc.lock")),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +41,13 @@ pub struct BaseSpecFile {
     /// A base built in-process.
     #[serde(default)]
     pub generated: Option<GeneratedSpec>,
+    /// A base built from Debian packages (with a lock file beside the spec).
+    #[serde(default)]
+    pub debian: Option<crate::base::debian::DebianSpec>,
+    /// Where `--static DIR` goes on this base when `--dest` is not given
+    /// (`/usr/share/nginx/html` for `nginx`).
+    #[serde(default, rename = "bundle-dest")]
+    pub bundle_dest: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +68,7 @@ pub struct GeneratedSpec {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct FileSpec {
     pub path: String,
     pub mode: String,
@@ -53,7 +79,7 @@ pub struct FileSpec {
     pub source: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirSpec {
     pub path: String,
@@ -65,13 +91,34 @@ pub struct DirSpec {
 }
 
 pub fn names() -> Vec<&'static str> {
-    EMBEDDED.iter().map(|(n, _)| *n).collect()
+    EMBEDDED.iter().map(|(n, _, _)| *n).collect()
 }
 
 pub fn find(name: &str) -> Option<BaseSpecFile> {
-    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, text)| {
-        toml::from_str(text).expect("embedded base specs are checked by a unit test")
-    })
+    EMBEDDED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, text, _)| {
+            toml::from_str(text).expect("embedded base specs are checked by a unit test")
+        })
+}
+
+/// The embedded lock of a package base.
+pub fn embedded_lock(name: &str) -> Option<&'static str> {
+    EMBEDDED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .and_then(|(_, _, lock)| *lock)
+}
+
+/// A spec file given by path (`--base ./web/base.toml`), with its lock (`base.lock`
+/// beside it) when there is one.
+pub fn read_file(path: &std::path::Path) -> Result<(BaseSpecFile, Option<String>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let spec: BaseSpecFile =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let lock = std::fs::read_to_string(path.with_extension("lock")).ok();
+    Ok((spec, lock))
 }
 
 pub fn parse_mode(mode: &str) -> Option<u32> {
@@ -98,12 +145,29 @@ mod tests {
             on_disk, embedded,
             "add new base-images/*.toml to spec::EMBEDDED"
         );
-        for (name, text) in EMBEDDED {
+        for (name, text, lock) in EMBEDDED {
             let spec: BaseSpecFile = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(
-                spec.reference.is_some() != spec.generated.is_some(),
-                "{name}: reference xor generated"
+            let kinds = [
+                spec.reference.is_some(),
+                spec.generated.is_some(),
+                spec.debian.is_some(),
+            ];
+            assert_eq!(
+                kinds.iter().filter(|k| **k).count(),
+                1,
+                "{name}: one of reference, [generated], [debian]"
             );
+            if let Some(d) = &spec.debian {
+                let lock =
+                    crate::base::debian::Lock::parse(lock.expect("package bases have a lock"))
+                        .unwrap_or_else(|e| panic!("{name}.lock: {e}"));
+                assert_eq!(
+                    lock.spec,
+                    d.fingerprint().to_string(),
+                    "base-images/{name}.lock is stale: run imgpush base lock {name}"
+                );
+                d.arches().unwrap();
+            }
             if let Some(g) = spec.generated {
                 for p in &g.platforms {
                     p.parse::<crate::oci::Platform>().unwrap();

@@ -11,6 +11,7 @@
 //! `cargo-imgpush` may reach the other binary's files only through the library; nothing
 //! below this module writes to the terminal.
 
+pub mod base;
 pub mod build;
 pub mod copy;
 pub mod doctor;
@@ -35,6 +36,9 @@ pub enum CommandError {
     Runtime(#[source] std::io::Error),
     #[error("no password: pipe it in with --password-stdin (or set IMGPUSH_PASSWORD)")]
     NoPassword,
+    /// `imgpush base`: the name or spec cannot be used as asked.
+    #[error("{0}")]
+    Base(String),
     #[error("the password is empty")]
     EmptyPassword,
     #[error(

@@ -224,6 +224,19 @@ fn lines(event: &Event) -> Vec<(Verbosity, String)> {
         Event::CacheTrimFailed { dir, error } => {
             detail(format!("cache: could not trim {}: {error}", dir.display()))
         }
+        Event::PackagesFetched {
+            base,
+            cached,
+            downloaded,
+            bytes,
+        } => vec![(
+            Verbosity::Normal,
+            format!(
+                "imgpush: base {base}: {} package files ({cached} from the cache, {downloaded} downloaded, {})",
+                cached + downloaded,
+                human_size(*bytes)
+            ),
+        )],
         // Shown even with --quiet.
         Event::Warning(text) => vec![(Verbosity::Quiet, format!("imgpush: warning: {text}"))],
         Event::Detail(text) => detail(text.clone()),

@@ -116,7 +116,14 @@ pub(crate) async fn open(
     clients: &Clients,
     work: &std::path::Path,
 ) -> Result<OpenedBase, OpsError> {
-    match base::open(spec, clients, work).await {
+    let archive = base::debian::ArchiveOverrides::from_env();
+    let cache = clients.cache_dir().map(crate::cache::Cache::new);
+    let ctx = base::OpenContext {
+        cache: cache.as_ref(),
+        archive: &archive,
+        reporter: clients.reporter(),
+    };
+    match base::open(spec, clients, work, ctx).await {
         Err(base::BaseError::Registry { base, source }) if source.is_not_found() => {
             Err(OpsError::NotFound {
                 reference: base,

@@ -67,11 +67,18 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     let base_spec = plan.base.clone();
     let clients = check_registries(plan, &base_spec, reporter.clone()).await?;
     let work = work_dir()?;
-    let opened = open_base(&base_spec, &clients, work.path(), reporter.as_ref()).await?;
+    let cache = plan.cache.as_ref().map(Cache::new);
+    let opened = open_base(
+        &base_spec,
+        &clients,
+        work.path(),
+        cache.as_ref(),
+        reporter.as_ref(),
+    )
+    .await?;
     let platforms = choose_platforms(plan, &opened)?;
     let base_image = opened.select(&platforms).await?;
     let artifacts = compile(plan, &platforms, work.path(), reporter.clone()).await?;
-    let cache = plan.cache.as_ref().map(Cache::new);
     let layers = layers::build(
         plan,
         &platforms,
@@ -142,13 +149,20 @@ async fn open_base(
     spec: &BaseSpec,
     clients: &Pool,
     work: &Path,
+    cache: Option<&Cache>,
     reporter: &dyn Reporter,
 ) -> Result<OpenedBase, Error> {
     let stage = Stage::LoadBase {
         base: describe_base(spec),
     };
     reporter.event(Event::StageStarted(stage.clone()));
-    let opened = base::open(spec, clients, work).await?;
+    let archive = base::debian::ArchiveOverrides::from_env();
+    let ctx = base::OpenContext {
+        cache,
+        archive: &archive,
+        reporter,
+    };
+    let opened = base::open(spec, clients, work, ctx).await?;
     reporter.event(Event::StageFinished(stage));
     Ok(opened)
 }
@@ -325,5 +339,6 @@ fn describe_base(spec: &BaseSpec) -> String {
         BaseSpec::Archive { file, .. } => format!("oci-archive:{}", file.display()),
         BaseSpec::DockerArchive { file, .. } => format!("docker-archive:{}", file.display()),
         BaseSpec::Named(n) => format!("{n} (embedded)"),
+        BaseSpec::SpecFile(p) => p.display().to_string(),
     }
 }

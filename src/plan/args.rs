@@ -487,3 +487,66 @@ pub struct ResolveArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
+
+/// Flags of `imgpush base lock`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct BaseLockArgs {
+    /// A package base: a name from ./base-images/ (NAME.toml there) or a spec file PATH.toml;
+    /// its lock is written beside it (NAME.lock, PATH.lock).
+    #[arg(value_name = "NAME|PATH.toml")]
+    pub name: String,
+
+    /// Only check: fail (exit 1) when the lock is missing or differs from a fresh
+    /// resolution, write nothing.
+    #[arg(long)]
+    pub check: bool,
+
+    /// More detail on stderr.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print only the result.
+    #[arg(short = 'q', long = "quiet", conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Flags of `imgpush base build`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct BaseBuildArgs {
+    /// The base: a name from base-images/ (embedded) or a spec file PATH.toml (its lock
+    /// beside it).
+    #[arg(value_name = "NAME|PATH.toml")]
+    pub name: String,
+
+    /// Push to this repository, REGISTRY/REPO.
+    #[arg(
+        long,
+        value_name = "REGISTRY/REPO",
+        required_unless_present = "oci_layout"
+    )]
+    pub repo: Option<String>,
+
+    /// Tags to push [default: latest].
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Write an OCI layout to DIR instead of (or as well as) pushing.
+    #[arg(long = "oci-layout", value_name = "DIR")]
+    pub oci_layout: Option<PathBuf>,
+
+    /// Concurrent blob transfers [default: 4].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print one JSON object per destination instead of the digest reference.
+    #[arg(long)]
+    pub json: bool,
+
+    /// One-off credentials for the registry, USER:PASSWORD (or IMGPUSH_USERNAME and
+    /// IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}

@@ -29,8 +29,8 @@ mod values;
 pub use crate::base::BaseSpec;
 pub use crate::registry::{RegistrySettings, TlsConfig};
 pub use args::{
-    BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, IndexCreateArgs, InspectArgs,
-    LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
+    BaseBuildArgs, BaseLockArgs, BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs,
+    IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
 };
 pub use doctor::{DoctorPlan, ProjectNeeds, for_doctor};
 pub use environment::{CacheDirInputs, Environment, cache_dir};

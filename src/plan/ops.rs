@@ -171,7 +171,7 @@ pub fn for_copy(args: &CopyArgs, env: &Environment) -> Result<CopyPlan, PlanErro
     let default_tag = match &src {
         BaseSpec::Registry(r) => r.tag.clone(),
         BaseSpec::Layout { tag, .. } | BaseSpec::Archive { tag, .. } => tag.clone(),
-        BaseSpec::Named(_) | BaseSpec::DockerArchive { .. } => None,
+        BaseSpec::Named(_) | BaseSpec::SpecFile(_) | BaseSpec::DockerArchive { .. } => None,
     }
     .unwrap_or_else(|| "latest".to_string());
     let dest = parse_destination(&args.dest, &env.cwd, &default_tag)?;

@@ -113,7 +113,11 @@ fn bundle_settings(
     settings: &LowSettings,
 ) -> Result<ExtraFile, PlanError> {
     let shown = dir.display().to_string();
-    let dest = dest.ok_or_else(|| {
+    let base_dest = settings
+        .base
+        .as_ref()
+        .and_then(|b| base_bundle_dest(&b.value));
+    let dest = dest.or(base_dest.as_deref()).ok_or_else(|| {
         invalid(
             "--static",
             &shown,
@@ -137,6 +141,16 @@ fn bundle_settings(
         mode: None,
         owner: settings.owner.as_ref().map(|o| o.value).unwrap_or((0, 0)),
     })
+}
+
+/// Where the base's spec says a bundle goes (`bundle-dest`, e.g. nginx's html directory).
+fn base_bundle_dest(base: &crate::base::BaseSpec) -> Option<String> {
+    use crate::base::{BaseSpec, spec};
+    match base {
+        BaseSpec::Named(name) => spec::find(name)?.bundle_dest,
+        BaseSpec::SpecFile(path) => spec::read_file(path).ok()?.0.bundle_dest,
+        _ => None,
+    }
 }
 
 /// Where a built binary goes: `--dest`, else `/app/<name>`.

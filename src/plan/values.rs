@@ -111,6 +111,9 @@ pub fn parse_base(s: &str, relative_to: &Path) -> Result<BaseSpec, PlanError> {
             id: digest,
         });
     }
+    if s.ends_with(".toml") {
+        return Ok(BaseSpec::SpecFile(relative_to.join(s)));
+    }
     if let Some(scheme) = unknown_scheme(s) {
         return Err(invalid(
             "--base",

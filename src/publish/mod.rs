@@ -27,6 +27,17 @@ pub(crate) fn output_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTem
         .tempfile_in(dir)
 }
 
+/// Writes `bytes` to `path` through a temporary file in its directory and a rename, with
+/// the mode a plain `create` gets.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = output_temp_file(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Where a published image can be found afterwards.
 #[derive(Clone, Debug)]
 pub struct Published {

@@ -67,6 +67,16 @@ impl Pool {
         }
     }
 
+    /// imgpush's cache directory, unless `--no-cache`.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.settings.cache.as_deref()
+    }
+
+    /// The reporter the pool's clients report to.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.reporter.as_ref()
+    }
+
     /// Asks for pull (and push) access to `repo` in the token of its registry's client.
     pub fn want(&mut self, repo: &Repository, push: bool) {
         let prefix = format!("repository:{}:", repo.path);

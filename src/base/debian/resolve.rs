@@ -1,1 +1,869 @@
-//! (being written)
+//! Dependency closure for one architecture over the packages of several repositories:
+//! deterministic, apt-like, without backtracking and without hidden choices.
+//!
+//! Only `Pre-Depends` and `Depends` are followed (not `Recommends` or `Suggests`), and
+//! `Essential: yes` packages are **not** added implicitly: a base image gets exactly the
+//! closure of what is asked for. Architecture qualifiers (`:any`, `:native`) are ignored, as
+//! there is only one architecture. Excluding a name means "treat it as present": a relation
+//! on it, or on a virtual name that an excluded package provides, counts as satisfied.
+
+use super::packages::Package;
+use super::relation::{Relation, display_group};
+use super::version;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Why a closure cannot be computed. Messages say what to change in `packages`/`exclude`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResolveError {
+    #[error(
+        "no package or virtual package {name} for {arch} in the indexes: check the spelling, \
+         the configured suites and components, and that it is built for {arch}"
+    )]
+    UnknownPackage { name: String, arch: String },
+    #[error(
+        "{name} is a virtual package provided by several packages for {arch}: {}; name one of \
+         them in `packages`, or `exclude` {name}",
+        providers.join(", ")
+    )]
+    Ambiguous {
+        name: String,
+        arch: String,
+        providers: Vec<String>,
+    },
+    #[error(transparent)]
+    Unsatisfiable(Box<Unsatisfiable>),
+    #[error(transparent)]
+    Conflict(Box<Conflict>),
+    #[error("{name} is in `packages` but {excluded} is in `exclude`; remove it from one of them")]
+    WantedAndExcluded { name: String, excluded: String },
+    #[error(
+        "the package universe was built for {universe} but resolving was asked for {arch}; \
+         build one Universe per architecture"
+    )]
+    ArchMismatch { universe: String, arch: String },
+}
+
+/// A `Pre-Depends`/`Depends` group that nothing can satisfy.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{package} {version} ({arch}) {field}: {relation} cannot be satisfied: {}; add a \
+     repository that has a fitting version, or `exclude` the name if the image does not \
+     need it",
+    reasons.join("; ")
+)]
+pub struct Unsatisfiable {
+    pub package: String,
+    pub version: String,
+    pub arch: String,
+    pub field: &'static str,
+    /// The group as written (all alternatives).
+    pub relation: String,
+    /// One reason per alternative that applies to `arch`.
+    pub reasons: Vec<String>,
+}
+
+/// Two selected packages that cannot be unpacked together.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{package} {version} {field}: {relation}, but {other} {other_version}{} is also selected \
+     for {arch}; remove one of them from `packages`, or `exclude` the one pulled in as a \
+     dependency",
+    provided.as_ref().map(|p| format!(" (which provides {p})")).unwrap_or_default()
+)]
+pub struct Conflict {
+    pub package: String,
+    pub version: String,
+    pub arch: String,
+    /// `Conflicts` or `Breaks`.
+    pub field: &'static str,
+    pub relation: String,
+    pub other: String,
+    pub other_version: String,
+    /// The virtual name through which `other` matches, when it does not by its own name.
+    pub provided: Option<String>,
+}
+
+/// `(provider name, provider version, provided version)`.
+type ProvidedBy = (String, String, Option<String>);
+
+/// The packages usable on one architecture, indexed by real and virtual name.
+#[derive(Debug, Clone)]
+pub struct Universe {
+    arch: String,
+    /// Real name → its versions, highest first (ties: lowest repository first).
+    real: BTreeMap<String, Vec<Package>>,
+    /// Virtual name → who provides it, sorted.
+    virtuals: BTreeMap<String, Vec<ProvidedBy>>,
+}
+
+impl Universe {
+    /// Keeps the packages of `arch` and `all`; of one name and version found in several
+    /// repositories, the one from the lowest repository index.
+    pub fn new(mut packages: Vec<Package>, arch: &str) -> Universe {
+        packages.sort_by_key(|p| p.repository);
+        let mut seen = BTreeSet::new();
+        let mut real: BTreeMap<String, Vec<Package>> = BTreeMap::new();
+        for p in packages {
+            if (p.architecture == arch || p.architecture == "all")
+                && seen.insert((p.name.clone(), p.version.clone()))
+            {
+                real.entry(p.name.clone()).or_default().push(p);
+            }
+        }
+        let mut virtuals: BTreeMap<String, Vec<ProvidedBy>> = BTreeMap::new();
+        for versions in real.values_mut() {
+            versions.sort_by(|a, b| {
+                version::compare(&b.version, &a.version)
+                    .then(a.repository.cmp(&b.repository))
+                    .then_with(|| a.version.cmp(&b.version))
+            });
+            for p in versions.iter() {
+                for pr in &p.provides {
+                    virtuals.entry(pr.name.clone()).or_default().push((
+                        p.name.clone(),
+                        p.version.clone(),
+                        pr.version.clone(),
+                    ));
+                }
+            }
+        }
+        for v in virtuals.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        Universe {
+            arch: arch.to_string(),
+            real,
+            virtuals,
+        }
+    }
+
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    /// The versions of the real package `name`, highest first.
+    pub fn versions(&self, name: &str) -> &[Package] {
+        self.real.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// `(provider, provider version, provided version)` for the virtual name `name`.
+    pub fn providers(&self, name: &str) -> &[ProvidedBy] {
+        self.virtuals.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    fn get(&self, name: &str, version: &str) -> Option<&Package> {
+        self.versions(name).iter().find(|p| p.version == version)
+    }
+}
+
+/// The closure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// Sorted by name; one version per name.
+    pub packages: Vec<Package>,
+    /// `(excluded name, "PACKAGE VERSION FIELD: RELATION")` for each relation that an
+    /// exclusion satisfied; sorted, deduplicated.
+    pub excluded: Vec<(String, String)>,
+    /// Names in `exclude` that no relation needed, sorted.
+    pub unused_excludes: Vec<String>,
+}
+
+/// Whether a `Provides` entry satisfies `rel`: an unversioned provide satisfies only an
+/// unversioned relation; a versioned one is checked against the constraint.
+fn provide_satisfies(rel: &Relation, name: &str, provided: Option<&str>) -> bool {
+    name == rel.name
+        && match (&rel.constraint, provided) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(v)) => rel.satisfied_by(v),
+        }
+}
+
+fn need(rel: &Relation) -> String {
+    match &rel.constraint {
+        Some((op, v)) => format!("needs {op} {v}"),
+        None => "needs any version".to_string(),
+    }
+}
+
+struct State<'u> {
+    universe: &'u Universe,
+    arch: &'u str,
+    exclude: &'u BTreeSet<String>,
+    selected: BTreeMap<String, &'u Package>,
+    excluded: BTreeSet<(String, String)>,
+    queue: VecDeque<&'u Package>,
+}
+
+impl<'u> State<'u> {
+    fn select(&mut self, p: &'u Package) {
+        if !self.selected.contains_key(&p.name) {
+            self.selected.insert(p.name.clone(), p);
+            self.queue.push_back(p);
+        }
+    }
+
+    fn satisfied_by_selection(&self, alt: &Relation) -> bool {
+        self.selected
+            .get(&alt.name)
+            .is_some_and(|p| alt.satisfied_by(&p.version))
+            || self.selected.values().any(|p| {
+                p.provides
+                    .iter()
+                    .any(|pr| provide_satisfies(alt, &pr.name, pr.version.as_deref()))
+            })
+    }
+
+    /// Excluded names (direct, or excluded providers) that satisfy `alt`.
+    fn excluded_for(&self, alt: &Relation) -> Vec<String> {
+        if self.exclude.contains(&alt.name) {
+            return vec![alt.name.clone()];
+        }
+        self.universe
+            .providers(&alt.name)
+            .iter()
+            .filter(|(who, _, v)| {
+                self.exclude.contains(who) && provide_satisfies(alt, &alt.name, v.as_deref())
+            })
+            .map(|(who, _, _)| who.clone())
+            .collect()
+    }
+
+    /// The package to select for `alt`, or why there is none.
+    fn candidate(&self, alt: &Relation) -> Result<&'u Package, String> {
+        let u = self.universe;
+        let versions = u.versions(&alt.name);
+        let mut reasons = Vec::new();
+        if let Some(p) = self.selected.get(&alt.name) {
+            reasons.push(format!(
+                "{} is already selected at {} ({}) and the resolver does not backtrack",
+                alt.name,
+                p.version,
+                need(alt)
+            ));
+        } else if let Some(p) = versions.iter().find(|p| alt.satisfied_by(&p.version)) {
+            return Ok(p);
+        } else if !versions.is_empty() {
+            let have: Vec<&str> = versions.iter().map(|p| p.version.as_str()).collect();
+            reasons.push(format!(
+                "{} has only {} ({})",
+                alt.name,
+                have.join(", "),
+                need(alt)
+            ));
+        }
+        let providers = u.providers(&alt.name);
+        // Highest provider version per provider name, in name order.
+        let mut by_name: BTreeMap<&str, &'u Package> = BTreeMap::new();
+        for (who, their_version, provided) in providers {
+            if !provide_satisfies(alt, &alt.name, provided.as_deref()) {
+                continue;
+            }
+            if let Some(p) = self.selected.get(who) {
+                reasons.push(format!(
+                    "{who} provides {} at version {their_version}, but {who} is already \
+                     selected at {}",
+                    alt.name, p.version
+                ));
+                continue;
+            }
+            let Some(p) = u.get(who, their_version) else {
+                continue;
+            };
+            let best = by_name.entry(who).or_insert(p);
+            if version::compare(&p.version, &best.version).is_gt() {
+                *best = p;
+            }
+        }
+        if let Some((_, p)) = by_name.into_iter().next() {
+            return Ok(p);
+        }
+        if !providers.is_empty() && alt.constraint.is_some() {
+            let list: Vec<String> = providers
+                .iter()
+                .map(|(who, _, v)| match v {
+                    Some(v) => format!("{who} provides {} = {v}", alt.name),
+                    None => format!("{who} provides {} without a version", alt.name),
+                })
+                .collect();
+            reasons.push(format!("{} ({})", list.join(", "), need(alt)));
+        }
+        if versions.is_empty() && providers.is_empty() {
+            reasons.push(format!(
+                "no package {} in the indexes for {}",
+                alt.name, self.arch
+            ));
+        }
+        Err(reasons.join(", "))
+    }
+
+    fn process(
+        &mut self,
+        p: &'u Package,
+        field: &'static str,
+        group: &[Relation],
+    ) -> Result<(), ResolveError> {
+        let alts: Vec<&Relation> = group.iter().filter(|r| r.applies_to(self.arch)).collect();
+        if alts.is_empty() || alts.iter().any(|a| self.satisfied_by_selection(a)) {
+            return Ok(());
+        }
+        let text = display_group(group);
+        let excluded: Vec<String> = alts.iter().flat_map(|a| self.excluded_for(a)).collect();
+        if !excluded.is_empty() {
+            let why = format!("{} {} {field}: {text}", p.name, p.version);
+            for name in excluded {
+                self.excluded.insert((name, why.clone()));
+            }
+            return Ok(());
+        }
+        let mut reasons = Vec::new();
+        for alt in alts {
+            match self.candidate(alt) {
+                Ok(c) => {
+                    self.select(c);
+                    return Ok(());
+                }
+                Err(why) => reasons.push(why),
+            }
+        }
+        Err(ResolveError::Unsatisfiable(Box::new(Unsatisfiable {
+            package: p.name.clone(),
+            version: p.version.clone(),
+            arch: self.arch.to_string(),
+            field,
+            relation: text,
+            reasons,
+        })))
+    }
+
+    fn wanted(&mut self, name: &str) -> Result<(), ResolveError> {
+        let u = self.universe;
+        if let Some(p) = u.versions(name).first() {
+            self.select(p);
+            return Ok(());
+        }
+        let providers = u.providers(name);
+        let names: BTreeSet<&str> = providers
+            .iter()
+            .map(|(who, _, _)| who.as_str())
+            .filter(|who| !self.exclude.contains(*who))
+            .collect();
+        let mut names = names.into_iter();
+        match (names.next(), names.next()) {
+            (None, _) => match providers.first() {
+                Some((who, _, _)) => Err(ResolveError::WantedAndExcluded {
+                    name: name.to_string(),
+                    excluded: who.clone(),
+                }),
+                None => Err(ResolveError::UnknownPackage {
+                    name: name.to_string(),
+                    arch: self.arch.to_string(),
+                }),
+            },
+            (Some(who), None) => {
+                let p = u
+                    .versions(who)
+                    .iter()
+                    .find(|p| p.provides.iter().any(|pr| pr.name == name))
+                    .expect("a provider is indexed by its real name too");
+                self.select(p);
+                Ok(())
+            }
+            (Some(a), Some(b)) => {
+                let mut list = vec![a.to_string(), b.to_string()];
+                list.extend(names.map(str::to_string));
+                Err(ResolveError::Ambiguous {
+                    name: name.to_string(),
+                    arch: self.arch.to_string(),
+                    providers: list,
+                })
+            }
+        }
+    }
+
+    fn check_conflicts(&self) -> Result<(), ResolveError> {
+        for p in self.selected.values() {
+            for (field, groups) in [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)] {
+                for rel in groups.iter().flatten() {
+                    if !rel.applies_to(self.arch) {
+                        continue;
+                    }
+                    let conflict = |other: &Package, provided: Option<String>| {
+                        ResolveError::Conflict(Box::new(Conflict {
+                            package: p.name.clone(),
+                            version: p.version.clone(),
+                            arch: self.arch.to_string(),
+                            field,
+                            relation: rel.to_string(),
+                            other: other.name.clone(),
+                            other_version: other.version.clone(),
+                            provided,
+                        }))
+                    };
+                    if let Some(q) = self.selected.get(&rel.name)
+                        && q.name != p.name
+                        && rel.satisfied_by(&q.version)
+                    {
+                        return Err(conflict(q, None));
+                    }
+                    for q in self.selected.values().filter(|q| q.name != p.name) {
+                        if q.provides
+                            .iter()
+                            .any(|pr| provide_satisfies(rel, &pr.name, pr.version.as_deref()))
+                        {
+                            return Err(conflict(q, Some(rel.name.clone())));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Computes the closure of `wanted` on `arch`.
+///
+/// * A wanted name is the highest version of that real package; a virtual name with one
+///   provider is that provider; several providers are an error.
+/// * Each `Pre-Depends`/`Depends` group (alternatives applying to `arch`) is satisfied, in
+///   this order: by an already selected package (or one that provides the name; a relation
+///   with a version needs a versioned provide that fits); by exclusion, when an alternative
+///   or a package providing it is in `exclude`; by selecting, for the first alternative that
+///   has one, the highest version of the real package that fits, else a provider: when
+///   several packages provide the name, the first by name is taken (one already selected
+///   would have satisfied the group before).
+/// * There is no backtracking: a package selected at a version that a later relation
+///   rejects makes that relation unsatisfiable. `Conflicts`/`Breaks` are checked at the end.
+/// * Packages are taken in a fixed order (wanted names sorted, then breadth-first), so the
+///   result depends only on the inputs, not on the order of `wanted` or of the indexes.
+pub fn resolve(
+    universe: &Universe,
+    arch: &str,
+    wanted: &[String],
+    exclude: &BTreeSet<String>,
+) -> Result<Resolution, ResolveError> {
+    if universe.arch != arch {
+        return Err(ResolveError::ArchMismatch {
+            universe: universe.arch.clone(),
+            arch: arch.to_string(),
+        });
+    }
+    let wanted: BTreeSet<&String> = wanted.iter().collect();
+    if let Some(name) = wanted.iter().find(|w| exclude.contains(**w)) {
+        return Err(ResolveError::WantedAndExcluded {
+            name: name.to_string(),
+            excluded: name.to_string(),
+        });
+    }
+    let mut state = State {
+        universe,
+        arch,
+        exclude,
+        selected: BTreeMap::new(),
+        excluded: BTreeSet::new(),
+        queue: VecDeque::new(),
+    };
+    for name in wanted {
+        state.wanted(name)?;
+    }
+    while let Some(p) = state.queue.pop_front() {
+        for (field, groups) in [("Pre-Depends", &p.pre_depends), ("Depends", &p.depends)] {
+            for group in groups {
+                state.process(p, field, group)?;
+            }
+        }
+    }
+    state.check_conflicts()?;
+    let used: BTreeSet<&String> = state.excluded.iter().map(|(n, _)| n).collect();
+    let unused_excludes = exclude
+        .iter()
+        .filter(|e| !used.contains(e))
+        .cloned()
+        .collect();
+    Ok(Resolution {
+        packages: state.selected.values().map(|p| (*p).clone()).collect(),
+        excluded: state.excluded.into_iter().collect(),
+        unused_excludes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::debian::packages::parse_packages;
+
+    const AMD64: &str = include_str!("../../../fixtures/debian/Packages-amd64");
+    const AMD64_SEC: &str = include_str!("../../../fixtures/debian/Packages-amd64-security");
+    const ARM64: &str = include_str!("../../../fixtures/debian/Packages-arm64");
+    const ARM64_SEC: &str = include_str!("../../../fixtures/debian/Packages-arm64-security");
+
+    fn bookworm(arch: &str) -> Universe {
+        let (main, sec) = if arch == "amd64" {
+            (AMD64, AMD64_SEC)
+        } else {
+            (ARM64, ARM64_SEC)
+        };
+        let mut all = parse_packages(sec, 1).unwrap();
+        all.extend(parse_packages(main, 0).unwrap());
+        Universe::new(all, arch)
+    }
+
+    /// A synthetic index: `name version [Field: value]...` paragraphs, `;`-separated fields.
+    fn synthetic(specs: &[&str], arch: &str) -> Universe {
+        let mut text = String::new();
+        for spec in specs {
+            let mut parts = spec.split(';');
+            let head: Vec<&str> = parts.next().unwrap().split_whitespace().collect();
+            let (name, version) = (head[0], head[1]);
+            let a = head.get(2).copied().unwrap_or(arch);
+            text += &format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: {a}\n\
+                 Filename: pool/{name}_{version}.deb\nSize: 1\nSHA256: {}\n",
+                "0".repeat(64)
+            );
+            for field in parts {
+                text += field.trim();
+                text.push('\n');
+            }
+            text.push('\n');
+        }
+        Universe::new(parse_packages(&text, 0).unwrap(), arch)
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(u: &Universe, wanted: &[&str], exclude: &[&str]) -> Result<Resolution, ResolveError> {
+        let wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
+        resolve(u, u.arch(), &wanted, &set(exclude))
+    }
+
+    fn names(r: &Resolution) -> Vec<String> {
+        r.packages
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect()
+    }
+
+    #[test]
+    fn nginx_closure_amd64() {
+        let u = bookworm("amd64");
+        let r = run(&u, &["nginx"], &["debconf", "iproute2", "tzdata"]).unwrap();
+        assert_eq!(
+            names(&r),
+            [
+                "gcc-12-base 12.2.0-14+deb12u1",
+                "libc6 2.36-9+deb12u14",
+                "libcrypt1 1:4.4.33-2",
+                "libgcc-s1 12.2.0-14+deb12u1",
+                "libpcre2-8-0 10.42-1+deb12u2",
+                "libssl3 3.0.22-1~deb12u2",
+                "nginx 1.22.1-9+deb12u11",
+                "nginx-common 1.22.1-9+deb12u11",
+                "zlib1g 1:1.2.13.dfsg-1+deb12u1",
+            ]
+        );
+        let repo = |n: &str| r.packages.iter().find(|p| p.name == n).unwrap().repository;
+        assert_eq!((repo("nginx"), repo("libc6")), (1, 0));
+        assert_eq!(
+            r.excluded,
+            [
+                (
+                    "debconf".to_string(),
+                    "nginx-common 1.22.1-9+deb12u11 Depends: debconf (>= 0.5) | debconf-2.0"
+                        .to_string()
+                ),
+                (
+                    "iproute2".to_string(),
+                    "nginx 1.22.1-9+deb12u11 Depends: iproute2".to_string()
+                ),
+            ]
+        );
+        assert_eq!(r.unused_excludes, ["tzdata"]);
+        // The same result whatever the order of the indexes.
+        let mut all = parse_packages(AMD64, 0).unwrap();
+        all.extend(parse_packages(AMD64_SEC, 1).unwrap());
+        all.reverse();
+        let again = run(
+            &Universe::new(all, "amd64"),
+            &["nginx"],
+            &["debconf", "iproute2", "tzdata"],
+        );
+        assert_eq!(again.unwrap(), r);
+    }
+
+    #[test]
+    fn closure_arm64_with_ca_certificates() {
+        let u = bookworm("arm64");
+        let r = run(&u, &["ca-certificates", "busybox"], &["debconf"]).unwrap();
+        assert!(r.packages.iter().all(|p| p.architecture != "amd64"));
+        let n = names(&r);
+        assert!(
+            n.contains(&"ca-certificates 20250419~deb12u2".to_string()),
+            "{n:?}"
+        );
+        assert!(n.iter().any(|p| p.starts_with("openssl 3.0.22")), "{n:?}");
+        assert!(n.iter().any(|p| p.starts_with("busybox 1:1.35")), "{n:?}");
+        assert!(r.unused_excludes.is_empty());
+    }
+
+    #[test]
+    fn unknown_and_wanted_excluded() {
+        let u = bookworm("amd64");
+        let e = run(&u, &["nosuch"], &[]).unwrap_err();
+        assert_eq!(
+            e,
+            ResolveError::UnknownPackage {
+                name: "nosuch".into(),
+                arch: "amd64".into()
+            }
+        );
+        assert!(e.to_string().contains("nosuch") && e.to_string().contains("amd64"));
+        let e = run(&u, &["nginx"], &["nginx"]).unwrap_err();
+        assert!(matches!(e, ResolveError::WantedAndExcluded { .. }), "{e}");
+        let e = resolve(&u, "arm64", &[], &BTreeSet::new()).unwrap_err();
+        assert!(matches!(e, ResolveError::ArchMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn virtual_wanted() {
+        let u = bookworm("amd64");
+        let e = run(&u, &["debconf-2.0"], &[]).unwrap_err();
+        let ResolveError::Ambiguous { providers, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(providers, &["cdebconf", "debconf"]);
+        assert!(e.to_string().contains("`exclude` debconf-2.0"), "{e}");
+        // One provider left once the other is excluded; a single provider is taken.
+        let r = run(&u, &["debconf-2.0"], &["cdebconf"]).unwrap();
+        assert_eq!(names(&r), ["debconf 1.5.82"]);
+        let r = run(&u, &["libgcc1"], &[]).unwrap();
+        assert!(names(&r).contains(&"libgcc-s1 12.2.0-14+deb12u1".to_string()));
+    }
+
+    #[test]
+    fn unsatisfiable() {
+        let u = bookworm("amd64");
+        let e = run(&u, &["cdebconf"], &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("cdebconf 0.270 (amd64) Depends: libdebian-installer4 (>= 0.124)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("no package libdebian-installer4 in the indexes for amd64"),
+            "{e}"
+        );
+        let u = synthetic(
+            &["aa 1; Depends: bb (>= 2.0) | cc", "bb 1.0", "bb 0.9"],
+            "amd64",
+        );
+        let e = run(&u, &["aa"], &[]).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("bb has only 1.0, 0.9 (needs >= 2.0)"),
+            "{text}"
+        );
+        assert!(text.contains("no package cc"), "{text}");
+        assert!(matches!(
+            e,
+            ResolveError::Unsatisfiable(u) if u.field == "Depends"
+        ));
+        // No backtracking: b 2 is taken first, then c rejects it.
+        let u = synthetic(
+            &[
+                "aa 1; Depends: bb, cc",
+                "bb 2",
+                "bb 1",
+                "cc 1; Pre-Depends: bb (<< 2)",
+            ],
+            "amd64",
+        );
+        let e = run(&u, &["aa"], &[]).unwrap_err().to_string();
+        assert!(e.contains("cc 1 (amd64) Pre-Depends: bb (<< 2)"), "{e}");
+        assert!(e.contains("bb is already selected at 2"), "{e}");
+        // Naming the version wanted up front is not possible, but wanting c first works since
+        // wanted packages are all selected before dependencies: c's b (<< 2) picks b 1.
+        let r = run(&u, &["cc"], &[]).unwrap();
+        assert_eq!(names(&r), ["bb 1", "cc 1"]);
+    }
+
+    #[test]
+    fn versioned_provides() {
+        let u = bookworm("amd64");
+        let mut all: Vec<Package> = u.real.values().flatten().cloned().collect();
+        let extra = "Package: xx\nVersion: 1\nArchitecture: amd64\nFilename: x.deb\nSize: 1\n\
+                     SHA256: 0000000000000000000000000000000000000000000000000000000000000000\n";
+        let with = |dep: &str| {
+            let mut v = all.clone();
+            v.extend(parse_packages(&format!("{extra}Depends: {dep}\n"), 2).unwrap());
+            Universe::new(v, "amd64")
+        };
+        let r = run(&with("libgcc1 (>= 1:12)"), &["xx"], &[]).unwrap();
+        assert!(names(&r).contains(&"libgcc-s1 12.2.0-14+deb12u1".to_string()));
+        let e = run(&with("libgcc1 (>= 1:13)"), &["xx"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("libgcc-s1 provides libgcc1 = 1:12.2.0-14+deb12u1 (needs >= 1:13)"),
+            "{e}"
+        );
+        // An unversioned provide does not satisfy a versioned relation.
+        let e = run(&with("httpd (>= 2)"), &["xx"], &["iproute2", "debconf"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("nginx provides httpd without a version"),
+            "{e}"
+        );
+        let r = run(&with("httpd"), &["xx"], &["iproute2", "debconf"]).unwrap();
+        assert!(names(&r).contains(&"nginx 1.22.1-9+deb12u11".to_string()));
+        all.clear();
+    }
+
+    #[test]
+    fn several_providers_first_by_name_and_exclusion_by_provider() {
+        let u = synthetic(
+            &[
+                "aa 1; Depends: vv",
+                "p2 1; Provides: vv",
+                "p1 1; Provides: vv",
+            ],
+            "amd64",
+        );
+        assert_eq!(names(&run(&u, &["aa"], &[]).unwrap()), ["aa 1", "p1 1"]);
+        // Wanting p2 makes it the provider already selected.
+        assert_eq!(
+            names(&run(&u, &["aa", "p2"], &[]).unwrap()),
+            ["aa 1", "p2 1"]
+        );
+        let r = run(&u, &["aa"], &["p1", "p2"]).unwrap();
+        assert_eq!(names(&r), ["aa 1"]);
+        assert_eq!(r.excluded.len(), 2);
+        assert_eq!(
+            r.excluded[0],
+            ("p1".to_string(), "aa 1 Depends: vv".to_string())
+        );
+    }
+
+    #[test]
+    fn arch_restricted_dependency() {
+        let specs = [
+            "aa 1 all; Depends: bb [amd64], cc [!amd64], dd [arm64] | ee",
+            "bb 1",
+            "cc 1",
+            "dd 1",
+            "ee 1",
+        ];
+        assert_eq!(
+            names(&run(&synthetic(&specs, "amd64"), &["aa"], &[]).unwrap()),
+            ["aa 1", "bb 1", "ee 1"]
+        );
+        assert_eq!(
+            names(&run(&synthetic(&specs, "arm64"), &["aa"], &[]).unwrap()),
+            ["aa 1", "cc 1", "dd 1"]
+        );
+        // Packages of other architectures are not in the universe.
+        let u = synthetic(&["aa 1 arm64", "bb 1 all"], "amd64");
+        assert!(u.versions("aa").is_empty() && u.versions("bb").len() == 1);
+    }
+
+    #[test]
+    fn conflicts_and_breaks() {
+        let u = bookworm("amd64");
+        let e = run(&u, &["busybox", "busybox-static"], &[]).unwrap_err();
+        let ResolveError::Conflict(c) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(
+            (c.package.as_str(), c.other.as_str(), c.field),
+            ("busybox", "busybox-static", "Conflicts")
+        );
+        assert!(!e.to_string().contains("which provides"), "{e}");
+        let u = synthetic(
+            &["aa 1; Conflicts: vv (>= 2)", "bb 1; Provides: vv (= 3)"],
+            "amd64",
+        );
+        let e = run(&u, &["aa", "bb"], &[]).unwrap_err();
+        assert!(e.to_string().contains("bb 1 (which provides vv)"), "{e}");
+        let u = synthetic(
+            &["aa 1; Conflicts: vv (>= 2)", "bb 1; Provides: vv"],
+            "amd64",
+        );
+        assert!(run(&u, &["aa", "bb"], &[]).is_ok());
+        let u = synthetic(
+            &[
+                "aa 1; Depends: bb; Breaks: bb (<< 2)",
+                "bb 1",
+                "cc 1; Conflicts: cc, vv; Provides: vv",
+            ],
+            "amd64",
+        );
+        let e = run(&u, &["aa"], &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("aa 1 Breaks: bb (<< 2), but bb 1 is also selected"),
+            "{e}"
+        );
+        // A package never conflicts with itself, nor with what it provides.
+        assert_eq!(names(&run(&u, &["cc"], &[]).unwrap()), ["cc 1"]);
+        let u = synthetic(&["aa 1; Conflicts: bb [arm64]", "bb 1"], "amd64");
+        assert_eq!(
+            names(&run(&u, &["aa", "bb"], &[]).unwrap()),
+            ["aa 1", "bb 1"]
+        );
+    }
+
+    #[test]
+    fn duplicate_versions_keep_lowest_repository() {
+        let mut all = parse_packages(AMD64, 5).unwrap();
+        all.extend(parse_packages(AMD64, 2).unwrap());
+        let u = Universe::new(all, "amd64");
+        assert_eq!(u.versions("libc6").len(), 1);
+        assert_eq!(u.versions("libc6")[0].repository, 2);
+        assert_eq!(u.providers("debconf-2.0").len(), 2);
+    }
+}
+#[cfg(test)]
+mod tmp_real {
+    use super::*;
+    #[test]
+    fn real_indexes() {
+        for arch in ["amd64", "arm64"] {
+            let mut all = Vec::new();
+            for (i, f) in [format!("/tmp/pk/deb.debian.org_debian-security_dists_bookworm-security_main_binary-{arch}_Packages"),
+                           format!("/tmp/pk/deb.debian.org_debian_dists_bookworm-updates_main_binary-{arch}_Packages"),
+                           format!("/tmp/pk/deb.debian.org_debian_dists_bookworm_main_binary-{arch}_Packages")].iter().enumerate() {
+                let t = std::fs::read_to_string(f).unwrap();
+                let ps = crate::base::debian::packages::parse_packages(&t, i).unwrap();
+                eprintln!("{arch} {f}: {}", ps.len());
+                all.extend(ps);
+            }
+            let t0 = std::time::Instant::now();
+            let u = Universe::new(all, arch);
+            eprintln!("universe {:?}", t0.elapsed());
+            for (wanted, excl) in [
+                (vec!["nginx"], vec![]),
+                (vec!["nginx", "ca-certificates", "tzdata"], vec!["iproute2"]),
+                (vec!["python3"], vec![]),
+                (vec!["bash", "coreutils", "apt"], vec![]),
+            ] {
+                let w: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
+                let ex: BTreeSet<String> = excl.iter().map(|s| s.to_string()).collect();
+                let t0 = std::time::Instant::now();
+                match resolve(&u, arch, &w, &ex) {
+                    Ok(r) => eprintln!(
+                        "{arch} {wanted:?}: {} pkgs in {:?}: {:?} excl {:?}",
+                        r.packages.len(),
+                        t0.elapsed(),
+                        r.packages
+                            .iter()
+                            .map(|p| format!("{}={}", p.name, p.version))
+                            .collect::<Vec<_>>(),
+                        r.excluded
+                    ),
+                    Err(e) => eprintln!("{arch} {wanted:?}: ERR {e}"),
+                }
+            }
+        }
+    }
+}

@@ -4,8 +4,8 @@ mod run;
 
 use clap::{Parser, Subcommand};
 use imgpush::plan::{
-    BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs,
-    ResolveArgs,
+    BaseBuildArgs, BaseLockArgs, BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs,
+    LoginArgs, LogoutArgs, ResolveArgs,
 };
 use std::process::ExitCode;
 
@@ -72,6 +72,9 @@ enum Command {
     /// preserved (blobs mounted or streamed, never rebuilt).
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyArgs),
+    /// Base images built from Debian packages (base-images/): lock them, publish them.
+    #[command(subcommand)]
+    Base(BaseCommand),
     /// Work with image indexes (multi-platform manifests).
     #[command(subcommand)]
     Index(IndexCommand),
@@ -80,6 +83,35 @@ enum Command {
     #[command(after_help = RESOLVE_EXAMPLES)]
     Resolve(ResolveArgs),
 }
+
+#[derive(Subcommand)]
+enum BaseCommand {
+    /// Resolve a package base against its repositories' signed indexes and rewrite its lock
+    /// (NAME.lock beside the spec): every package, version, file and SHA-256, per
+    /// architecture. Prints the lock's path.
+    #[command(after_help = BASE_LOCK_EXAMPLES)]
+    Lock(BaseLockArgs),
+    /// Build a base by itself (from its lock, no emulation) and push it or write it as an
+    /// OCI layout. Prints the digest reference.
+    #[command(after_help = BASE_BUILD_EXAMPLES)]
+    Build(BaseBuildArgs),
+}
+
+const BASE_LOCK_EXAMPLES: &str = "\
+Examples:
+  imgpush base lock nginx                 # in imgpush's checkout: base-images/nginx.lock
+  imgpush base lock ./web/base.toml       # your own spec: ./web/base.lock
+  imgpush base lock ./web/base.toml --check   # CI: fail when the archive moved on
+
+The mirror is IMGPUSH_DEBIAN_MIRROR (or `mirror` in the spec).
+";
+
+const BASE_BUILD_EXAMPLES: &str = "\
+Examples:
+  imgpush base build nginx --repo 127.0.0.1:5000/base/nginx -t 1.22 -t latest
+  imgpush base build ./web/base.toml --oci-layout out/base
+  IMGPUSH_DEBIAN_SNAPSHOT=https://snapshot.debian.org/archive imgpush base build glibc --repo REG/base/glibc
+";
 
 #[derive(Subcommand)]
 enum IndexCommand {
@@ -128,6 +160,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run::inspect(args),
         Command::Copy(args) => run::copy(args),
         Command::Index(IndexCommand::Create(args)) => run::index_create(args),
+        Command::Base(BaseCommand::Lock(args)) => run::base_lock(args),
+        Command::Base(BaseCommand::Build(args)) => run::base_build(args),
         Command::Resolve(args) => run::resolve(args),
     };
     match result {

@@ -4,8 +4,8 @@
 use anyhow::Context as _;
 use imgpush::commands::{self, output, render::StderrReporter};
 use imgpush::plan::{
-    BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs,
-    ResolveArgs, Verbosity,
+    BaseBuildArgs, BaseLockArgs, BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs,
+    LoginArgs, LogoutArgs, ResolveArgs, Verbosity,
 };
 use std::sync::Arc;
 
@@ -118,4 +118,46 @@ pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     let yaml = commands::resolve::execute(&plan, reporter.clone())?;
     reporter.finish();
     output::write_stdout(yaml.as_bytes()).context("writing the YAML to stdout")
+}
+
+pub fn base_lock(args: BaseLockArgs) -> anyhow::Result<()> {
+    let env = output::environment(false)?;
+    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
+        args.verbose,
+        args.quiet,
+    )));
+    let out = commands::base::lock(&args, &env, reporter.clone())?;
+    reporter.finish();
+    if !args.quiet {
+        let counts: Vec<String> = out
+            .packages
+            .iter()
+            .map(|(arch, n)| format!("{arch}: {n} packages"))
+            .collect();
+        eprintln!(
+            "imgpush: {} {} ({})",
+            out.file.display(),
+            if out.changed {
+                if args.check { "differs" } else { "written" }
+            } else {
+                "is up to date"
+            },
+            counts.join(", ")
+        );
+    }
+    output::print_line(&out.file.display().to_string()).context(STDOUT)
+}
+
+pub fn base_build(args: BaseBuildArgs) -> anyhow::Result<()> {
+    let env = output::environment(true)?;
+    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
+        args.registry.verbose,
+        args.registry.quiet,
+    )));
+    let outs = commands::base::build(&args, &env, reporter.clone())?;
+    reporter.finish();
+    for out in &outs {
+        output::print_result(args.json, out, |o| &o.reference).context(STDOUT)?;
+    }
+    Ok(())
 }
