@@ -47,6 +47,11 @@ async fn a_refused_index_leaves_no_tag() {
         &BaseSpec::Registry(base_ref.parse().unwrap()),
         &One(client.clone()),
         work.path(),
+        base::OpenContext {
+            cache: None,
+            archive: &base::debian::ArchiveOverrides::default(),
+            reporter: &imgpush::report::NoopReporter,
+        },
     )
     .await
     .unwrap();

@@ -66,13 +66,16 @@ fn layer(
     write_layer(entries, created_by, options, dir).map_err(DebianError::Layer)
 }
 
+/// A CA certificate a package ships: (in-image path, PEM bytes).
+type CaCert = (String, Vec<u8>);
+
 /// Every package's files merged (a directory in several packages once, with the first
 /// package's metadata; a file or link in two packages is an error, as dpkg would refuse
 /// it), plus the dpkg records; also the CA certificates shipped, for the bundle.
 fn package_entries(
     arch: &str,
     debs: &[(String, Deb)],
-) -> Result<(Vec<LayerEntry>, Vec<(String, Vec<u8>)>), DebianError> {
+) -> Result<(Vec<LayerEntry>, Vec<CaCert>), DebianError> {
     // path → (package, entry)
     let mut tree: BTreeMap<String, (String, LayerEntry)> = BTreeMap::new();
     let mut hardlinks = Vec::new();
@@ -192,10 +195,7 @@ fn status_record(control: &str) -> String {
 }
 
 /// The declared effects, one layer's entries.
-fn effect_entries(
-    spec: &DebianSpec,
-    ca_certs: &[(String, Vec<u8>)],
-) -> Result<Vec<LayerEntry>, DebianError> {
+fn effect_entries(spec: &DebianSpec, ca_certs: &[CaCert]) -> Result<Vec<LayerEntry>, DebianError> {
     let bad = |m: String| DebianError::Spec(m);
     let mut entries = Vec::new();
     if !spec.users.is_empty() || !spec.groups.is_empty() {

@@ -71,7 +71,7 @@ pub enum DebianError {
         url: String,
         suite: String,
         #[source]
-        source: release::ReleaseError,
+        source: Box<release::ReleaseError>,
     },
     #[error("{suite} ({url}): the signed index lists no {path}")]
     NoIndex {
@@ -85,7 +85,7 @@ pub enum DebianError {
     Resolve {
         arch: String,
         #[source]
-        source: resolve::ResolveError,
+        source: Box<resolve::ResolveError>,
     },
     #[error("{package} {version} ({arch}): {source}")]
     Deb {
@@ -93,7 +93,7 @@ pub enum DebianError {
         version: String,
         arch: String,
         #[source]
-        source: deb::DebError,
+        source: Box<deb::DebError>,
     },
     #[error(
         "{file}: the lock does not match the spec (its packages, exclusions, repositories or platforms changed)"
@@ -205,7 +205,7 @@ pub async fn lock(
         let fail = |source| DebianError::Release {
             url: url.clone(),
             suite: repo.suite.clone(),
-            source,
+            source: Box::new(source),
         };
         let text = release::verify_inrelease(&bytes, &keyring).map_err(fail)?;
         let parsed = release::parse_release(&text).map_err(fail)?;
@@ -255,7 +255,7 @@ pub async fn lock(
             resolve::resolve(&universe, &arch.debian, &wanted, &exclude).map_err(|source| {
                 DebianError::Resolve {
                     arch: arch.debian.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         for c in &constraints {
@@ -405,7 +405,7 @@ pub async fn generate(
                 package: p.name.clone(),
                 version: p.version.clone(),
                 arch: p.arch.clone(),
-                source,
+                source: Box::new(source),
             })?;
             debs.push((p.name.clone(), deb));
         }
