@@ -21,7 +21,7 @@ pub struct LockOutput {
 /// The spec file `imgpush base lock NAME|PATH.toml` works on.
 fn spec_path(name: &str, env: &Environment) -> Result<PathBuf, CommandError> {
     if name.ends_with(".toml") {
-        return Ok(env.cwd.join(name));
+        return Ok(env.cwd.join(name.strip_prefix("./").unwrap_or(name)));
     }
     let path = env.cwd.join("base-images").join(format!("{name}.toml"));
     if path.is_file() {

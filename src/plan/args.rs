@@ -31,8 +31,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "LIST|all")]
     pub platform: Option<String>,
 
-    /// Base image: a registry reference, oci-layout:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], docker-archive:FILE[@IMAGE-ID], or a name from base-images/
-    /// (static, distroless-static, busybox, nginx) [default: static, embedded, no network].
+    /// Base image: a registry reference, oci-layout:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], docker-archive:FILE[@IMAGE-ID], a name from base-images/
+    /// (static; nginx, glibc, busybox: built from Debian packages; distroless-static) or a
+    /// package base spec PATH.toml [default: static, embedded, no network].
     #[arg(long, value_name = "REF|NAME")]
     pub base: Option<String>,
 

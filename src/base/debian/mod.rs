@@ -66,7 +66,7 @@ pub enum DebianError {
     Spec(String),
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    #[error("{suite} ({url}): {source}")]
+    #[error("{suite} ({url})")]
     Release {
         url: String,
         suite: String,
@@ -81,13 +81,13 @@ pub enum DebianError {
     },
     #[error("{url}: {message}")]
     Index { url: String, message: String },
-    #[error("resolving for {arch}: {source}")]
+    #[error("resolving for {arch}")]
     Resolve {
         arch: String,
         #[source]
         source: Box<resolve::ResolveError>,
     },
-    #[error("{package} {version} ({arch}): {source}")]
+    #[error("{package} {version} ({arch})")]
     Deb {
         package: String,
         version: String,
@@ -146,11 +146,15 @@ impl DebianError {
                 "is the archive reachable? Set IMGPUSH_DEBIAN_MIRROR to a mirror you can reach"
                     .into(),
             ),
-            DebianError::Resolve { .. } => Some(
+            DebianError::Resolve { source, .. }
+                if !matches!(**source, resolve::ResolveError::UnknownPackage { .. }) =>
+            {
+                Some(
                 "name the package that should satisfy it in `packages`, or leave it out with a reason \
                  under `[debian.exclude]`"
                     .into(),
-            ),
+                )
+            }
             DebianError::Release { .. } => Some(
                 "the index was not signed by a key in the spec's keyring: the mirror is broken or \
                  tampered with; nothing was used"
