@@ -545,6 +545,29 @@ fn same_lock_same_digest_from_empty_caches_in_different_directories() {
     let a = build_in_fresh_place("nginx");
     let b = build_in_fresh_place("nginx");
     assert_eq!(a, b);
+
+    // Published by itself, under two tags: the same digest, as skopeo reads it.
+    let registry = Registry::start();
+    let imgpush = Imgpush::new();
+    let repo = format!("{}/base/nginx", registry.host);
+    let out = imgpush.run(&[
+        "base", "build", "nginx", "--repo", &repo, "-t", "1.22", "-t", "latest",
+    ]);
+    let printed = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        printed.lines().count(),
+        2,
+        "one reference per tag: {printed}"
+    );
+    for line in printed.lines() {
+        assert_eq!(line, format!("{repo}@{a}"));
+    }
+    let mut tags = registry.tags("base/nginx");
+    tags.sort();
+    assert_eq!(tags, ["1.22", "latest"]);
+    let raw = skopeo_raw(&format!("docker://{repo}:1.22"), None);
+    assert_eq!(format!("sha256:{}", sha256_hex(&raw)), a);
 }
 
 /// A spec file `NAME.toml` with the embedded base's text and lock, in `dir`.

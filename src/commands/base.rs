@@ -62,11 +62,13 @@ pub fn lock(
     })?;
     let overrides = debian::ArchiveOverrides::from_env();
     let name = args.name.trim_end_matches(".toml");
+    let cache = env.cache_dir.as_ref().map(crate::cache::Cache::new);
     let lock = block_on(debian::lock(
         name,
         debian,
         path.parent(),
         &overrides,
+        cache.as_ref(),
         reporter.as_ref(),
     ))?
     .map_err(|source| {

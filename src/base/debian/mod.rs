@@ -183,6 +183,7 @@ pub async fn lock(
     spec: &DebianSpec,
     spec_dir: Option<&Path>,
     overrides: &ArchiveOverrides,
+    cache: Option<&crate::cache::Cache>,
     reporter: &dyn Reporter,
 ) -> Result<Lock, DebianError> {
     let arches = spec.arches().map_err(DebianError::Spec)?;
@@ -190,12 +191,13 @@ pub async fn lock(
         return Err(DebianError::Spec("`repositories` is empty".into()));
     }
     let keyring = keyring(spec, spec_dir)?;
-    // Indexes are read from the live archive (or a mirror), never from a snapshot.
-    let fetcher = ArchiveOverrides {
-        mirror: overrides.mirror.clone(),
-        snapshot: None,
-    }
-    .fetcher(spec, None)?;
+    // Indexes are read from the live archive (or a mirror), never from a snapshot; a
+    // `Packages.xz` already in the cache under its signed SHA-256 is not downloaded again.
+    let fetcher = Fetcher::new(
+        cache.cloned(),
+        overrides.mirror.clone().or_else(|| spec.mirror.clone()),
+        None,
+    )?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
