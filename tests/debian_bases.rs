@@ -545,6 +545,14 @@ fn same_lock_same_digest_from_empty_caches_in_different_directories() {
     let a = build_in_fresh_place("nginx");
     let b = build_in_fresh_place("nginx");
     assert_eq!(a, b);
+    // A spec file of the user's, copied to two directories at different depths.
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let deep = two.path().join("a/b/c");
+    std::fs::create_dir_all(&deep).unwrap();
+    let x = build_in_fresh_place(copy_spec("glibc", one.path()).to_str().unwrap());
+    let y = build_in_fresh_place(copy_spec("glibc", &deep).to_str().unwrap());
+    assert_eq!(x, y, "the spec's path is not part of the image");
 
     // Published by itself, under two tags: the same digest, as skopeo reads it.
     let registry = Registry::start();
@@ -772,9 +780,11 @@ fn small_spec(dir: &Path, packages: &str, mirror: Option<&str>) -> PathBuf {
 fn locking_names_unknown_and_unsatisfiable_packages_and_refuses_a_tampered_index() {
     let work = tempfile::tempdir().unwrap();
     let imgpush = Imgpush::new();
+    let cache = tempfile::tempdir().unwrap();
     let lock = |spec: &Path| {
         imgpush
             .command()
+            .env("IMGPUSH_CACHE_DIR", cache.path())
             .args(["base", "lock"])
             .arg(spec)
             .output()
@@ -803,15 +813,15 @@ fn locking_names_unknown_and_unsatisfiable_packages_and_refuses_a_tampered_index
     let served = work.path().join("mirror");
     let dists = served.join("debian/dists/bookworm-updates");
     std::fs::create_dir_all(&dists).unwrap();
-    let real = Command::new("curl")
-        .args([
-            "-sSf",
-            "http://deb.debian.org/debian/dists/bookworm-updates/InRelease",
-        ])
-        .output()
-        .unwrap();
-    assert!(real.status.success(), "{real:?}");
-    let text = String::from_utf8(real.stdout).unwrap();
+    let fetch = |url: &str| {
+        let real = Command::new("curl").args(["-sSf", url]).output().unwrap();
+        assert!(real.status.success(), "{real:?}");
+        real.stdout
+    };
+    let text = String::from_utf8(fetch(
+        "http://deb.debian.org/debian/dists/bookworm-updates/InRelease",
+    ))
+    .unwrap();
     let tampered = text.replacen("Suite: ", "Suite:  ", 1);
     assert_ne!(text, tampered);
     std::fs::write(dists.join("InRelease"), tampered).unwrap();
@@ -821,8 +831,36 @@ fn locking_names_unknown_and_unsatisfiable_packages_and_refuses_a_tampered_index
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("InRelease"), "{err}");
+    assert!(err.contains("does not verify"), "{err}");
+    assert!(!work.path().join("small.lock").exists());
+
+    // Another suite's validly signed index served in its place (security updates dropped).
+    let security = fetch("http://deb.debian.org/debian-security/dists/bookworm-security/InRelease");
+    std::fs::write(dists.join("InRelease"), &security).unwrap();
+    let err = stderr(&lock(&spec));
     assert!(
-        err.contains("tampered") || err.contains("modified"),
+        err.contains("(codename bookworm-security), not `bookworm-updates`"),
+        "{err}"
+    );
+
+    // The real index, but a Packages.xz that is not the one it signs.
+    std::fs::write(dists.join("InRelease"), &text).unwrap();
+    let packages = dists.join("main/binary-amd64");
+    std::fs::create_dir_all(&packages).unwrap();
+    std::fs::write(packages.join("Packages.xz"), b"not the index").unwrap();
+    // (With an empty cache: the real index, cached by the locks above under the same
+    // signed hash, would rightly be used instead.)
+    let empty = tempfile::tempdir().unwrap();
+    let out = imgpush
+        .command()
+        .env("IMGPUSH_CACHE_DIR", empty.path())
+        .args(["base", "lock"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("Packages.xz") && err.contains("expected") && err.contains("SHA-256"),
         "{err}"
     );
     assert!(!work.path().join("small.lock").exists());
@@ -836,11 +874,95 @@ fn locking_names_unknown_and_unsatisfiable_packages_and_refuses_a_tampered_index
     );
     let written = std::fs::read_to_string(work.path().join("small.lock")).unwrap();
     assert!(written.contains("name = \"libssl-doc\""), "{written}");
+    let check = || {
+        imgpush
+            .command()
+            .env("IMGPUSH_CACHE_DIR", cache.path())
+            .args(["base", "lock", "--check"])
+            .arg(&spec)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A lock that no longer matches what the archive resolves to fails --check, unchanged.
+    let lock_path = work.path().join("small.lock");
+    let edited = written.replacen("version = \"", "version = \"0:", 1);
+    std::fs::write(&lock_path, &edited).unwrap();
+    let out = check();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is out of date"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), edited);
+    // An index older than the one the lock was made from is refused (replay, stale mirror).
+    let future = written.replacen(
+        "date = \"",
+        "date = \"Sat, 01 Jan 2099 00:00:00 UTC\"\n# was \"",
+        1,
+    );
+    std::fs::write(&lock_path, &future).unwrap();
+    let err = stderr(&lock(&spec));
+    assert!(err.contains("stale mirror or a replayed index"), "{err}");
+}
+
+#[test]
+fn the_closure_is_apts_no_install_recommends_closure() {
+    // apt (the independent resolver) on an empty dpkg status, from this host's package
+    // lists, against imgpush's resolution of the same request with nothing excluded.
+    require("apt-get", "apt");
+    let work = tempfile::tempdir().unwrap();
+    let status = work.path().join("status");
+    std::fs::write(&status, "").unwrap();
+    let apt = Command::new("apt-get")
+        .args(["-s", "-o"])
+        .arg(format!("Dir::State::status={}", status.display()))
+        .args(["install", "--no-install-recommends", "nginx"])
+        .output()
+        .unwrap();
+    assert!(apt.status.success(), "{apt:?}; run `apt-get update`");
+    let mut theirs: Vec<String> = String::from_utf8_lossy(&apt.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Inst "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    theirs.sort();
+    assert!(theirs.contains(&"nginx".to_string()), "{theirs:?}");
+
+    let text = std::fs::read_to_string(repo_root().join("base-images/nginx.toml")).unwrap();
+    let cut = text.find("[debian.exclude]").unwrap();
+    let rest = &text[cut..];
+    let next = rest.find("[[debian.users]]").unwrap();
+    let spec = work.path().join("noexclude.toml");
+    let amd64_only = text[..cut].replace(
+        "platforms = [\"linux/amd64\", \"linux/arm64/v8\"]",
+        "platforms = [\"linux/amd64\"]",
+    );
+    std::fs::write(&spec, format!("{amd64_only}{}", &rest[next..])).unwrap();
+    let imgpush = Imgpush::new();
     let out = imgpush
         .command()
-        .args(["base", "lock", "--check"])
+        .args(["base", "lock", "-q"])
         .arg(&spec)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    success_line(&out);
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(work.path().join("noexclude.lock")).unwrap())
+            .unwrap();
+    let mut ours: Vec<String> = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    ours.sort();
+    assert_eq!(ours, theirs);
+    // The shipped base, with its two exclusions, installs a subset of it.
+    let shipped: toml::Value = toml::from_str(
+        &std::fs::read_to_string(repo_root().join("base-images/nginx.lock")).unwrap(),
+    )
+    .unwrap();
+    for p in shipped["package"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap().to_string();
+        assert!(ours.contains(&name), "{name}");
+    }
 }

@@ -2,7 +2,7 @@
 //! with no network. The result is loaded like any other layout base.
 
 use super::BaseError;
-use super::spec::{GeneratedSpec, parse_mode};
+use super::spec::{DirSpec, FileSpec, GeneratedSpec, parse_mode};
 use crate::image::{Document, descriptor};
 use crate::layer::{EntrySource, LayerEntry, LayerOptions, write_layer};
 use crate::oci::{Platform, annotation, canonical_json, media, rfc3339};
@@ -42,27 +42,7 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
     };
     std::fs::create_dir_all(&blobs).map_err(io)?;
 
-    let mut entries = Vec::new();
-    for f in &spec.files {
-        let mode = parse_mode(&f.mode)
-            .ok_or_else(|| bad(format!("bad mode `{}` for {}", f.mode, f.path)))?;
-        let bytes = match (&f.content, f.source.as_deref()) {
-            (Some(c), None) => c.clone().into_bytes(),
-            (None, Some("webpki-root-certs")) => ca_bundle_pem(),
-            _ => {
-                return Err(bad(format!(
-                    "{}: give either content or source = \"webpki-root-certs\"",
-                    f.path
-                )));
-            }
-        };
-        entries.push(LayerEntry::file(&f.path, EntrySource::Bytes(bytes), mode));
-    }
-    for d in &spec.dirs {
-        let mode = parse_mode(&d.mode)
-            .ok_or_else(|| bad(format!("bad mode `{}` for {}", d.mode, d.path)))?;
-        entries.push(LayerEntry::dir(&d.path, mode, d.uid, d.gid));
-    }
+    let entries = declared_entries(&spec.files, &spec.dirs).map_err(bad)?;
     // Fixed mtime 0: the embedded base must not change with SOURCE_DATE_EPOCH.
     let layer = write_layer(
         entries,
@@ -74,25 +54,65 @@ pub fn generate(name: &str, spec: &GeneratedSpec, work: &Path) -> Result<PathBuf
         name: name.to_string(),
         source,
     })?;
-    let mut config = serde_json::Map::new();
-    config.insert("Env".into(), json!(spec.env));
-    if let Some(u) = &spec.user {
-        config.insert("User".into(), json!(u));
-    }
-    if let Some(w) = &spec.workdir {
-        config.insert("WorkingDir".into(), json!(w));
-    }
+    let config = base_config(&spec.env, spec.user.as_deref(), spec.workdir.as_deref());
     let mut images = Vec::new();
     for p in &spec.platforms {
         let platform: Platform = p.parse().map_err(|e| bad(format!("{e}")))?;
         images.push(GeneratedImage {
             platform,
             layers: vec![layer.clone()],
-            config: serde_json::Value::Object(config.clone()),
+            config: config.clone(),
         });
     }
     write_layout(&dir, &images).map_err(io)?;
     Ok(dir)
+}
+
+/// The layer entries of declared files (given content, or `source = "webpki-root-certs"`)
+/// and directories, for the generated and the package bases.
+pub(super) fn declared_entries(
+    files: &[FileSpec],
+    dirs: &[DirSpec],
+) -> Result<Vec<LayerEntry>, String> {
+    let mut entries = Vec::new();
+    for f in files {
+        let mode =
+            parse_mode(&f.mode).ok_or_else(|| format!("bad mode `{}` for {}", f.mode, f.path))?;
+        let bytes = match (&f.content, f.source.as_deref()) {
+            (Some(c), None) => c.clone().into_bytes(),
+            (None, Some("webpki-root-certs")) => ca_bundle_pem(),
+            _ => {
+                return Err(format!(
+                    "{}: give either content or source = \"webpki-root-certs\"",
+                    f.path
+                ));
+            }
+        };
+        entries.push(LayerEntry::file(&f.path, EntrySource::Bytes(bytes), mode));
+    }
+    for d in dirs {
+        let mode =
+            parse_mode(&d.mode).ok_or_else(|| format!("bad mode `{}` for {}", d.mode, d.path))?;
+        entries.push(LayerEntry::dir(&d.path, mode, d.uid, d.gid));
+    }
+    Ok(entries)
+}
+
+/// An image config's `config` object with `Env`, and `User`/`WorkingDir` when set.
+pub(super) fn base_config(
+    env: &[String],
+    user: Option<&str>,
+    workdir: Option<&str>,
+) -> serde_json::Value {
+    let mut config = serde_json::Map::new();
+    config.insert("Env".into(), json!(env));
+    if let Some(u) = user {
+        config.insert("User".into(), json!(u));
+    }
+    if let Some(w) = workdir {
+        config.insert("WorkingDir".into(), json!(w));
+    }
+    serde_json::Value::Object(config)
 }
 
 /// One platform of a base built in-process.

@@ -160,7 +160,7 @@ pub async fn open(
             })?;
             let lock = spec::embedded_lock(name).map(str::to_string);
             let lock_file = format!("base-images/{name}.lock (embedded)");
-            open_spec(name, &file, None, lock, &lock_file, clients, work, ctx).await
+            open_spec(name, &file, lock, &lock_file, clients, work, ctx).await
         }
         BaseSpec::SpecFile(path) => {
             let (file, lock) = spec::read_file(path).map_err(|message| BaseError::Spec {
@@ -169,17 +169,7 @@ pub async fn open(
             })?;
             let name = path.display().to_string();
             let lock_file = path.with_extension("lock").display().to_string();
-            open_spec(
-                &name,
-                &file,
-                path.parent(),
-                lock,
-                &lock_file,
-                clients,
-                work,
-                ctx,
-            )
-            .await
+            open_spec(&name, &file, lock, &lock_file, clients, work, ctx).await
         }
     }
 }
@@ -189,7 +179,6 @@ pub async fn open(
 async fn open_spec(
     name: &str,
     file: &spec::BaseSpecFile,
-    spec_dir: Option<&Path>,
     lock: Option<String>,
     lock_file: &str,
     clients: &dyn ClientFor,
@@ -203,12 +192,14 @@ async fn open_spec(
         })?;
         return open_registry(&reference, clients).await;
     }
+    // Layers are labelled with the spec's name, never its path: the digest must not depend
+    // on where the spec file sits.
+    let label = spec::label(name);
     let dir = if let Some(generated) = &file.generated {
-        embedded::generate(name, generated, work)?
+        embedded::generate(&label, generated, work)?
     } else if let Some(debian) = &file.debian {
-        let _ = spec_dir;
         debian::generate(
-            name,
+            &label,
             debian,
             lock.as_deref(),
             lock_file,

@@ -103,6 +103,19 @@ pub fn find(name: &str) -> Option<BaseSpecFile> {
         })
 }
 
+/// What a base is called inside its image (layer history, work directory): an embedded
+/// name as it is, a spec file by its file stem (`./web/base.toml` → `base`).
+pub fn label(name: &str) -> String {
+    if name.ends_with(".toml") || name.contains('/') {
+        std::path::Path::new(name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "base".to_string())
+    } else {
+        name.to_string()
+    }
+}
+
 /// The embedded lock of a package base.
 pub fn embedded_lock(name: &str) -> Option<&'static str> {
     EMBEDDED
@@ -117,7 +130,12 @@ pub fn read_file(path: &std::path::Path) -> Result<(BaseSpecFile, Option<String>
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let spec: BaseSpecFile =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let lock = std::fs::read_to_string(path.with_extension("lock")).ok();
+    let lock_path = path.with_extension("lock");
+    let lock = match std::fs::read_to_string(&lock_path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: {e}", lock_path.display())),
+    };
     Ok((spec, lock))
 }
 

@@ -61,7 +61,7 @@ pub fn lock(
         ))
     })?;
     let overrides = debian::ArchiveOverrides::from_env();
-    let name = args.name.trim_end_matches(".toml");
+    let name = args.name.as_str();
     let cache = env.cache_dir.as_ref().map(crate::cache::Cache::new);
     let lock = block_on(debian::lock(
         name,
@@ -88,6 +88,24 @@ pub fn lock(
         &shown
     });
     let old_lock = old.as_deref().and_then(|t| debian::Lock::parse(t).ok());
+    // A signed index older than the one the lock was made from is a replay or a stale
+    // mirror: refuse it rather than move the lock back.
+    if let Some(o) = &old_lock {
+        for (new, was) in lock.repositories.iter().zip(&o.repositories) {
+            let date = |d: &str| debian::release::parse_date(d).ok();
+            if new.url == was.url
+                && new.suite == was.suite
+                && let (Some(n), Some(w)) = (date(&new.date), date(&was.date))
+                && n < w
+            {
+                return Err(CommandError::Base(format!(
+                    "{} ({}): the archive's signed index is dated {}, older than the {} the lock \
+                     was made from: a stale mirror or a replayed index; use an up-to-date mirror",
+                    new.suite, new.url, new.date, was.date
+                )));
+            }
+        }
+    }
     // Dates alone moving is no change: the same files resolve from a newer index.
     let changed = old_lock.as_ref().is_none_or(|o| {
         o.spec != lock.spec

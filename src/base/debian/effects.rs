@@ -7,8 +7,9 @@
 use super::DebianError;
 use super::deb::{Deb, DebEntryKind};
 use super::spec::{Arch, DebianSpec};
-use crate::base::embedded::{GeneratedImage, write_layout as write_oci_layout};
-use crate::base::spec::parse_mode;
+use crate::base::embedded::{
+    GeneratedImage, base_config, declared_entries, write_layout as write_oci_layout,
+};
 use crate::layer::{EntrySource, Layer, LayerEntry, LayerEntryKind, LayerOptions, write_layer};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -30,19 +31,20 @@ pub(super) fn write_layout(
     std::fs::create_dir_all(&dir).map_err(io)?;
     let mut images = Vec::new();
     for (arch, debs) in platforms {
-        let (entries, ca_certs) = package_entries(&arch.debian, &debs)?;
+        let count = debs.len();
+        let (entries, ca_certs) = package_entries(&arch.debian, debs)?;
+        let effects = with_package_parents(effect_entries(spec, &ca_certs)?, &entries);
         let packages = layer(
             entries,
             format!(
-                "imgpush base `{name}`: {} Debian packages ({})",
-                debs.len(),
+                "imgpush base `{name}`: {count} Debian packages ({})",
                 arch.debian
             ),
             options,
             &dir,
         )?;
         let effects = layer(
-            effect_entries(spec, &ca_certs)?,
+            effects,
             format!("imgpush base `{name}`: declared users, files and links"),
             options,
             &dir,
@@ -74,26 +76,25 @@ type CaCert = (String, Vec<u8>);
 /// it), plus the dpkg records; also the CA certificates shipped, for the bundle.
 fn package_entries(
     arch: &str,
-    debs: &[(String, Deb)],
+    debs: Vec<(String, Deb)>,
 ) -> Result<(Vec<LayerEntry>, Vec<CaCert>), DebianError> {
     // path → (package, entry)
     let mut tree: BTreeMap<String, (String, LayerEntry)> = BTreeMap::new();
     let mut hardlinks = Vec::new();
     for (package, deb) in debs {
-        for e in &deb.entries {
-            let kind = match &e.kind {
+        let package = &package;
+        for e in deb.entries {
+            let kind = match e.kind {
                 DebEntryKind::Dir => LayerEntryKind::Dir,
-                DebEntryKind::File(bytes) => {
-                    LayerEntryKind::File(EntrySource::Bytes(bytes.clone()))
-                }
-                DebEntryKind::Symlink(t) => LayerEntryKind::Symlink(t.clone()),
+                DebEntryKind::File(bytes) => LayerEntryKind::File(EntrySource::Bytes(bytes)),
+                DebEntryKind::Symlink(t) => LayerEntryKind::Symlink(t),
                 DebEntryKind::Hardlink(target) => {
-                    hardlinks.push((package.clone(), e.path.clone(), target.clone(), e.clone()));
+                    hardlinks.push((package.clone(), target, e.path, e.mode, e.uid, e.gid));
                     continue;
                 }
             };
             let entry = LayerEntry {
-                path: e.path.clone(),
+                path: e.path,
                 kind,
                 mode: e.mode,
                 uid: e.uid,
@@ -124,7 +125,7 @@ fn package_entries(
         }
     }
     // The layer format has no hard links: each becomes a copy of its target's bytes.
-    for (package, path, target, e) in hardlinks {
+    for (package, target, path, mode, uid, gid) in hardlinks {
         let bytes = match tree.get(&target).map(|(_, t)| &t.kind) {
             Some(LayerEntryKind::File(EntrySource::Bytes(b))) => b.clone(),
             _ => {
@@ -134,11 +135,11 @@ fn package_entries(
             }
         };
         let entry = LayerEntry {
-            path: path.clone(),
+            path,
             kind: LayerEntryKind::File(EntrySource::Bytes(bytes)),
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
+            mode,
+            uid,
+            gid,
         };
         insert(&mut tree, &package, entry, arch)?;
     }
@@ -151,6 +152,36 @@ fn package_entries(
         })
         .collect();
     Ok((tree.into_values().map(|(_, e)| e).collect(), ca_certs))
+}
+
+/// The effects layer's entries plus, for each parent directory they need that the
+/// packages have, that directory as the packages have it: otherwise the layer writer would
+/// add it as `0755 root:root` and so change a package directory's owner or mode.
+fn with_package_parents(mut effects: Vec<LayerEntry>, packages: &[LayerEntry]) -> Vec<LayerEntry> {
+    let dirs: BTreeMap<&str, &LayerEntry> = packages
+        .iter()
+        .filter(|e| matches!(e.kind, LayerEntryKind::Dir))
+        .map(|e| (e.path.as_str(), e))
+        .collect();
+    let mut have: std::collections::BTreeSet<String> =
+        effects.iter().map(|e| e.path.clone()).collect();
+    let mut extra = Vec::new();
+    for e in &effects {
+        let mut path = e.path.as_str();
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            if parent.is_empty() {
+                break;
+            }
+            if have.insert(parent.to_string())
+                && let Some(d) = dirs.get(parent)
+            {
+                extra.push((*d).clone());
+            }
+            path = parent;
+        }
+    }
+    effects.extend(extra);
+    effects
 }
 
 fn insert(
@@ -227,26 +258,7 @@ fn effect_entries(spec: &DebianSpec, ca_certs: &[CaCert]) -> Result<Vec<LayerEnt
             0o644,
         ));
     }
-    for f in &spec.files {
-        let mode = parse_mode(&f.mode)
-            .ok_or_else(|| bad(format!("bad mode `{}` for {}", f.mode, f.path)))?;
-        let bytes = match (&f.content, f.source.as_deref()) {
-            (Some(c), None) => c.clone().into_bytes(),
-            (None, Some("webpki-root-certs")) => crate::base::embedded::ca_bundle_pem(),
-            _ => {
-                return Err(bad(format!(
-                    "{}: give either content or source = \"webpki-root-certs\"",
-                    f.path
-                )));
-            }
-        };
-        entries.push(LayerEntry::file(&f.path, EntrySource::Bytes(bytes), mode));
-    }
-    for d in &spec.dirs {
-        let mode = parse_mode(&d.mode)
-            .ok_or_else(|| bad(format!("bad mode `{}` for {}", d.mode, d.path)))?;
-        entries.push(LayerEntry::dir(&d.path, mode, d.uid, d.gid));
-    }
+    entries.extend(declared_entries(&spec.files, &spec.dirs).map_err(bad)?);
     for l in &spec.symlinks {
         entries.push(LayerEntry {
             path: l.path.clone(),
@@ -293,14 +305,8 @@ fn effect_entries(spec: &DebianSpec, ca_certs: &[CaCert]) -> Result<Vec<LayerEnt
 }
 
 fn image_config(spec: &DebianSpec) -> serde_json::Value {
-    let mut config = serde_json::Map::new();
-    config.insert("Env".into(), json!(spec.env));
-    if let Some(u) = &spec.user {
-        config.insert("User".into(), json!(u));
-    }
-    if let Some(w) = &spec.workdir {
-        config.insert("WorkingDir".into(), json!(w));
-    }
+    let mut value = base_config(&spec.env, spec.user.as_deref(), spec.workdir.as_deref());
+    let config = value.as_object_mut().expect("base_config makes an object");
     if !spec.entrypoint.is_empty() {
         config.insert("Entrypoint".into(), json!(spec.entrypoint));
     }
@@ -318,7 +324,7 @@ fn image_config(spec: &DebianSpec) -> serde_json::Value {
     if let Some(s) = &spec.stop_signal {
         config.insert("StopSignal".into(), json!(s));
     }
-    serde_json::Value::Object(config)
+    value
 }
 
 #[cfg(test)]

@@ -150,9 +150,12 @@ impl Fetcher {
         size: u64,
         sha256: &str,
     ) -> Result<(Bytes, Got), FetchError> {
-        let digest: Digest = format!("sha256:{sha256}")
+        let digest: Digest = format!("sha256:{}", sha256.to_ascii_lowercase())
             .parse()
-            .expect("lock and index hashes are validated hex");
+            .map_err(|e: crate::oci::DigestError| FetchError::Http {
+                url: url.to_string(),
+                message: format!("bad SHA-256 `{sha256}`: {}", e.0),
+            })?;
         let mut got = Got::Downloaded;
         if let Some(cache) = &self.cache {
             let present = cache.blob_path(&digest).exists();

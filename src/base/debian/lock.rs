@@ -53,7 +53,10 @@ pub struct LockedPackage {
 
 impl Lock {
     pub fn parse(text: &str) -> Result<Lock, String> {
-        let lock: Lock = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut lock: Lock = toml::from_str(text).map_err(|e| e.to_string())?;
+        for p in &mut lock.packages {
+            p.sha256.make_ascii_lowercase();
+        }
         if lock.lock_version != LOCK_VERSION {
             return Err(format!(
                 "lock-version {} is not supported (this imgpush writes {LOCK_VERSION})",
@@ -73,7 +76,7 @@ impl Lock {
             if p.sha256.len() != 64 || !p.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("package {} ({}): bad sha256", p.name, p.arch));
             }
-            if p.filename.split('/').any(|c| c == ".." || c.is_empty()) {
+            if !safe_filename(&p.filename) {
                 return Err(format!(
                     "package {} ({}): bad filename {}",
                     p.name, p.arch, p.filename
@@ -106,6 +109,18 @@ impl Lock {
                 .zip(spec)
                 .all(|(l, s)| l.url == s.url && l.suite == s.suite && l.components == s.components)
     }
+}
+
+/// A pool path that stays a path when put into a URL: Debian's file name characters only,
+/// no empty, `.` or `..` component.
+pub fn safe_filename(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+~/-".contains(&b))
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
@@ -154,11 +169,25 @@ mod tests {
                 .contains("repository 3")
         );
         let mut bad = sample();
-        bad.packages[0].filename = "pool/../../etc/passwd".into();
-        assert!(
-            Lock::parse(&bad.render("x"))
-                .unwrap_err()
-                .contains("bad filename")
+        for name in [
+            "pool/../../etc/passwd",
+            "pool/%2e%2e/x.deb",
+            "pool/x.deb?y",
+            "/pool/x",
+        ] {
+            bad.packages[0].filename = name.into();
+            assert!(
+                Lock::parse(&bad.render("x"))
+                    .unwrap_err()
+                    .contains("bad filename"),
+                "{name}"
+            );
+        }
+        let mut upper = sample();
+        upper.packages[0].sha256 = "A".repeat(64);
+        assert_eq!(
+            Lock::parse(&upper.render("x")).unwrap().packages[0].sha256,
+            "a".repeat(64)
         );
     }
 

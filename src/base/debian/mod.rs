@@ -73,6 +73,12 @@ pub enum DebianError {
         #[source]
         source: Box<release::ReleaseError>,
     },
+    #[error("{url}: this signed index is for suite {found}, not `{suite}`")]
+    WrongSuite {
+        url: String,
+        suite: String,
+        found: String,
+    },
     #[error("{suite} ({url}): the signed index lists no {path}")]
     NoIndex {
         url: String,
@@ -101,13 +107,28 @@ pub enum DebianError {
     StaleLock { file: String },
     #[error("{file}: {message}")]
     BadLock { file: String, message: String },
-    #[error("{package} ({arch}): {file} is gone from {url}")]
+    #[error("{package} ({arch}): the locked file is gone from the archive ({url})")]
     Gone {
         package: String,
         arch: String,
         file: String,
         url: String,
         snapshot: String,
+    },
+    #[error("{package} {version} ({arch})")]
+    Download {
+        package: String,
+        version: String,
+        arch: String,
+        #[source]
+        source: Box<FetchError>,
+    },
+    #[error("{package} ({arch}): the lock says {locked}, the package file says {actual}")]
+    LockMismatch {
+        package: String,
+        arch: String,
+        locked: String,
+        actual: String,
     },
     #[error("`{path}` is in both {first} and {second} ({arch})")]
     FileConflict {
@@ -132,34 +153,67 @@ impl DebianError {
             DebianError::StaleLock { .. } | DebianError::BadLock { .. } => Some(format!(
                 "re-resolve and rewrite the lock: imgpush base lock {name}"
             )),
+            DebianError::Gone { snapshot, url, .. } if url.contains(snapshot.as_str()) => {
+                Some(format!(
+                    "the snapshot archive has no file at this timestamp: edit the repository's \
+                     `snapshot` in the lock to a later one, or re-lock (imgpush base lock {name})"
+                ))
+            }
             DebianError::Gone { snapshot, .. } => Some(format!(
                 "the live mirror drops superseded versions; either re-lock against today's archive \
                  (imgpush base lock {name}) or fetch the locked files from a snapshot archive: \
                  IMGPUSH_DEBIAN_SNAPSHOT=https://snapshot.debian.org/archive (this lock's timestamp: {snapshot})"
             )),
-            DebianError::Fetch(FetchError::Mismatch { .. }) => Some(
-                "the mirror served other bytes than the signed index or the lock names; nothing was \
-                 used. Try another mirror (IMGPUSH_DEBIAN_MIRROR) or re-lock if the archive changed"
-                    .into(),
-            ),
-            DebianError::Fetch(FetchError::Http { .. }) => Some(
-                "is the archive reachable? Set IMGPUSH_DEBIAN_MIRROR to a mirror you can reach"
-                    .into(),
-            ),
-            DebianError::Resolve { source, .. }
-                if !matches!(**source, resolve::ResolveError::UnknownPackage { .. }) =>
+            DebianError::Download { source, .. }
+                if matches!(source.as_ref(), FetchError::Mismatch { .. }) =>
             {
                 Some(
-                "name the package that should satisfy it in `packages`, or leave it out with a reason \
-                 under `[debian.exclude]`"
-                    .into(),
+                    "the mirror served other bytes than the lock names; nothing was used. Try \
+                     another mirror (IMGPUSH_DEBIAN_MIRROR), or re-lock if the archive changed"
+                        .into(),
                 )
             }
-            DebianError::Release { .. } => Some(
-                "the index was not signed by a key in the spec's keyring: the mirror is broken or \
-                 tampered with; nothing was used"
+            DebianError::Fetch(FetchError::Mismatch { .. }) => Some(
+                "the mirror served other bytes than the signed index names; nothing was used. Try \
+                 another mirror (IMGPUSH_DEBIAN_MIRROR)"
                     .into(),
             ),
+            DebianError::Download { .. } | DebianError::Fetch(_) => Some(
+                "is the archive reachable? Set IMGPUSH_DEBIAN_MIRROR to a mirror's scheme and host \
+                 (e.g. http://ftp.de.debian.org; the repository paths are kept)"
+                    .into(),
+            ),
+            DebianError::Resolve { source, .. } => match **source {
+                resolve::ResolveError::Unsatisfiable(_) => Some(
+                    "name the package that should satisfy it in `packages`, or leave it out with a \
+                     reason under `[debian.exclude]`"
+                        .into(),
+                ),
+                _ => None,
+            },
+            DebianError::WrongSuite { .. } => Some(
+                "the mirror serves another suite's index at this path (misconfigured or tampered \
+                 with); nothing was used"
+                    .into(),
+            ),
+            DebianError::Release { source, .. } => match **source {
+                release::ReleaseError::BadSignature(..)
+                | release::ReleaseError::NoKnownSignature { .. }
+                | release::ReleaseError::UntrustedKey(..) => Some(
+                    "the index is not validly signed by a key in the spec's keyring: the mirror is \
+                     broken or tampered with; nothing was used"
+                        .into(),
+                ),
+                release::ReleaseError::Stale { .. } => Some(
+                    "the mirror serves an outdated index (or an old one is being replayed); use an \
+                     up-to-date mirror"
+                        .into(),
+                ),
+                _ => None,
+            },
+            DebianError::LockMismatch { .. } => Some(format!(
+                "the lock was edited or merged badly; rewrite it: imgpush base lock {name}"
+            )),
             _ => None,
         }
     }
@@ -215,6 +269,21 @@ pub async fn lock(
         };
         let text = release::verify_inrelease(&bytes, &keyring).map_err(fail)?;
         let parsed = release::parse_release(&text).map_err(fail)?;
+        // A validly signed index of another suite (bookworm's, served as bookworm-security)
+        // would silently drop every update: apt's "conflicting distribution".
+        if parsed.suite.as_deref() != Some(&repo.suite)
+            && parsed.codename.as_deref() != Some(&repo.suite)
+        {
+            return Err(DebianError::WrongSuite {
+                url: url.clone(),
+                suite: repo.suite.clone(),
+                found: format!(
+                    "{} (codename {})",
+                    parsed.suite.as_deref().unwrap_or("none"),
+                    parsed.codename.as_deref().unwrap_or("none")
+                ),
+            });
+        }
         parsed.check_fresh(now).map_err(fail)?;
         let date = release::parse_date(&parsed.date).map_err(fail)?;
         repositories.push(lock::LockedRepository {
@@ -228,15 +297,11 @@ pub async fn lock(
     }
 
     let mut wanted = Vec::new();
-    let mut constraints = Vec::new();
     for p in &spec.packages {
         let groups = relation::parse_relations(p)
             .map_err(|e| DebianError::Spec(format!("packages: `{p}`: {e}")))?;
         match groups.as_slice() {
-            [group] if group.len() == 1 => {
-                wanted.push(group[0].name.clone());
-                constraints.push(group[0].clone());
-            }
+            [group] if group.len() == 1 => wanted.push(group[0].clone()),
             _ => {
                 return Err(DebianError::Spec(format!(
                     "packages: `{p}` must be one package, optionally with a version: `name (>= 1.2)`"
@@ -257,24 +322,11 @@ pub async fn lock(
             }
         }
         let universe = resolve::Universe::new(all, &arch.debian);
-        let resolved =
-            resolve::resolve(&universe, &arch.debian, &wanted, &exclude).map_err(|source| {
-                DebianError::Resolve {
-                    arch: arch.debian.clone(),
-                    source: Box::new(source),
-                }
+        let resolved = resolve::resolve_relations(&universe, &arch.debian, &wanted, &exclude)
+            .map_err(|source| DebianError::Resolve {
+                arch: arch.debian.clone(),
+                source: Box::new(source),
             })?;
-        for c in &constraints {
-            let chosen = resolved.packages.iter().find(|p| p.name == c.name);
-            if let Some(p) = chosen
-                && !c.satisfied_by(&p.version)
-            {
-                return Err(DebianError::Spec(format!(
-                    "packages: `{c}` cannot be met for {}: the archive's {} is {}",
-                    arch.debian, p.name, p.version
-                )));
-            }
-        }
         for u in &resolved.unused_excludes {
             reporter.event(Event::Warning(format!(
                 "base `{name}` ({}): `{u}` is excluded but nothing depends on it",
@@ -328,7 +380,7 @@ async fn read_packages(
         &mut text,
     )
     .map_err(|e| index_err(format!("decompressing: {e}")))?;
-    packages::parse_packages(&text, index).map_err(|e| index_err(e.to_string()))
+    packages::parse_packages(&text, index).map_err(|e| index_err(error_chain(&e)))
 }
 
 /// Builds the base `name` from `spec` and its lock as an OCI layout under `work` (tag
@@ -392,7 +444,12 @@ pub async fn generate(
                     url: url.clone(),
                     snapshot: repo.snapshot.clone(),
                 },
-                other => DebianError::Fetch(other),
+                other => DebianError::Download {
+                    package: p.name.clone(),
+                    version: p.version.clone(),
+                    arch: p.arch.clone(),
+                    source: Box::new(other),
+                },
             })?;
             match how {
                 Got::Cached => cached += 1,
@@ -413,6 +470,27 @@ pub async fn generate(
                 arch: p.arch.clone(),
                 source: Box::new(source),
             })?;
+            let field = |f: &str| {
+                deb::control_field(&deb.control, f)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let actual = format!(
+                "{} {} {}",
+                field("Package"),
+                field("Version"),
+                field("Architecture")
+            );
+            let all = format!("{} {} all", p.name, p.version);
+            let native = format!("{} {} {}", p.name, p.version, p.arch);
+            if actual != native && actual != all {
+                return Err(DebianError::LockMismatch {
+                    package: p.name.clone(),
+                    arch: p.arch.clone(),
+                    locked: format!("{} {}", p.name, p.version),
+                    actual,
+                });
+            }
             debs.push((p.name.clone(), deb));
         }
         platforms.push((arch.clone(), debs));
@@ -428,3 +506,18 @@ pub async fn generate(
 }
 
 use futures_util::StreamExt as _;
+
+/// An error and its causes on one line (the `Index` error keeps only text).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

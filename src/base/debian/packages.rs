@@ -172,7 +172,7 @@ fn parse_one(p: &control::Paragraph, repository: usize) -> Result<Package, Packa
     })?;
 
     let filename = required("Filename", &context)?.to_string();
-    if filename.starts_with('/') || filename.split('/').any(|c| c == ".." || c.is_empty()) {
+    if !super::lock::safe_filename(&filename) {
         return Err(bad(
             "Filename",
             &filename,

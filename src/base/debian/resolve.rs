@@ -34,6 +34,15 @@ pub enum ResolveError {
     Unsatisfiable(Box<Unsatisfiable>),
     #[error(transparent)]
     Conflict(Box<Conflict>),
+    #[error(
+        "`{wanted}` is in `packages`, but the indexes have only {} for {arch}",
+        available.join(", ")
+    )]
+    WantedVersion {
+        wanted: String,
+        arch: String,
+        available: Vec<String>,
+    },
     #[error("{name} is in `packages` but {excluded} is in `exclude`; remove it from one of them")]
     WantedAndExcluded { name: String, excluded: String },
     #[error(
@@ -276,6 +285,19 @@ impl<'u> State<'u> {
                 *best = p;
             }
         }
+        // A provider already chosen would have satisfied the group; several others are a
+        // choice imgpush does not make for the user.
+        if by_name.len() > 1 {
+            let names: Vec<&str> = by_name.keys().copied().collect();
+            reasons.push(format!(
+                "{} is provided by several packages ({}): name one of them in `packages`, or \
+                 `exclude` {}",
+                alt.name,
+                names.join(", "),
+                alt.name
+            ));
+            return Err(reasons.join(", "));
+        }
         if let Some((_, p)) = by_name.into_iter().next() {
             return Ok(p);
         }
@@ -337,15 +359,25 @@ impl<'u> State<'u> {
         })))
     }
 
-    fn wanted(&mut self, name: &str) -> Result<(), ResolveError> {
+    fn wanted(&mut self, rel: &Relation) -> Result<(), ResolveError> {
         let u = self.universe;
-        if let Some(p) = u.versions(name).first() {
+        let name = rel.name.as_str();
+        let versions = u.versions(name);
+        if let Some(p) = versions.iter().find(|p| rel.satisfied_by(&p.version)) {
             self.select(p);
             return Ok(());
+        }
+        if !versions.is_empty() {
+            return Err(ResolveError::WantedVersion {
+                wanted: rel.to_string(),
+                arch: self.arch.to_string(),
+                available: versions.iter().map(|p| p.version.clone()).collect(),
+            });
         }
         let providers = u.providers(name);
         let names: BTreeSet<&str> = providers
             .iter()
+            .filter(|(_, _, provided)| provide_satisfies(rel, name, provided.as_deref()))
             .map(|(who, _, _)| who.as_str())
             .filter(|who| !self.exclude.contains(*who))
             .collect();
@@ -430,9 +462,9 @@ impl<'u> State<'u> {
 ///   this order: by an already selected package (or one that provides the name; a relation
 ///   with a version needs a versioned provide that fits); by exclusion, when an alternative
 ///   or a package providing it is in `exclude`; by selecting, for the first alternative that
-///   has one, the highest version of the real package that fits, else a provider: when
-///   several packages provide the name, the first by name is taken (one already selected
-///   would have satisfied the group before).
+///   has one, the highest version of the real package that fits, else its only provider;
+///   several providers (none selected) make that alternative fail with a reason asking the
+///   user to name one, so no choice is made silently.
 /// * There is no backtracking: a package selected at a version that a later relation
 ///   rejects makes that relation unsatisfiable. `Conflicts`/`Breaks` are checked at the end.
 /// * Packages are taken in a fixed order (wanted names sorted, then breadth-first), so the
@@ -443,17 +475,39 @@ pub fn resolve(
     wanted: &[String],
     exclude: &BTreeSet<String>,
 ) -> Result<Resolution, ResolveError> {
+    let wanted: Vec<Relation> = wanted
+        .iter()
+        .map(|name| Relation {
+            name: name.clone(),
+            arch_qualifier: None,
+            constraint: None,
+            arches: Vec::new(),
+        })
+        .collect();
+    resolve_relations(universe, arch, &wanted, exclude)
+}
+
+/// [`resolve`] with a version constraint per wanted package (`nginx (>= 1.22)`): the
+/// highest version that meets it is chosen.
+pub fn resolve_relations(
+    universe: &Universe,
+    arch: &str,
+    wanted: &[Relation],
+    exclude: &BTreeSet<String>,
+) -> Result<Resolution, ResolveError> {
     if universe.arch != arch {
         return Err(ResolveError::ArchMismatch {
             universe: universe.arch.clone(),
             arch: arch.to_string(),
         });
     }
-    let wanted: BTreeSet<&String> = wanted.iter().collect();
-    if let Some(name) = wanted.iter().find(|w| exclude.contains(**w)) {
+    let mut wanted: Vec<&Relation> = wanted.iter().collect();
+    wanted.sort_by_key(|r| r.to_string());
+    wanted.dedup_by(|a, b| a.to_string() == b.to_string());
+    if let Some(w) = wanted.iter().find(|w| exclude.contains(&w.name)) {
         return Err(ResolveError::WantedAndExcluded {
-            name: name.to_string(),
-            excluded: name.to_string(),
+            name: w.name.clone(),
+            excluded: w.name.clone(),
         });
     }
     let mut state = State {
@@ -464,8 +518,8 @@ pub fn resolve(
         excluded: BTreeSet::new(),
         queue: VecDeque::new(),
     };
-    for name in wanted {
-        state.wanted(name)?;
+    for rel in wanted {
+        state.wanted(rel)?;
     }
     while let Some(p) = state.queue.pop_front() {
         for (field, groups) in [("Pre-Depends", &p.pre_depends), ("Depends", &p.depends)] {
@@ -722,7 +776,7 @@ mod tests {
     }
 
     #[test]
-    fn several_providers_first_by_name_and_exclusion_by_provider() {
+    fn several_providers_are_no_silent_choice_and_exclusion_by_provider() {
         let u = synthetic(
             &[
                 "aa 1; Depends: vv",
@@ -731,7 +785,12 @@ mod tests {
             ],
             "amd64",
         );
-        assert_eq!(names(&run(&u, &["aa"], &[]).unwrap()), ["aa 1", "p1 1"]);
+        let err = run(&u, &["aa"], &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("vv is provided by several packages (p1, p2)")
+                && err.contains("name one of them in `packages`"),
+            "{err}"
+        );
         // Wanting p2 makes it the provider already selected.
         assert_eq!(
             names(&run(&u, &["aa", "p2"], &[]).unwrap()),
