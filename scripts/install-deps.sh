@@ -39,3 +39,11 @@ echo "install-deps: ready (${#missing[@]} packages installed)"
 # Rust cross-compilation (cargo imgpush tests): Debian's rustc-web + std source, zig,
 # cargo-zigbuild.
 bash "$(dirname "$0")/install-toolchain.sh"
+
+# check-jsonschema validates the CI templates in fixtures/ci/ (tests/ci_templates.rs); its
+# GitHub and GitLab schemas are vendored in the package, so it runs offline.
+CHECK_JSONSCHEMA_VERSION=0.39.0
+if ! check-jsonschema --version 2>/dev/null | grep -qx "check-jsonschema, version $CHECK_JSONSCHEMA_VERSION"; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+fi
