@@ -583,6 +583,22 @@ fn same_lock_same_digest_from_empty_caches_in_different_directories() {
     assert_eq!(format!("sha256:{}", sha256_hex(&raw)), a);
 }
 
+#[test]
+fn base_spec_prints_the_embedded_spec() {
+    let imgpush = Imgpush::new();
+    for name in ["nginx", "glibc", "busybox", "static"] {
+        let out = imgpush.run(&["base", "spec", name]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            std::fs::read_to_string(repo_root().join(format!("base-images/{name}.toml"))).unwrap()
+        );
+    }
+    let out = imgpush.run(&["base", "spec", "nope"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("known: static"), "{}", stderr(&out));
+}
+
 /// A spec file `NAME.toml` with the embedded base's text and lock, in `dir`.
 fn copy_spec(base: &str, dir: &Path) -> PathBuf {
     let spec = dir.join(format!("{base}.toml"));

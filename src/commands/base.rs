@@ -18,6 +18,20 @@ pub struct LockOutput {
     pub changed: bool,
 }
 
+/// The text of the embedded spec `name` (`imgpush base spec`).
+pub fn spec_text(name: &str) -> Result<&'static str, CommandError> {
+    spec::EMBEDDED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, text, _)| *text)
+        .ok_or_else(|| {
+            CommandError::Base(format!(
+                "unknown base `{name}` (known: {})",
+                spec::names().join(", ")
+            ))
+        })
+}
+
 /// The spec file `imgpush base lock NAME|PATH.toml` works on.
 fn spec_path(name: &str, env: &Environment) -> Result<PathBuf, CommandError> {
     if name.ends_with(".toml") {
@@ -31,7 +45,7 @@ fn spec_path(name: &str, env: &Environment) -> Result<PathBuf, CommandError> {
         format!(
             "`{name}` is embedded in imgpush; its lock is rewritten in imgpush's source tree \
              (run this in a checkout, where base-images/{name}.toml is). To lock your own \
-             variant, copy that spec to your project and pass its path: imgpush base lock ./{name}.toml"
+             variant: imgpush base spec {name} > {name}.toml && imgpush base lock ./{name}.toml"
         )
     } else {
         format!(

@@ -95,6 +95,13 @@ enum BaseCommand {
     /// OCI layout. Prints the digest reference.
     #[command(after_help = BASE_BUILD_EXAMPLES)]
     Build(BaseBuildArgs),
+    /// Print an embedded base's spec (base-images/NAME.toml), to start a spec of your own:
+    /// imgpush base spec nginx > web/base.toml && imgpush base lock web/base.toml
+    Spec {
+        /// A name from base-images/.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 const BASE_LOCK_EXAMPLES: &str = "\
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
         Command::Index(IndexCommand::Create(args)) => run::index_create(args),
         Command::Base(BaseCommand::Lock(args)) => run::base_lock(args),
         Command::Base(BaseCommand::Build(args)) => run::base_build(args),
+        Command::Base(BaseCommand::Spec { name }) => run::base_spec(&name),
         Command::Resolve(args) => run::resolve(args),
     };
     match result {

@@ -148,6 +148,11 @@ pub fn base_lock(args: BaseLockArgs) -> anyhow::Result<()> {
     output::print_line(&out.file.display().to_string()).context(STDOUT)
 }
 
+pub fn base_spec(name: &str) -> anyhow::Result<()> {
+    let text = commands::base::spec_text(name)?;
+    output::write_stdout(text.as_bytes()).context(STDOUT)
+}
+
 pub fn base_build(args: BaseBuildArgs) -> anyhow::Result<()> {
     let env = output::environment(true)?;
     let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
