@@ -3,9 +3,10 @@
 //! plain-line renderers (in the binary) turn them into text, a test recorder keeps them.
 
 use crate::oci::{Digest, Platform};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Identifies one blob transfer between `blob_started` and `blob_done`.
@@ -229,10 +230,49 @@ pub enum Event {
         downloaded: usize,
         bytes: u64,
     },
+    /// Bytes of file content a layer being built has tarred so far (`done` of `total`),
+    /// sent every few hundred KiB; the [`Event::Layer`] of the same scope ends it.
+    LayerProgress {
+        scope: LayerScope,
+        done: u64,
+        total: u64,
+    },
+    /// What a finished build, copy or index creation did, sent once at its end.
+    Summary(Summary),
     /// Extra detail (shown with `-v`) where no event above fits.
     Detail(String),
     /// Requests and cache reads (shown with `-vv`). Never contains credentials.
     Trace(String),
+}
+
+/// The numbers of one finished run, for the summary line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Where it went first (`REGISTRY/REPO`, `oci-layout:DIR`).
+    pub target: String,
+    /// Platform images (attestation manifests not counted).
+    pub platforms: usize,
+    /// Layers tarred and compressed by this run (rebuilt and uncached included).
+    pub layers_built: usize,
+    pub layers_cached: usize,
+    pub transfers: Transfers,
+    /// HTTP requests registries (and their token servers) answered, pings included.
+    pub registry_requests: u64,
+    pub elapsed: Duration,
+}
+
+/// Blobs by how they reached their destinations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transfers {
+    /// Uploaded, or streamed from another registry.
+    pub uploaded: u64,
+    pub uploaded_bytes: u64,
+    pub mounted: u64,
+    /// Already at the destination.
+    pub existing: u64,
+    /// Into an OCI layout.
+    pub written: u64,
+    pub written_bytes: u64,
 }
 
 pub trait Reporter: Send + Sync {
@@ -297,6 +337,97 @@ impl Reporter for RecordingReporter {
     }
 }
 
+/// Passes everything on to `inner` and counts what a [`Summary`] needs: layers by source
+/// and blobs by outcome. It hands out its own transfer ids, since `inner`'s need not be
+/// distinct ([`NoopReporter`] answers 0 for every blob).
+pub struct Tally {
+    inner: Arc<dyn Reporter>,
+    next: AtomicU64,
+    state: Mutex<TallyState>,
+}
+
+#[derive(Default)]
+struct TallyState {
+    /// Our id → (`inner`'s id, size).
+    active: HashMap<u64, (ProgressId, u64)>,
+    transfers: Transfers,
+    layers_built: usize,
+    layers_cached: usize,
+}
+
+impl Tally {
+    pub fn new(inner: Arc<dyn Reporter>) -> Tally {
+        Tally {
+            inner,
+            next: AtomicU64::new(1),
+            state: Mutex::default(),
+        }
+    }
+
+    /// `(built, from the cache)` layers so far.
+    pub fn layers(&self) -> (usize, usize) {
+        let s = self.state.lock().unwrap();
+        (s.layers_built, s.layers_cached)
+    }
+
+    pub fn transfers(&self) -> Transfers {
+        self.state.lock().unwrap().transfers
+    }
+}
+
+impl Reporter for Tally {
+    fn event(&self, event: Event) {
+        if let Event::Layer { source, .. } = &event {
+            let mut s = self.state.lock().unwrap();
+            match source {
+                LayerSource::Cache => s.layers_cached += 1,
+                _ => s.layers_built += 1,
+            }
+        }
+        self.inner.event(event);
+    }
+
+    fn blob_started(&self, digest: &Digest, size: u64, label: &str) -> ProgressId {
+        let inner = self.inner.blob_started(digest, size, label);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.state.lock().unwrap().active.insert(id, (inner, size));
+        ProgressId(id)
+    }
+
+    fn blob_progress(&self, id: ProgressId, bytes: u64) {
+        let inner = self.state.lock().unwrap().active.get(&id.0).map(|a| a.0);
+        if let Some(inner) = inner {
+            self.inner.blob_progress(inner, bytes);
+        }
+    }
+
+    fn blob_done(&self, id: ProgressId, outcome: BlobOutcome) {
+        let found = {
+            let mut s = self.state.lock().unwrap();
+            let found = s.active.remove(&id.0);
+            if let Some((_, size)) = found {
+                let t = &mut s.transfers;
+                match outcome {
+                    BlobOutcome::Uploaded | BlobOutcome::Copied => {
+                        t.uploaded += 1;
+                        t.uploaded_bytes += size;
+                    }
+                    BlobOutcome::Mounted => t.mounted += 1,
+                    BlobOutcome::Existing => t.existing += 1,
+                    BlobOutcome::Written => {
+                        t.written += 1;
+                        t.written_bytes += size;
+                    }
+                }
+            }
+            found
+        };
+        if let Some((inner, _)) = found {
+            self.inner.blob_done(inner, outcome);
+        }
+    }
+}
+
 /// A byte count for people: `437.6 KiB`, `12.0 MiB`, `512 B`.
 pub fn human_size(bytes: u64) -> String {
     let b = bytes as f64;
@@ -306,5 +437,54 @@ pub fn human_size(bytes: u64) -> String {
         format!("{:.1} KiB", b / 1024.0)
     } else {
         format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_counts_layers_and_blobs_and_passes_everything_on() {
+        let inner = Arc::new(RecordingReporter::default());
+        let tally = Tally::new(inner.clone());
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        let layer = |source| Event::Layer {
+            scope: LayerScope::EveryPlatform,
+            digest: a.clone(),
+            size: 1,
+            diff_id: a.clone(),
+            source,
+        };
+        tally.event(layer(LayerSource::Built));
+        tally.event(layer(LayerSource::Cache));
+        tally.event(layer(LayerSource::Uncached));
+        let ia = tally.blob_started(&a, 100, "layer");
+        let ib = tally.blob_started(&b, 20, "config");
+        let ic = tally.blob_started(&c, 7, "base layer");
+        assert_ne!(ia, ib);
+        tally.blob_progress(ia, 100);
+        tally.blob_done(ia, BlobOutcome::Uploaded);
+        tally.blob_done(ib, BlobOutcome::Copied);
+        tally.blob_done(ic, BlobOutcome::Mounted);
+        assert_eq!(tally.layers(), (2, 1));
+        assert_eq!(
+            tally.transfers(),
+            Transfers {
+                uploaded: 2,
+                uploaded_bytes: 120,
+                mounted: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(inner.events().len(), 3);
+        assert_eq!(
+            inner.outcomes(),
+            [
+                (a, BlobOutcome::Uploaded),
+                (b, BlobOutcome::Copied),
+                (c, BlobOutcome::Mounted)
+            ]
+        );
     }
 }

@@ -49,10 +49,11 @@ fn main() -> ExitCode {
 
 /// `imgpush build`, step for step (`src/bin/imgpush/run.rs`).
 fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let env = output::environment(!args.no_cache)?;
+    let (env, console) = output::environment(!args.no_cache)?;
     let plan = commands::build::plan(&args, &env)?;
-    let reporter = Arc::new(render::StderrReporter::new(plan.verbosity));
-    let out = commands::build::execute(&plan, reporter.clone())?;
+    let reporter = Arc::new(render::StderrReporter::new(plan.verbosity, console));
+    let out = commands::build::execute(&plan, reporter.clone());
     reporter.finish();
+    let out = out?;
     output::print_result(plan.json, &out, |o| &o.reference).context("writing the result to stdout")
 }

@@ -17,6 +17,7 @@ pub mod copy;
 pub mod doctor;
 pub mod index;
 pub mod inspect;
+mod live;
 pub mod login;
 pub mod output;
 pub mod render;

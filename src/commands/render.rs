@@ -1,20 +1,27 @@
-//! Progress on stderr: bars on a terminal, plain lines otherwise. stdout is for results only.
+//! Progress on stderr: live bars on a terminal, plain lines otherwise (GitHub Actions log
+//! groups around stages when asked). stdout is for results only.
 
+use super::live::{Live, advance};
+use super::output::Console;
 use crate::oci::Digest;
 use crate::plan::Verbosity;
 use crate::report::{
-    BlobOutcome, Event, LayerSource, ProgressId, Reporter, Retry, SharedContent, Stage, Tool,
-    human_size,
+    BlobOutcome, Event, LayerSource, ProgressId, Reporter, Retry, SharedContent, Stage, Summary,
+    Tool, human_size,
 };
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct StderrReporter {
     verbosity: Verbosity,
-    bars: Option<MultiProgress>,
+    /// The bars, on a terminal outside CI (and not with `--quiet`).
+    live: Option<Live>,
+    /// `GITHUB_ACTIONS=true`: stages open `::group::`s (never with bars).
+    log_groups: bool,
+    /// The stage whose log group is open.
+    group: Mutex<Option<Stage>>,
     next: AtomicU64,
     active: Mutex<HashMap<u64, Transfer>>,
 }
@@ -26,39 +33,96 @@ struct Transfer {
 }
 
 impl StderrReporter {
-    pub fn new(verbosity: Verbosity) -> Self {
-        let bars = (std::io::stderr().is_terminal() && verbosity > Verbosity::Quiet)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    /// `console` says what stderr is (decided once by [`super::output::environment`]).
+    pub fn new(verbosity: Verbosity, console: Console) -> Self {
+        let shown = verbosity > Verbosity::Quiet;
         StderrReporter {
             verbosity,
-            bars,
+            live: (console.live && shown).then(Live::new),
+            log_groups: console.log_groups && shown && !console.live,
+            group: Mutex::new(None),
             next: AtomicU64::new(1),
             active: Mutex::new(HashMap::new()),
         }
     }
 
     fn line(&self, text: &str) {
-        match &self.bars {
-            Some(m) => {
-                let _ = m.println(text);
-            }
+        match &self.live {
+            Some(live) => live.println(text),
             None => eprintln!("{text}"),
         }
     }
 
-    pub fn finish(&self) {
-        if let Some(m) = &self.bars {
-            let _ = m.clear();
+    /// Closes the open log group, if any.
+    fn end_group(&self) {
+        if self.group.lock().unwrap().take().is_some() {
+            eprintln!("::endgroup::");
         }
+    }
+
+    /// Clears the bars and closes the log group: call it when the command is done, before
+    /// the result or the error is printed (dropping the reporter does it too).
+    pub fn finish(&self) {
+        for (_, t) in self.active.lock().unwrap().drain() {
+            if let Some(bar) = t.bar {
+                bar.finish_and_clear();
+            }
+        }
+        if let Some(live) = &self.live {
+            live.finish();
+        }
+        self.end_group();
+    }
+
+    /// Prints a stage's line, as the title of a new log group when groups are on.
+    fn stage_started(&self, stage: &Stage) {
+        let text = format!("imgpush: {}", stage_text(stage));
+        if !self.log_groups {
+            return self.line(&text);
+        }
+        // Groups cannot nest: a stage that starts while another is open ends it.
+        let mut group = self.group.lock().unwrap();
+        if group.take().is_some() {
+            eprintln!("::endgroup::");
+        }
+        eprintln!("::group::{text}");
+        *group = Some(stage.clone());
     }
 }
 
-fn short(d: &Digest) -> &str {
-    &d.hex()[..12]
+impl Drop for StderrReporter {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 impl Reporter for StderrReporter {
     fn event(&self, event: Event) {
+        match &event {
+            Event::StageStarted(stage) if self.verbosity >= Verbosity::Normal => {
+                return self.stage_started(stage);
+            }
+            Event::StageFinished(stage) if self.log_groups => {
+                let mut group = self.group.lock().unwrap();
+                if group.as_ref() == Some(stage) {
+                    *group = None;
+                    eprintln!("::endgroup::");
+                }
+            }
+            Event::LayerProgress { scope, done, total } => {
+                if let Some(live) = &self.live {
+                    live.layer_progress(scope, *done, *total);
+                }
+            }
+            Event::Layer { scope, .. } => {
+                if let Some(live) = &self.live {
+                    live.layer_done(scope);
+                }
+            }
+            // The summary stands outside any group, where it is seen.
+            Event::Summary(_) if self.log_groups => self.end_group(),
+            _ => {}
+        }
         for (level, text) in lines(&event) {
             if self.verbosity >= level {
                 self.line(&text);
@@ -68,17 +132,7 @@ impl Reporter for StderrReporter {
 
     fn blob_started(&self, digest: &Digest, size: u64, label: &str) -> ProgressId {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let bar = self.bars.as_ref().map(|m| {
-            let bar = m.add(ProgressBar::new(size));
-            bar.set_style(
-                ProgressStyle::with_template("  {prefix} {bar:30} {bytes}/{total_bytes} {msg}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(short(digest).to_string());
-            bar.set_message(label.to_string());
-            bar
-        });
+        let bar = self.live.as_ref().map(|l| l.transfer(digest, size, label));
         let text = format!("{} {} ({})", short(digest), human_size(size), label);
         self.active
             .lock()
@@ -89,7 +143,7 @@ impl Reporter for StderrReporter {
 
     fn blob_progress(&self, id: ProgressId, bytes: u64) {
         if let Some(Transfer { bar: Some(bar), .. }) = self.active.lock().unwrap().get(&id.0) {
-            bar.inc(bytes);
+            advance(bar, bytes);
         }
     }
 
@@ -113,6 +167,10 @@ impl Reporter for StderrReporter {
     }
 }
 
+fn short(d: &Digest) -> &str {
+    &d.hex()[..12]
+}
+
 /// A stage line (`imgpush: …`), shown at every verbosity.
 fn step(text: String) -> Vec<(Verbosity, String)> {
     vec![(Verbosity::Normal, format!("imgpush: {text}"))]
@@ -131,7 +189,8 @@ fn plural(n: usize) -> &'static str {
 fn lines(event: &Event) -> Vec<(Verbosity, String)> {
     match event {
         Event::StageStarted(stage) => step(stage_text(stage)),
-        Event::StageFinished(_) => Vec::new(),
+        Event::StageFinished(_) | Event::LayerProgress { .. } => Vec::new(),
+        Event::Summary(summary) => summary_lines(summary),
         Event::Layer {
             scope,
             digest,
@@ -242,6 +301,53 @@ fn lines(event: &Event) -> Vec<(Verbosity, String)> {
         Event::Detail(text) => detail(text.clone()),
         Event::Trace(text) => vec![(Verbosity::Trace, format!("    {text}"))],
     }
+}
+
+fn plural_s(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `imgpush: summary: 2 platforms · layers 2 built, 1 from cache · 13.7 MiB uploaded, 3
+/// blobs mounted, 2 skipped · 26 registry requests · 0.4 s`; with `-v` also the exact
+/// byte counts.
+fn summary_lines(s: &Summary) -> Vec<(Verbosity, String)> {
+    let t = &s.transfers;
+    let mut parts = vec![plural_s(s.platforms as u64, "platform", "platforms")];
+    if s.layers_built + s.layers_cached > 0 {
+        parts.push(format!(
+            "layers {} built, {} from cache",
+            s.layers_built, s.layers_cached
+        ));
+    }
+    let mut moved = Vec::new();
+    // Nothing to say about uploads when the run wrote only files and asked no registry.
+    if s.registry_requests > 0 || t.written == 0 {
+        moved.push(format!("{} uploaded", human_size(t.uploaded_bytes)));
+        moved.push(format!("{} mounted", plural_s(t.mounted, "blob", "blobs")));
+        moved.push(format!("{} skipped", t.existing));
+    }
+    if t.written > 0 {
+        moved.push(format!("{} written", human_size(t.written_bytes)));
+    }
+    parts.push(moved.join(", "));
+    parts.push(plural_s(
+        s.registry_requests,
+        "registry request",
+        "registry requests",
+    ));
+    parts.push(format!("{:.1} s", s.elapsed.as_secs_f64()));
+    let mut out = step(format!("summary: {}", parts.join(" · ")));
+    out.extend(detail(format!(
+        "summary of {}: {} uploaded ({} bytes), {} mounted, {} already present, {} written ({} bytes)",
+        s.target,
+        plural_s(t.uploaded, "blob", "blobs"),
+        t.uploaded_bytes,
+        t.mounted,
+        t.existing,
+        t.written,
+        t.written_bytes
+    )));
+    out
 }
 
 fn stage_text(stage: &Stage) -> String {
@@ -374,6 +480,50 @@ mod tests {
             shown(retry(Duration::from_secs(2), false), Verbosity::Verbose),
             ["  pushing blob: 429; retry 1 of 3 in 2.0s"]
         );
+    }
+
+    #[test]
+    fn the_summary_is_one_line_and_its_exact_bytes_a_detail() {
+        let summary = Summary {
+            target: "127.0.0.1:5000/app".into(),
+            platforms: 2,
+            layers_built: 2,
+            layers_cached: 1,
+            transfers: crate::report::Transfers {
+                uploaded: 4,
+                uploaded_bytes: 14_365_491,
+                mounted: 3,
+                existing: 2,
+                ..Default::default()
+            },
+            registry_requests: 26,
+            elapsed: Duration::from_millis(420),
+        };
+        assert_eq!(
+            shown(Event::Summary(summary.clone()), Verbosity::Verbose),
+            [
+                "imgpush: summary: 2 platforms · layers 2 built, 1 from cache · 13.7 MiB uploaded, 3 blobs mounted, 2 skipped · 26 registry requests · 0.4 s",
+                "  summary of 127.0.0.1:5000/app: 4 blobs uploaded (14365491 bytes), 3 mounted, 2 already present, 0 written (0 bytes)",
+            ]
+        );
+        // An OCI layout only: what was written, no layer part when nothing was layered.
+        let layout = Summary {
+            platforms: 1,
+            layers_built: 0,
+            layers_cached: 0,
+            transfers: crate::report::Transfers {
+                written: 3,
+                written_bytes: 2048,
+                ..Default::default()
+            },
+            registry_requests: 0,
+            ..summary
+        };
+        assert_eq!(
+            shown(Event::Summary(layout), Verbosity::Normal),
+            ["imgpush: summary: 1 platform · 2.0 KiB written · 0 registry requests · 0.4 s"]
+        );
+        assert!(shown(Event::Summary(Summary::default()), Verbosity::Quiet).is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Layers through the cache: inputs whose key is known give the cached blob back without
 //! tarring or compressing anything; a damaged cache entry is rebuilt, never used.
 
-use super::{Layer, LayerEntry, LayerError, LayerOptions, cache_key, write_layer};
+use super::{Layer, LayerEntry, LayerError, LayerOptions, cache_key, write_layer_reporting};
 use crate::cache::{Cache, CachedLayer, LayerLookup};
 use std::path::Path;
 
@@ -18,17 +18,19 @@ pub enum CacheOutcome {
     Uncached,
 }
 
-/// [`write_layer`], through `cache` when there is one.
+/// [`write_layer_reporting`], through `cache` when there is one (a hit reads no content,
+/// so `on_bytes` is not called).
 pub fn write_layer_cached(
     entries: Vec<LayerEntry>,
     created_by: String,
     options: LayerOptions,
     dir: &Path,
     cache: Option<&Cache>,
+    on_bytes: &dyn Fn(u64),
 ) -> Result<(Layer, CacheOutcome), LayerError> {
     let Some(cache) = cache else {
         return Ok((
-            write_layer(entries, created_by, options, dir)?,
+            write_layer_reporting(entries, created_by, options, dir, on_bytes)?,
             CacheOutcome::Uncached,
         ));
     };
@@ -51,7 +53,7 @@ pub fn write_layer_cached(
         LayerLookup::Miss => None,
         LayerLookup::Corrupt(why) => Some(why),
     };
-    let layer = write_layer(entries, created_by, options, dir)?;
+    let layer = write_layer_reporting(entries, created_by, options, dir, on_bytes)?;
     // A cache that cannot be written only makes the next run slower.
     let _ = cache.put_layer(
         &key,
@@ -89,7 +91,15 @@ mod tests {
             )]
         };
         let build = |options| {
-            write_layer_cached(entries(), "t".into(), options, dir.path(), Some(&cache)).unwrap()
+            write_layer_cached(
+                entries(),
+                "t".into(),
+                options,
+                dir.path(),
+                Some(&cache),
+                &|_| {},
+            )
+            .unwrap()
         };
         let (first, o1) = build(LayerOptions::default());
         assert_eq!(o1, CacheOutcome::Built);
@@ -139,8 +149,15 @@ mod tests {
                 compression,
             };
             let build = || {
-                write_layer_cached(entries(), "t".into(), options, dir.path(), Some(&cache))
-                    .unwrap()
+                write_layer_cached(
+                    entries(),
+                    "t".into(),
+                    options,
+                    dir.path(),
+                    Some(&cache),
+                    &|_| {},
+                )
+                .unwrap()
             };
             let (first, _) = build();
             assert_eq!(build().1, CacheOutcome::Hit);

@@ -8,7 +8,7 @@ mod write;
 
 pub use cached::{CacheOutcome, write_layer_cached};
 pub use entry::{EntrySource, LayerEntry, LayerEntryKind};
-pub use write::{Compression, LayerOptions, cache_key, write_layer};
+pub use write::{Compression, LayerOptions, cache_key, write_layer, write_layer_reporting};
 
 use crate::oci::Digest;
 use std::path::PathBuf;

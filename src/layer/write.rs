@@ -110,6 +110,18 @@ pub fn write_layer(
     options: LayerOptions,
     dir: &Path,
 ) -> Result<Layer, LayerError> {
+    write_layer_reporting(entries, created_by, options, dir, &|_| {})
+}
+
+/// [`write_layer`], calling `on_bytes(n)` as each `n` bytes of file content are read (for
+/// progress bars; tar headers are not counted).
+pub fn write_layer_reporting(
+    entries: Vec<LayerEntry>,
+    created_by: String,
+    options: LayerOptions,
+    dir: &Path,
+    on_bytes: &dyn Fn(u64),
+) -> Result<Layer, LayerError> {
     let tree = normalize(entries)?;
     let write_err = |source| LayerError::Write {
         path: dir.to_path_buf(),
@@ -127,7 +139,7 @@ pub fn write_layer(
     let mut tar = tar::Builder::new(Sha256Writer::new(encoder));
 
     for entry in tree.values() {
-        append(&mut tar, entry, options.mtime)?;
+        append(&mut tar, entry, options.mtime, on_bytes)?;
     }
 
     let uncompressed = tar.into_inner().map_err(write_err)?;
@@ -255,6 +267,7 @@ fn append<W: Write>(
     tar: &mut tar::Builder<W>,
     entry: &LayerEntry,
     mtime: u64,
+    on_bytes: &dyn Fn(u64),
 ) -> Result<(), LayerError> {
     let rel = entry.path.trim_start_matches('/').trim_end_matches('/');
     let write_err = |source| LayerError::Write {
@@ -274,7 +287,9 @@ fn append<W: Write>(
         LayerEntryKind::File(EntrySource::Bytes(bytes)) => {
             let mut h = header(entry, mtime, tar::EntryType::Regular, bytes.len() as u64);
             tar.append_data(&mut h, rel, bytes.as_slice())
-                .map_err(write_err)
+                .map_err(write_err)?;
+            on_bytes(bytes.len() as u64);
+            Ok(())
         }
         LayerEntryKind::File(EntrySource::Path(src)) => {
             let read_err = |source| LayerError::Read {
@@ -287,6 +302,7 @@ fn append<W: Write>(
             let mut counted = Counted {
                 inner: file.take(size),
                 count: 0,
+                on_bytes,
             };
             tar.append_data(&mut h, rel, &mut counted)
                 .map_err(write_err)?;
@@ -302,15 +318,17 @@ fn append<W: Write>(
     }
 }
 
-struct Counted<R> {
+struct Counted<'a, R> {
     inner: R,
     count: u64,
+    on_bytes: &'a dyn Fn(u64),
 }
 
-impl<R: Read> Read for Counted<R> {
+impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
+        (self.on_bytes)(n as u64);
         Ok(n)
     }
 }

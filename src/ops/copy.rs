@@ -2,10 +2,10 @@
 //! registry, OCI layout or OCI archive — with every digest preserved. Blobs are mounted
 //! within a registry, streamed between registries, never held in memory.
 
-use super::{OpsError, clients, open, platform_image, publish, work_dir};
+use super::{OpsError, clients, open, platform_image, publish, summary, work_dir};
 use crate::image::{Document, ImageSet};
 use crate::oci::{Digest, canonical_json, media};
-use crate::report::{Event, Reporter, Stage};
+use crate::report::{Event, Reporter, Stage, Tally};
 use oci_spec::image::ImageIndex;
 use std::sync::Arc;
 
@@ -21,6 +21,9 @@ pub struct CopyOutput {
 }
 
 pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOutput, OpsError> {
+    let started = std::time::Instant::now();
+    let tally = Arc::new(Tally::new(reporter));
+    let reporter: Arc<dyn Reporter> = tally.clone();
     let clients = clients(
         &plan.registry,
         &[&plan.source],
@@ -87,6 +90,13 @@ pub async fn copy(plan: &CopyPlan, reporter: Arc<dyn Reporter>) -> Result<CopyOu
         dest: plan.dest.to_string(),
     }));
     let reference = publish(&set, &plan.dest, &clients, plan.jobs, reporter.as_ref()).await?;
+    reporter.event(summary(
+        &tally,
+        &set,
+        plan.dest.to_string(),
+        &clients,
+        started,
+    ));
     Ok(CopyOutput {
         reference,
         digest: set.index.digest.clone(),

@@ -3,11 +3,11 @@
 //! mounted from its source repository (same registry) or streamed (another registry);
 //! nothing is rebuilt and no digest of a platform image changes.
 
-use super::{OpsError, clients, open, platform_image, publish, work_dir};
+use super::{OpsError, clients, open, platform_image, publish, summary, work_dir};
 use crate::image::{BasePlatform, Document, ImageSet, PlatformImage};
 use crate::oci::{Digest, annotation, attestation, canonical_json, media};
 use crate::plan::{BaseSpec, Destination};
-use crate::report::{Event, Reporter, Stage};
+use crate::report::{Event, Reporter, Stage, Tally};
 use oci_spec::image::{Descriptor, ImageIndexBuilder};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +37,9 @@ pub async fn create(
     plan: &IndexCreatePlan,
     reporter: Arc<dyn Reporter>,
 ) -> Result<IndexOutput, OpsError> {
+    let started = std::time::Instant::now();
+    let tally = Arc::new(Tally::new(reporter));
+    let reporter: Arc<dyn Reporter> = tally.clone();
     let target_spec = BaseSpec::Registry(plan.target.clone());
     let mut sources: Vec<&BaseSpec> = plan.sources.iter().collect();
     if plan.append {
@@ -110,6 +113,13 @@ pub async fn create(
         target: plan.target.to_string(),
     }));
     let reference = publish(&set, &dest, &clients, plan.jobs, reporter.as_ref()).await?;
+    reporter.event(summary(
+        &tally,
+        &set,
+        plan.target.to_string(),
+        &clients,
+        started,
+    ));
     Ok(IndexOutput {
         reference,
         digest: set.index.digest.clone(),

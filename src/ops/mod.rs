@@ -12,7 +12,7 @@ use crate::image::{BasePlatform, ConfigBlob, Document, ImageSet, LayerRef, Platf
 use crate::plan::{BaseSpec, Destination, RegistrySettings};
 use crate::publish::{ArchiveSink, LayoutSink, RegistrySink, Sink};
 use crate::registry::{Pool as Clients, PoolError, RegistryError};
-use crate::report::Reporter;
+use crate::report::{Event, Reporter, Summary, Tally};
 use std::sync::Arc;
 
 /// What can go wrong in these commands beyond reading and writing images.
@@ -202,4 +202,23 @@ pub(crate) async fn publish(
         jobs,
     };
     Ok(sink.publish(&cx).await?.reference)
+}
+
+/// The [`Event::Summary`] of a copy or index creation that wrote `set` to `target`.
+pub(crate) fn summary(
+    tally: &Tally,
+    set: &ImageSet,
+    target: String,
+    clients: &Clients,
+    started: std::time::Instant,
+) -> Event {
+    Event::Summary(Summary {
+        target,
+        platforms: crate::pipeline::platform_count(set),
+        layers_built: 0,
+        layers_cached: 0,
+        transfers: tally.transfers(),
+        registry_requests: clients.requests(),
+        elapsed: started.elapsed(),
+    })
 }

@@ -4,11 +4,17 @@
 use crate::cache::Cache;
 use crate::compile::{self, Artifact};
 use crate::error::Error;
-use crate::layer::{CacheOutcome, Layer, LayerEntry, LayerOptions, write_layer_cached};
+use crate::layer::{
+    CacheOutcome, EntrySource, Layer, LayerEntry, LayerEntryKind, LayerOptions, write_layer_cached,
+};
 use crate::oci::Platform;
 use crate::plan::Plan;
 use crate::report::{Event, LayerScope, LayerSource, Reporter, SharedContent, Stage};
 use std::path::Path;
+use std::sync::Arc;
+
+/// How much content a layer reads between two [`Event::LayerProgress`] events.
+const PROGRESS_STEP: u64 = 256 << 10;
 
 type LayerJob = tokio::task::JoinHandle<Result<(Layer, CacheOutcome), crate::layer::LayerError>>;
 
@@ -19,7 +25,7 @@ pub(super) async fn build(
     artifacts: &[Artifact],
     work: &Path,
     cache: Option<&Cache>,
-    reporter: &dyn Reporter,
+    reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<(Platform, Vec<Layer>)>, Error> {
     let options = LayerOptions {
         mtime: plan.image.created,
@@ -29,11 +35,11 @@ pub(super) async fn build(
     let platform_jobs = start_platforms(artifacts, options, work, cache, reporter);
     let mut shared = Vec::new();
     for (scope, job) in shared_jobs {
-        shared.push(finish(scope, job, reporter).await?);
+        shared.push(finish(scope, job, reporter.as_ref()).await?);
     }
     let mut own = Vec::new();
     for (scope, job) in platform_jobs {
-        own.push(finish(scope, job, reporter).await?);
+        own.push(finish(scope, job, reporter.as_ref()).await?);
     }
     Ok(platforms
         .iter()
@@ -54,7 +60,7 @@ fn start_shared(
     options: LayerOptions,
     work: &Path,
     cache: Option<&Cache>,
-    reporter: &dyn Reporter,
+    reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<(LayerScope, LayerJob)>, Error> {
     let mut jobs = Vec::new();
     for (content, files) in [
@@ -75,10 +81,14 @@ fn start_shared(
             entries: entries.len(),
         }));
         let created_by = format!("imgpush: add {}", dests.join(" "));
-        jobs.push((
-            LayerScope::EveryPlatform,
-            spawn(entries, created_by, options, work, cache.cloned()),
-        ));
+        let scope = LayerScope::EveryPlatform;
+        let job = Job {
+            entries,
+            created_by,
+            options,
+            scope: scope.clone(),
+        };
+        jobs.push((scope, spawn(job, work, cache.cloned(), reporter.clone())));
     }
     Ok(jobs)
 }
@@ -89,7 +99,7 @@ fn start_platforms(
     options: LayerOptions,
     work: &Path,
     cache: Option<&Cache>,
-    reporter: &dyn Reporter,
+    reporter: &Arc<dyn Reporter>,
 ) -> Vec<(LayerScope, LayerJob)> {
     artifacts
         .iter()
@@ -98,29 +108,67 @@ fn start_platforms(
                 platform: artifact.platform.clone(),
                 dests: artifact.files.iter().map(|f| f.dest.clone()).collect(),
             }));
-            let job = spawn(
-                artifact.layer_entries(),
-                artifact.description(),
+            let scope = LayerScope::Platform(artifact.platform.clone());
+            let job = Job {
+                entries: artifact.layer_entries(),
+                created_by: artifact.description(),
                 options,
-                work,
-                cache.cloned(),
-            );
-            (LayerScope::Platform(artifact.platform.clone()), job)
+                scope: scope.clone(),
+            };
+            (scope, spawn(job, work, cache.cloned(), reporter.clone()))
         })
         .collect()
 }
 
-fn spawn(
+/// One layer to write.
+struct Job {
     entries: Vec<LayerEntry>,
     created_by: String,
     options: LayerOptions,
-    dir: &Path,
-    cache: Option<Cache>,
-) -> LayerJob {
+    scope: LayerScope,
+}
+
+/// Writes the layer on a blocking thread, reporting its progress in content bytes.
+fn spawn(job: Job, dir: &Path, cache: Option<Cache>, reporter: Arc<dyn Reporter>) -> LayerJob {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        write_layer_cached(entries, created_by, options, &dir, cache.as_ref())
+        let total = content_size(&job.entries);
+        let (done, sent) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+        let on_bytes = |n: u64| {
+            done.set(done.get() + n);
+            if done.get() - sent.get() >= PROGRESS_STEP || done.get() == total {
+                sent.set(done.get());
+                reporter.event(Event::LayerProgress {
+                    scope: job.scope.clone(),
+                    done: done.get(),
+                    total,
+                });
+            }
+        };
+        write_layer_cached(
+            job.entries,
+            job.created_by,
+            job.options,
+            &dir,
+            cache.as_ref(),
+            &on_bytes,
+        )
     })
+}
+
+/// The bytes of file content in `entries` (what a layer's progress counts); a file that
+/// cannot be read counts 0 here and fails when it is layered.
+fn content_size(entries: &[LayerEntry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| match &e.kind {
+            LayerEntryKind::File(EntrySource::Bytes(b)) => b.len() as u64,
+            LayerEntryKind::File(EntrySource::Path(p)) => {
+                std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+            }
+            _ => 0,
+        })
+        .sum()
 }
 
 async fn finish(scope: LayerScope, job: LayerJob, reporter: &dyn Reporter) -> Result<Layer, Error> {

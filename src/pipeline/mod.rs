@@ -12,7 +12,7 @@ use crate::oci::{Digest, Platform};
 use crate::plan::{BaseSpec, Plan, PlatformRequest, Source};
 use crate::publish::{ArchiveSink, LayoutSink, PublishContext, Published, RegistrySink, Sink};
 use crate::registry::Pool;
-use crate::report::{Event, Reporter, Stage, Tool};
+use crate::report::{Event, Reporter, Stage, Summary, Tally, Tool};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -61,8 +61,11 @@ pub async fn build_each(
         .collect())
 }
 
-/// Runs `imgpush build` for a plan.
+/// Runs `imgpush build` for a plan; its last event is the run's [`Event::Summary`].
 pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutput, Error> {
+    let started = std::time::Instant::now();
+    let tally = Arc::new(Tally::new(reporter));
+    let reporter: Arc<dyn Reporter> = tally.clone();
     // Decided by the plan (aliases in `base-images/` already resolved).
     let base_spec = plan.base.clone();
     let clients = check_registries(plan, &base_spec, reporter.clone()).await?;
@@ -85,7 +88,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         &artifacts,
         work.path(),
         cache.as_ref(),
-        reporter.as_ref(),
+        &reporter,
     )
     .await?;
     let set = compose(&ComposeInput {
@@ -98,7 +101,18 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     if let Some(cache) = &cache {
         trim_cache(plan, cache, reporter.as_ref());
     }
-    Ok(result(plan, &set, published))
+    let out = result(plan, &set, published);
+    let (layers_built, layers_cached) = tally.layers();
+    reporter.event(Event::Summary(Summary {
+        target: out.repository.clone(),
+        platforms: platform_count(&set),
+        layers_built,
+        layers_cached,
+        transfers: tally.transfers(),
+        registry_requests: clients.requests(),
+        elapsed: started.elapsed(),
+    }));
+    Ok(out)
 }
 
 /// Creates every registry client now, so that credential problems surface before any work,
@@ -294,6 +308,15 @@ fn result(plan: &Plan, set: &ImageSet, published: Vec<Published>) -> BuildOutput
             .collect(),
         outputs: published.into_iter().map(|p| p.reference).collect(),
     }
+}
+
+/// The platform images of a set, for the summary (attestation manifests, whose platform
+/// is `unknown/unknown`, are not platforms).
+pub(crate) fn platform_count(set: &ImageSet) -> usize {
+    set.images
+        .iter()
+        .filter(|i| !i.platform.is_unknown())
+        .count()
 }
 
 /// The platforms to produce, sorted so index order never depends on flag order. A list

@@ -292,6 +292,9 @@ impl Client {
                         scopes.join(" ")
                     )));
                     let result = request().send().await.map_err(self.transport(&token_op));
+                    if result.is_ok() {
+                        self.count_request();
+                    }
                     let (why, wait) = match &result {
                         Ok(r) if retryable_status(r.status()) => (
                             format!("token endpoint answered {}", r.status()),

@@ -8,6 +8,7 @@ use crate::oci::Repository;
 use crate::report::Reporter;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How to reach registries: shared by `build` and every command that reads or writes images.
@@ -54,6 +55,8 @@ pub struct Pool {
     scopes: HashMap<String, Vec<String>>,
     made: Mutex<HashMap<String, Arc<Client>>>,
     reporter: Arc<dyn Reporter>,
+    /// Every client's answered HTTP requests, for the run's summary.
+    requests: Arc<AtomicU64>,
 }
 
 impl Pool {
@@ -64,7 +67,14 @@ impl Pool {
             scopes: HashMap::new(),
             made: Mutex::new(HashMap::new()),
             reporter,
+            requests: Arc::default(),
         }
+    }
+
+    /// HTTP requests the pool's clients have had answered so far, by every registry (and
+    /// token server).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// imgpush's cache directory, unless `--no-cache`.
@@ -97,7 +107,9 @@ impl Pool {
         }
         let scopes = self.scopes.get(registry).cloned().unwrap_or_default();
         let config = client_config(&self.settings, registry, scopes)?;
-        let client = Arc::new(Client::new(config, self.reporter.clone()));
+        let client = Arc::new(
+            Client::new(config, self.reporter.clone()).count_requests_in(self.requests.clone()),
+        );
         made.insert(registry.to_string(), client.clone());
         Ok(client)
     }

@@ -86,6 +86,10 @@ pub struct Client {
     /// The chunk size uploads use once this registry refused a whole body (413); 0 until
     /// then.
     pub(crate) chunk_limit: std::sync::atomic::AtomicU64,
+    /// HTTP requests answered (pings, token requests, retries included; not those that
+    /// got no answer, such as a TLS attempt at a plain-HTTP loopback registry); shared by
+    /// every client of a [`super::Pool`], for the run's summary.
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -142,7 +146,25 @@ impl Client {
             auth: tokio::sync::Mutex::new(AuthState::default()),
             reporter,
             chunk_limit: std::sync::atomic::AtomicU64::new(0),
+            requests: Arc::default(),
         }
+    }
+
+    /// Counts this client's requests in `counter` (shared with other clients) from now on.
+    pub fn count_requests_in(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Client {
+        self.requests = counter;
+        self
+    }
+
+    /// HTTP requests answered so far (by every client sharing the counter).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Called when a request got its answer (the status line and headers).
+    pub(crate) fn count_request(&self) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn registry(&self) -> &str {
@@ -239,6 +261,7 @@ impl Client {
                     .send()
                     .await
                     .map_err(self.transport(&op))?;
+                self.count_request();
                 if checked.status() == StatusCode::UNAUTHORIZED {
                     drop(state);
                     return Err(self.unauthorized(&op, checked).await);
@@ -261,6 +284,7 @@ impl Client {
                 plain_http: None,
             }
         })?;
+        self.count_request();
         self.reporter
             .event(Event::Trace(format!("GET {url} → {}", response.status())));
         Ok(response)
@@ -395,6 +419,7 @@ impl Client {
             self.reporter
                 .event(Event::Trace(format!("{method} {}", redact(&url))));
             let response = request.send().await.map_err(self.transport(op))?;
+            self.count_request();
             self.reporter.event(Event::Trace(format!(
                 "{method} {} → {}",
                 redact(&url),

@@ -12,17 +12,18 @@ use std::sync::Arc;
 const STDOUT: &str = "writing the result to stdout";
 
 pub fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let env = output::environment(!args.no_cache)?;
+    let (env, console) = output::environment(!args.no_cache)?;
     let plan = commands::build::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(plan.verbosity));
-    let out = commands::build::execute(&plan, reporter.clone())?;
+    let reporter = Arc::new(StderrReporter::new(plan.verbosity, console));
+    let out = commands::build::execute(&plan, reporter.clone());
     reporter.finish();
+    let out = out?;
     output::print_result(plan.json, &out, |o| &o.reference).context(STDOUT)
 }
 
 /// Prints the report on stdout; fails (exit 1) if anything needed is missing.
 pub fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
-    let env = output::environment(false)?;
+    let (env, _) = output::environment(false)?;
     let plan = commands::doctor::plan(&args, &env)?;
     let report = commands::doctor::execute(&plan)?;
     output::print_line(report.text().trim_end()).context(STDOUT)?;
@@ -35,7 +36,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
 
 pub fn login(args: LoginArgs) -> anyhow::Result<()> {
     commands::login::check_args(&args)?;
-    let env = output::environment(false)?;
+    let (env, console) = output::environment(false)?;
     let stdin_password = if args.password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -46,7 +47,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         None
     };
     let plan = commands::login::plan(&args, &env, stdin_password)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::Normal));
+    let reporter = Arc::new(StderrReporter::new(Verbosity::Normal, console));
     let path = commands::login::execute(&plan, reporter)?;
     eprintln!(
         "imgpush: login succeeded; credentials for {} stored via {}",
@@ -57,7 +58,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
 }
 
 pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
-    let env = output::environment(false)?;
+    let (env, _) = output::environment(false)?;
     if commands::login::execute_logout(&args, &env)? {
         eprintln!("imgpush: removed the credentials for {}", args.registry);
     } else {
@@ -67,12 +68,12 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let env = output::environment(true)?;
+    let (env, console) = output::environment(true)?;
     let plan = commands::inspect::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
-        args.registry.verbose,
-        args.registry.quiet,
-    )));
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
     let inspection = commands::inspect::execute(&plan, reporter)?;
     if args.raw {
         output::write_stdout(inspection.raw_bytes(plan.platform.is_some()))
@@ -85,49 +86,53 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
 }
 
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
-    let env = output::environment(true)?;
+    let (env, console) = output::environment(true)?;
     let plan = commands::copy::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
-        args.registry.verbose,
-        args.registry.quiet,
-    )));
-    let out = commands::copy::execute(&plan, reporter.clone())?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let out = commands::copy::execute(&plan, reporter.clone());
     reporter.finish();
+    let out = out?;
     output::print_result(args.json, &out, |o| &o.reference).context(STDOUT)
 }
 
 pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
-    let env = output::environment(true)?;
+    let (env, console) = output::environment(true)?;
     let plan = commands::index::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
-        args.registry.verbose,
-        args.registry.quiet,
-    )));
-    let out = commands::index::execute(&plan, reporter.clone())?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let out = commands::index::execute(&plan, reporter.clone());
     reporter.finish();
+    let out = out?;
     output::print_result(args.json, &out, |o| &o.reference).context(STDOUT)
 }
 
 pub fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
-    let env = output::environment(true)?;
+    let (env, console) = output::environment(true)?;
     let plan = commands::resolve::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
-        args.registry.verbose,
-        args.registry.quiet,
-    )));
-    let yaml = commands::resolve::execute(&plan, reporter.clone())?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let yaml = commands::resolve::execute(&plan, reporter.clone());
     reporter.finish();
+    let yaml = yaml?;
     output::write_stdout(yaml.as_bytes()).context("writing the YAML to stdout")
 }
 
 pub fn base_lock(args: BaseLockArgs) -> anyhow::Result<()> {
-    let env = output::environment(false)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
-        args.verbose,
-        args.quiet,
-    )));
-    let out = commands::base::lock(&args, &env, reporter.clone())?;
+    let (env, console) = output::environment(false)?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.verbose, args.quiet),
+        console,
+    ));
+    let out = commands::base::lock(&args, &env, reporter.clone());
     reporter.finish();
+    let out = out?;
     if !args.quiet {
         let counts: Vec<String> = out
             .packages
@@ -154,13 +159,14 @@ pub fn base_spec(name: &str) -> anyhow::Result<()> {
 }
 
 pub fn base_build(args: BaseBuildArgs) -> anyhow::Result<()> {
-    let env = output::environment(true)?;
-    let reporter = Arc::new(StderrReporter::new(Verbosity::from_flags(
-        args.registry.verbose,
-        args.registry.quiet,
-    )));
-    let outs = commands::base::build(&args, &env, reporter.clone())?;
+    let (env, console) = output::environment(true)?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let outs = commands::base::build(&args, &env, reporter.clone());
     reporter.finish();
+    let outs = outs?;
     for out in &outs {
         output::print_result(args.json, out, |o| &o.reference).context(STDOUT)?;
     }
