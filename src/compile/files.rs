@@ -1,4 +1,4 @@
-//! Extra files (`--file SRC:DST[:MODE]`, `files = [...]`): one layer shared by every platform.
+//! Extra files (`--file SRC:DST[:MODE[:UID:GID]]`, `files = [...]`): one layer shared by every platform.
 
 use super::CompileError;
 use crate::layer::{EntrySource, LayerEntry};

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 /// Where `imgpush build` writes an OCI layout when neither `--repo` nor `--oci-layout` is given.
 pub const DEFAULT_LAYOUT_DIR: &str = "imgpush-out";
 
-/// Flags of `imgpush build`. Every one may also be set in `imgpush.toml`; flags win.
+/// Flags of `imgpush build`. Most may also be set in `imgpush.toml` (docs/configuration.md
+/// names each one's key, or says it is a flag only); flags win.
 #[derive(Args, Debug, Default, Clone)]
 pub struct BuildArgs {
     /// Directory with imgpush.toml, or a Cargo project to build (default: the working directory).
@@ -99,9 +100,10 @@ pub struct BuildArgs {
     #[arg(long = "tags", value_name = "TAGS")]
     pub go_tags: Option<String>,
 
-    /// Extra file or directory for every platform, SRC:DST[:MODE]; repeatable. Shipped in one
-    /// layer shared by all platforms.
-    #[arg(long = "file", value_name = "SRC:DST[:MODE]")]
+    /// Extra file or directory for every platform, in one layer shared by all platforms;
+    /// repeatable. MODE is octal (e.g. 0644; empty: 0755 if executable, else 0644), UID:GID
+    /// numeric [default: 0:0].
+    #[arg(long = "file", value_name = "SRC:DST[:MODE[:UID:GID]]")]
     pub files: Vec<String>,
 
     /// Write an OCI image layout with all platforms and every blob (base included)

@@ -51,14 +51,19 @@ pub struct FileSettings {
     pub build_std: Option<BuildStdSetting>,
 }
 
-/// An extra file: `{ src = "deploy/app.toml", dest = "/etc/app.toml", mode = "0644" }`.
+/// An extra file: `{ src = "deploy/app.toml", dest = "/etc/app.toml", mode = "0600",
+/// owner = "1000:1000" }`, the same as `--file SRC:DST[:MODE[:UID:GID]]`.
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
     pub src: String,
     pub dest: String,
+    /// Octal, as a string: `"0644"`.
     #[serde(default)]
     pub mode: Option<String>,
+    /// Numeric `"UID:GID"` of every entry [default: `"0:0"`].
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// `platforms = ["linux/amd64", "linux/arm64"]` or `platforms = "all"`.

@@ -2,7 +2,7 @@
 //! with its [`Origin`]: the `build` flags, the environment, an `imgpush.toml` or a Cargo
 //! metadata table (both [`FileSettings`]), and the flags `resolve` shares with `build`.
 
-use super::artifacts::{absolute_in_image, extra_file, parse_file_flag};
+use super::artifacts::{absolute_in_image, extra_file, parse_file_flag, parse_file_owner};
 use super::file::{BuildStdSetting, FileSettings, Platforms};
 use super::low::{Epoch, KeyValues, LowSettings, OutputFormat};
 use super::origin::{Origin, Setting};
@@ -342,7 +342,20 @@ pub fn from_file(f: FileSettings, dir: &Path, origin: Origin) -> Result<LowSetti
                 .iter()
                 .map(|e| {
                     let src = dir.join(&e.src);
-                    extra_file(&src.to_string_lossy(), &src, &e.dest, e.mode.as_deref())
+                    let given = src.to_string_lossy();
+                    let owner = e
+                        .owner
+                        .as_deref()
+                        .map(|o| match o.split_once(':') {
+                            Some((uid, gid)) => parse_file_owner(&given, uid, gid),
+                            None => Err(invalid(
+                                "--file",
+                                &given,
+                                format!("owner `{o}`: expected numeric UID:GID, e.g. 1000:1000"),
+                            )),
+                        })
+                        .transpose()?;
+                    extra_file(&given, &src, &e.dest, e.mode.as_deref(), owner)
                 })
                 .collect()
         })?,

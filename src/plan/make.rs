@@ -188,6 +188,67 @@ mod tests {
     }
 
     #[test]
+    fn files_in_the_file_and_as_flags_carry_mode_and_owner() {
+        let (dir, env) = setup();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        std::fs::write(
+            dir.path().join("imgpush.toml"),
+            "files = [\n  { src = \"a.txt\", dest = \"/etc/a.txt\", mode = \"0600\", owner = \"1000:1001\" },\n  { src = \"a.txt\", dest = \"/etc/b.txt\" },\n]\n",
+        )
+        .unwrap();
+        let amd = ["--artifact", "linux/amd64=hello-amd64"];
+        let plan = for_build(&args(&amd), &env).unwrap();
+        let got: Vec<_> = plan
+            .files
+            .iter()
+            .map(|f| (f.dest.as_str(), f.mode, f.owner))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/etc/a.txt", Some(0o600), (1000, 1001)),
+                ("/etc/b.txt", None, (0, 0))
+            ]
+        );
+        // The flag form gives the same file.
+        let (dir2, env2) = setup();
+        std::fs::write(dir2.path().join("a.txt"), "a").unwrap();
+        let flag = for_build(
+            &args(&[amd[0], amd[1], "--file", "a.txt:/etc/a.txt:0600:1000:1001"]),
+            &env2,
+        )
+        .unwrap();
+        assert_eq!(
+            (flag.files[0].mode, flag.files[0].owner),
+            (Some(0o600), (1000, 1001))
+        );
+        // A bad owner in the file is named by the file and key.
+        for (owner, expected) in [
+            ("1000", "expected numeric UID:GID"),
+            ("root:0", "the UID `root` is not a number"),
+            ("0:1:2", "the GID `1:2` is not a number"),
+        ] {
+            std::fs::write(
+                dir.path().join("imgpush.toml"),
+                format!("files = [{{ src = \"a.txt\", dest = \"/a\", owner = \"{owner}\" }}]\n"),
+            )
+            .unwrap();
+            let err = for_build(&args(&amd), &env).unwrap_err().to_string();
+            assert!(
+                err.contains("imgpush.toml: files = ") && err.contains(expected),
+                "{owner}: {err}"
+            );
+        }
+        std::fs::write(
+            dir.path().join("imgpush.toml"),
+            "files = [{ src = \"a.txt\", dest = \"/a\", uid = 1 }]\n",
+        )
+        .unwrap();
+        let err = for_build(&args(&amd), &env).unwrap_err().to_string();
+        assert!(err.contains("unknown field `uid`"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_in_file_is_an_error() {
         let (dir, env) = setup();
         std::fs::write(dir.path().join("imgpush.toml"), "repoo = \"x\"\n").unwrap();
