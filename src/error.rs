@@ -39,7 +39,9 @@ pub enum Error {
     Ops(#[from] crate::ops::OpsError),
     #[error(transparent)]
     Resolve(#[from] crate::ops::resolve::ResolveError),
-    #[error("creating a work directory in {path}")]
+    #[error(
+        "creating a work directory in {path} (and in the working directory): set TMPDIR to a writable directory, e.g. a tmpfs or an emptyDir volume"
+    )]
     WorkDir {
         path: std::path::PathBuf,
         #[source]

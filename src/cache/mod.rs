@@ -116,6 +116,21 @@ impl Cache {
     }
 }
 
+/// A private scratch directory for one run (layer files, generated bases), removed when
+/// dropped: in `$TMPDIR` (else /tmp), or — when that is not writable, as in a container
+/// with a read-only root and no tmpfs — in the working directory (a CI job's checkout).
+/// The error names `$TMPDIR`'s path.
+pub fn scratch_dir() -> Result<tempfile::TempDir, (PathBuf, std::io::Error)> {
+    let tmp = std::env::temp_dir();
+    match tempfile::Builder::new().prefix("imgpush-").tempdir_in(&tmp) {
+        Ok(dir) => Ok(dir),
+        Err(first) => tempfile::Builder::new()
+            .prefix(".imgpush-work-")
+            .tempdir_in(".")
+            .map_err(|_| (tmp, first)),
+    }
+}
+
 /// Creates `dir` and its missing parents with mode 0700 (as the XDG base directory spec
 /// asks for the cache home); existing directories are left as they are.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -38,7 +38,9 @@ pub enum OpsError {
         #[source]
         source: Box<RegistryError>,
     },
-    #[error("creating a work directory in {path}")]
+    #[error(
+        "creating a work directory in {path} (and in the working directory): set TMPDIR to a writable directory, e.g. a tmpfs or an emptyDir volume"
+    )]
     WorkDir {
         path: std::path::PathBuf,
         #[source]
@@ -73,13 +75,7 @@ impl OpsError {
 
 /// A work directory for unpacked archives and downloads ($TMPDIR, else /tmp).
 pub(crate) fn work_dir() -> Result<tempfile::TempDir, OpsError> {
-    tempfile::Builder::new()
-        .prefix("imgpush-")
-        .tempdir()
-        .map_err(|source| OpsError::WorkDir {
-            path: std::env::temp_dir(),
-            source,
-        })
+    crate::cache::scratch_dir().map_err(|(path, source)| OpsError::WorkDir { path, source })
 }
 
 /// Clients for every registry these locations name: pull for sources, push for `dest`.

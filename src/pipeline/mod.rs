@@ -150,13 +150,7 @@ async fn check_registries(
 
 /// Layer files live here until published ($TMPDIR, else /tmp).
 fn work_dir() -> Result<tempfile::TempDir, Error> {
-    tempfile::Builder::new()
-        .prefix("imgpush-")
-        .tempdir()
-        .map_err(|source| Error::WorkDir {
-            path: std::env::temp_dir(),
-            source,
-        })
+    crate::cache::scratch_dir().map_err(|(path, source)| Error::WorkDir { path, source })
 }
 
 async fn open_base(

@@ -87,7 +87,16 @@ pub fn load(
         .filter(|t| t.kind.contains(&TargetKind::Bin))
         .map(|t| t.name.as_str())
         .collect();
-    let bin = match (&args.bin, bins.as_slice()) {
+    // `--bin`, else `bin` in the package's `[package.metadata.imgpush]`.
+    let chosen = args.bin.clone().or_else(|| {
+        package
+            .metadata
+            .get("imgpush")
+            .and_then(|m| m.get("bin"))
+            .and_then(|b| b.as_str())
+            .map(str::to_string)
+    });
+    let bin = match (&chosen, bins.as_slice()) {
         (Some(b), _) if bins.contains(&b.as_str()) => b.clone(),
         (Some(b), _) => {
             return Err(cargo_error(
@@ -110,7 +119,7 @@ pub fn load(
             return Err(cargo_error(
                 manifest,
                 format!(
-                    "package `{}` has several binaries ({}); choose one with --bin",
+                    "package `{}` has several binaries ({}); choose one with --bin (or `bin` in [package.metadata.imgpush])",
                     package.name,
                     several.join(", ")
                 ),

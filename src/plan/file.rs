@@ -43,6 +43,9 @@ pub struct FileSettings {
     pub timeout: Option<u64>,
     pub json: Option<bool>,
     // Rust builds.
+    /// The binary of a package with several (`--bin` wins); read from the package's own
+    /// `[package.metadata.imgpush]` when the binary is chosen.
+    pub bin: Option<String>,
     pub features: Option<Vec<String>>,
     pub profile: Option<String>,
     pub libc: Option<String>,

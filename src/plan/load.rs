@@ -314,6 +314,17 @@ pub fn from_environment(env: &Environment, with_repo: bool) -> Result<LowSetting
 /// against `dir`, the file's directory.
 pub fn from_file(f: FileSettings, dir: &Path, origin: Origin) -> Result<LowSettings> {
     let o = &origin;
+    // `bin` picks among a package's own binaries: only its [package.metadata.imgpush] says.
+    load(f.bin, o, "bin", |b| match o {
+        Origin::Cargo {
+            workspace: false, ..
+        } => Ok(b),
+        _ => Err(super::values::invalid(
+            "bin",
+            &b,
+            "`bin` belongs in the package's [package.metadata.imgpush] (or use --bin)",
+        )),
+    })?;
     let path = |p: String| -> Result<PathBuf> { Ok(dir.join(p)) };
     let table = |m: Option<BTreeMap<String, String>>| KeyValues::from_table(m.unwrap_or_default());
     Ok(LowSettings {
