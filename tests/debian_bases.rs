@@ -33,17 +33,26 @@ fn field<'a>(record: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(&format!("{name}: ")))
 }
 
-/// The version base-images/NAME.lock pins for `package` on `arch`.
-fn locked_version(base: &str, arch: &str, package: &str) -> String {
-    let text =
-        std::fs::read_to_string(repo_root().join(format!("base-images/{base}.lock"))).unwrap();
-    let lock: toml::Value = toml::from_str(&text).unwrap();
-    lock["package"]
+/// base-images/NAME.lock, parsed.
+fn shipped_lock(base: &str) -> toml::Value {
+    let path = repo_root().join(format!("base-images/{base}.lock"));
+    toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The entry base-images/NAME.lock has for `package` on `arch`.
+fn locked(base: &str, arch: &str, package: &str) -> toml::Value {
+    shipped_lock(base)["package"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["arch"].as_str() == Some(arch) && p["name"].as_str() == Some(package))
-        .unwrap_or_else(|| panic!("{package} ({arch}) not in {base}.lock"))["version"]
+        .unwrap_or_else(|| panic!("{package} ({arch}) not in {base}.lock"))
+        .clone()
+}
+
+/// The version base-images/NAME.lock pins for `package` on `arch`.
+fn locked_version(base: &str, arch: &str, package: &str) -> String {
+    locked(base, arch, package)["version"]
         .as_str()
         .unwrap()
         .to_string()
@@ -339,33 +348,6 @@ fn set_process(bundle: &Path, args: &[&str], env: &[&str]) {
     std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
 }
 
-/// Runs a bundle with runc; (success, stdout).
-fn runc_try(bundle: &Path) -> (bool, String) {
-    require("runc", "runc");
-    let state = bundle.join("runc-state");
-    let id = format!("imgpush-deb-{}-{}", std::process::id(), free_port());
-    let out = Command::new("runc")
-        .arg("--root")
-        .arg(&state)
-        .args(["run", "-b"])
-        .arg(bundle)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new("runc")
-        .arg("--root")
-        .arg(&state)
-        .args(["delete", "-f", &id])
-        .output();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn go_tls_verification_in_the_glibc_image_trusts_a_real_chain_through_its_bundle() {
     require("go", "golang-go");
@@ -417,7 +399,8 @@ fn go_tls_verification_in_the_glibc_image_trusts_a_real_chain_through_its_bundle
         "1677615892",
     ];
     set_process(&bundle, &args, &["SSL_CERT_DIR=/nonexistent"]);
-    let (ok, printed) = runc_try(&bundle);
+    let (ok, out, err) = runc_try(&bundle);
+    let printed = format!("{out}{err}");
     assert!(ok && printed.contains("verified: GTS Root R1"), "{printed}");
     // The control: the same check with no usable roots refuses the chain.
     set_process(
@@ -425,7 +408,8 @@ fn go_tls_verification_in_the_glibc_image_trusts_a_real_chain_through_its_bundle
         &args,
         &["SSL_CERT_FILE=/etc/passwd", "SSL_CERT_DIR=/nonexistent"],
     );
-    let (ok, printed) = runc_try(&bundle);
+    let (ok, out, err) = runc_try(&bundle);
+    let printed = format!("{out}{err}");
     assert!(!ok && printed.contains("certificate"), "{printed}");
 }
 
@@ -659,17 +643,8 @@ impl Drop for Mirror {
 
 /// The busybox-static file the busybox lock pins for amd64: (repository path, filename).
 fn locked_busybox_file() -> (String, String) {
-    let text = std::fs::read_to_string(repo_root().join("base-images/busybox.lock")).unwrap();
-    let lock: toml::Value = toml::from_str(&text).unwrap();
-    let p = lock["package"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| {
-            p["arch"].as_str() == Some("amd64") && p["name"].as_str() == Some("busybox-static")
-        })
-        .unwrap()
-        .clone();
+    let lock = shipped_lock("busybox");
+    let p = locked("busybox", "amd64", "busybox-static");
     let repo =
         &lock["repository"].as_array().unwrap()[p["repository"].as_integer().unwrap() as usize];
     let url = repo["url"].as_str().unwrap();
@@ -679,9 +654,7 @@ fn locked_busybox_file() -> (String, String) {
 
 /// The cached copy of the locked file `filename` (cached under its SHA-256 from the lock).
 fn cache_path_of(cache: &Path, filename: &str) -> PathBuf {
-    let text = std::fs::read_to_string(repo_root().join("base-images/busybox.lock")).unwrap();
-    let lock: toml::Value = toml::from_str(&text).unwrap();
-    let sha = lock["package"]
+    let sha = shipped_lock("busybox")["package"]
         .as_array()
         .unwrap()
         .iter()
@@ -763,14 +736,7 @@ fn a_damaged_cached_package_is_downloaded_again() {
             .unwrap()
     };
     let first = success_line(&build());
-    let text = std::fs::read_to_string(repo_root().join("base-images/busybox.lock")).unwrap();
-    let lock: toml::Value = toml::from_str(&text).unwrap();
-    let sha = lock["package"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"].as_str() == Some("busybox-static"))
-        .unwrap()["sha256"]
+    let sha = locked("busybox", "amd64", "busybox-static")["sha256"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1019,10 +985,7 @@ fn the_closure_is_apts_no_install_recommends_closure() {
     assert_eq!(ours, theirs);
     // The shipped base, with its exclusions, installs a subset of it (plus base-files, for
     // /etc/os-release).
-    let shipped: toml::Value = toml::from_str(
-        &std::fs::read_to_string(repo_root().join("base-images/nginx.lock")).unwrap(),
-    )
-    .unwrap();
+    let shipped = shipped_lock("nginx");
     for p in shipped["package"].as_array().unwrap() {
         let name = p["name"].as_str().unwrap().to_string();
         assert!(ours.contains(&name) || name == "base-files", "{name}");

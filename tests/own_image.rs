@@ -9,7 +9,6 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use support::*;
 
@@ -99,34 +98,13 @@ fn strict_bundle(
 
 /// Runs the bundle with `args`, `env` and `cwd`; (success, stdout, stderr).
 fn run_in(bundle: &Path, args: &[&str], env: &[String], cwd: &str) -> (bool, String, String) {
-    require("runc", "runc");
     let path = bundle.join("config.json");
     let mut c = json(&std::fs::read(&path).unwrap());
     c["process"]["args"] = serde_json::json!(args);
     c["process"]["env"] = serde_json::json!(env);
     c["process"]["cwd"] = Value::String(cwd.to_string());
     std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
-    let state = bundle.join("runc-state");
-    let id = format!("imgpush-own-{}-{}", std::process::id(), free_port());
-    let out = Command::new("runc")
-        .arg("--root")
-        .arg(&state)
-        .args(["run", "-b"])
-        .arg(bundle)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new("runc")
-        .arg("--root")
-        .arg(&state)
-        .args(["delete", "-f", &id])
-        .output();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    runc_try(bundle)
 }
 
 /// A directory any uid may write (the job's checkout, mounted read-write).

@@ -95,11 +95,19 @@ pub fn unpack_platform(
 
 /// Runs an unpacked amd64 bundle with runc (no terminal) and returns its stdout.
 pub fn runc_run(bundle: &Path) -> String {
-    require("runc", "runc");
     let config_path = bundle.join("config.json");
     let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
     config["process"]["terminal"] = Value::Bool(false);
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let (ok, stdout, stderr) = runc_try(bundle);
+    assert!(ok, "runc run failed: {stderr}");
+    stdout
+}
+
+/// Runs an unpacked bundle with runc as its config says; (success, stdout, stderr). The
+/// container is deleted afterwards.
+pub fn runc_try(bundle: &Path) -> (bool, String, String) {
+    require("runc", "runc");
     let state = bundle.join("runc-state");
     let id = format!("imgpush-test-{}-{}", std::process::id(), free_port());
     let out = Command::new("runc")
@@ -116,12 +124,11 @@ pub fn runc_run(bundle: &Path) -> String {
         .arg(&state)
         .args(["delete", "-f", &id])
         .output();
-    assert!(
+    (
         out.status.success(),
-        "runc run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 /// Runs an arm64 binary under qemu-user (verification only, never used to build).
