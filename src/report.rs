@@ -78,6 +78,8 @@ pub enum Stage {
     Push { repo: String },
     /// Writing an OCI layout directory.
     WriteLayout { dir: PathBuf },
+    /// `--dist DIR`: release tarballs of the programs.
+    WriteDist { dir: PathBuf },
     /// Writing a tarball (`oci-archive:FILE`, `docker-archive:FILE`).
     WriteArchive { target: String },
 }

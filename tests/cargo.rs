@@ -230,6 +230,107 @@ fn workspace_member_bin_and_metadata_layers() {
     );
 }
 
+/// `--bin` repeated: both binaries from one cargo invocation in one image (at `--dest DIR/`,
+/// the first one the entrypoint), and `--dist` packs the same bytes as a release tarball.
+#[test]
+fn several_bins_in_one_image_and_their_release_tarball() {
+    require_rust_cross();
+    let target = shared_target_dir();
+    let imgpush = Imgpush::new();
+    let layout = imgpush.cwd.path().join("layout");
+    let dist = imgpush.cwd.path().join("dist");
+    let build = |dest: &str| {
+        imgpush.run(&[
+            "build",
+            &fixture("workspace"),
+            "-p",
+            "api",
+            "--bin",
+            "server",
+            "--bin",
+            "migrate",
+            "--dest",
+            dest,
+            "--platform",
+            "linux/amd64",
+            "--target-dir",
+            target.to_str().unwrap(),
+            "--oci-layout",
+            layout.to_str().unwrap(),
+            "--dist",
+            dist.to_str().unwrap(),
+        ])
+    };
+    // Several binaries need a directory to go in.
+    let refused = build("/srv/bin");
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("with several binaries (server, migrate)") && err.contains("end it with `/`"),
+        "{err}"
+    );
+    assert!(!dist.exists(), "nothing written for a refused plan");
+
+    let line = success_line(&build("/srv/bin/"));
+    assert!(line.starts_with(&format!("oci-layout:{}@sha256:", layout.display())));
+    let work = tempfile::tempdir().unwrap();
+    let bundle = unpack_platform(
+        &format!("oci:{}:latest", layout.display()),
+        "amd64",
+        work.path(),
+        None,
+    );
+    let config = json(&std::fs::read(bundle.join("config.json")).unwrap());
+    assert_eq!(
+        config["process"]["args"],
+        serde_json::json!(["/srv/bin/server"])
+    );
+    let run = |bin: &str| {
+        let o = std::process::Command::new(bundle.join("rootfs/srv/bin").join(bin))
+            .env("LEVEL", "x")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(run("server"), "server on x86_64");
+    assert!(run("migrate").contains("migrate"), "{}", run("migrate"));
+
+    // The release tarball holds the very same binaries, and SHA256SUMS checks.
+    let tarball = dist.join("api-2.0.0-x86_64-unknown-linux-musl.tar.gz");
+    let unpacked = tempfile::tempdir().unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(unpacked.path())
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", stderr(&tar));
+    for bin in ["server", "migrate"] {
+        assert_eq!(
+            std::fs::read(
+                unpacked
+                    .path()
+                    .join("api-2.0.0-x86_64-unknown-linux-musl")
+                    .join(bin)
+            )
+            .unwrap(),
+            std::fs::read(bundle.join("rootfs/srv/bin").join(bin)).unwrap(),
+            "{bin}"
+        );
+    }
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
 #[test]
 fn bad_rust_inputs_fail_clearly_and_push_nothing() {
     require_rust_cross();

@@ -395,6 +395,7 @@ fn stage_text(stage: &Stage) -> String {
         ),
         Stage::Push { repo } => format!("pushing to {repo}"),
         Stage::WriteLayout { dir } => format!("writing OCI layout {}", dir.display()),
+        Stage::WriteDist { dir } => format!("writing release tarballs to {}", dir.display()),
         Stage::WriteArchive { target } => format!("writing {target}"),
     }
 }

@@ -7,7 +7,7 @@ use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
 use super::{Artifact, CompileError, prebuilt};
 use crate::oci::Platform;
-use crate::plan::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools};
+use crate::plan::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools, binary_dest};
 use crate::report::{Event, Reporter, Stage, Tool};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -87,7 +87,7 @@ impl CargoBuild {
         let mut s = format!(
             "building {} (bin {}, profile {}) for {} with {tool}, {} ({})",
             self.plan.package,
-            self.plan.bin,
+            self.plan.bins.join(", "),
             self.plan.profile,
             triples.join(", "),
             self.toolchain.version,
@@ -185,7 +185,11 @@ impl CargoBuild {
         let mut cmd = self.tool_command();
         let p = &self.plan;
         cmd.arg("--manifest-path").arg(&p.manifest_path);
-        cmd.args(["-p", &p.package, "--bin", &p.bin, "--profile", &p.profile]);
+        cmd.args(["-p", &p.package]);
+        for bin in &p.bins {
+            cmd.args(["--bin", bin]);
+        }
+        cmd.args(["--profile", &p.profile]);
         if !p.features.is_empty() {
             cmd.args(["--features", &p.features.join(",")]);
         }
@@ -263,28 +267,38 @@ impl CargoBuild {
             )?;
         }
         run_streaming(self.command(), reporter)?;
-        let artifacts: Vec<PrebuiltArtifact> = self
-            .targets
-            .iter()
-            .map(|(platform, triple)| PrebuiltArtifact {
-                platform: platform.clone(),
-                path: self
-                    .plan
-                    .target_dir
-                    .join(triple)
-                    .join(self.plan.profile_dir())
-                    .join(&self.plan.bin),
-                dest: self.dest.clone(),
-            })
-            .collect();
-        for a in &artifacts {
-            if !a.path.is_file() {
+        let mut built = Vec::new();
+        for (platform, triple) in &self.targets {
+            let artifacts: Vec<PrebuiltArtifact> = self
+                .plan
+                .bins
+                .iter()
+                .map(|bin| PrebuiltArtifact {
+                    platform: platform.clone(),
+                    path: self
+                        .plan
+                        .target_dir
+                        .join(triple)
+                        .join(self.plan.profile_dir())
+                        .join(bin),
+                    dest: binary_dest(&self.dest, bin),
+                })
+                .collect();
+            if let Some(a) = artifacts.iter().find(|a| !a.path.is_file()) {
                 return Err(CompileError::OutputMissing {
                     path: a.path.clone(),
                 });
             }
+            // One artifact per platform, holding every binary.
+            built.push(Artifact {
+                platform: platform.clone(),
+                files: prebuilt(&artifacts)?
+                    .into_iter()
+                    .flat_map(|a| a.files)
+                    .collect(),
+            });
         }
-        prebuilt(&artifacts)
+        Ok(built)
     }
 }
 
@@ -365,7 +379,7 @@ mod tests {
             manifest_path: "/w/Cargo.toml".into(),
             package: "api".into(),
             version: "1.0.0".into(),
-            bin: "api".into(),
+            bins: vec!["api".into()],
             features: vec!["tls".into(), "json".into()],
             all_features: false,
             no_default_features: true,

@@ -31,6 +31,16 @@ pub struct BuildOutput {
     pub platforms: Vec<PlatformOutput>,
     /// Every destination written, registry first.
     pub outputs: Vec<String>,
+    /// `--dist DIR`: the release tarballs written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dist: Vec<DistOutput>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DistOutput {
+    pub path: std::path::PathBuf,
+    pub target: String,
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -82,6 +92,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     let platforms = choose_platforms(plan, &opened)?;
     let base_image = opened.select(&platforms).await?;
     let artifacts = compile(plan, &platforms, work.path(), reporter.clone()).await?;
+    let dist = write_dist(plan, &artifacts, reporter.as_ref())?;
     let layers = layers::build(
         plan,
         &platforms,
@@ -101,7 +112,8 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     if let Some(cache) = &cache {
         trim_cache(plan, cache, reporter.as_ref());
     }
-    let out = result(plan, &set, published);
+    let mut out = result(plan, &set, published);
+    out.dist = dist;
     let (layers_built, layers_cached) = tally.layers();
     reporter.event(Event::Summary(Summary {
         target: out.repository.clone(),
@@ -301,7 +313,52 @@ fn result(plan: &Plan, set: &ImageSet, published: Vec<Published>) -> BuildOutput
             })
             .collect(),
         outputs: published.into_iter().map(|p| p.reference).collect(),
+        dist: Vec::new(),
     }
+}
+
+/// `linux-amd64`, `linux-arm64`, `linux-arm-v7`: arm64's v8 (the only arm64 there is) is
+/// left out; arm keeps its variant, since v6 and v7 binaries differ.
+fn dist_target(p: &Platform) -> String {
+    match p.variant.as_deref() {
+        Some("v8") if p.architecture == "arm64" => format!("{}-{}", p.os, p.architecture),
+        Some(v) => format!("{}-{}-{v}", p.os, p.architecture),
+        None => format!("{}-{}", p.os, p.architecture),
+    }
+}
+
+/// `--dist DIR`: each platform's programs as a release tarball, named by the Rust target
+/// triple for cargo builds and `OS-ARCH[-VARIANT]` otherwise.
+fn write_dist(
+    plan: &Plan,
+    artifacts: &[Artifact],
+    reporter: &dyn Reporter,
+) -> Result<Vec<DistOutput>, Error> {
+    let Some(dist) = &plan.dist else {
+        return Ok(Vec::new());
+    };
+    let target = |p: &Platform| match &plan.source {
+        Source::Cargo(c) => compile::rust_target(p, c.libc)
+            .map(str::to_string)
+            .unwrap_or_else(|| dist_target(p)),
+        _ => dist_target(p),
+    };
+    let programs: Vec<(String, &Artifact)> =
+        artifacts.iter().map(|a| (target(&a.platform), a)).collect();
+    let stage = Stage::WriteDist {
+        dir: dist.dir.clone(),
+    };
+    reporter.event(Event::StageStarted(stage.clone()));
+    let written = crate::publish::dist::write(dist, &programs, plan.image.created)?;
+    reporter.event(Event::StageFinished(stage));
+    Ok(written
+        .into_iter()
+        .map(|a| DistOutput {
+            path: a.path,
+            target: a.target,
+            sha256: a.sha256.to_string(),
+        })
+        .collect())
 }
 
 /// The platform images of a set, for the summary (attestation manifests, whose platform
@@ -357,5 +414,20 @@ fn describe_base(spec: &BaseSpec) -> String {
         BaseSpec::DockerArchive { file, .. } => format!("docker-archive:{}", file.display()),
         BaseSpec::Named(n) => format!("{n} (embedded)"),
         BaseSpec::SpecFile(p) => p.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dist_targets_name_the_variant_only_where_it_tells_something() {
+        let t = |s: &str| dist_target(&s.parse::<Platform>().unwrap());
+        assert_eq!(t("linux/amd64"), "linux-amd64");
+        assert_eq!(t("linux/arm64"), "linux-arm64");
+        assert_eq!(t("linux/arm64/v8"), "linux-arm64");
+        assert_eq!(t("linux/arm/v7"), "linux-arm-v7");
+        assert_eq!(t("linux/arm/v6"), "linux-arm-v6");
     }
 }

@@ -117,6 +117,12 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE")]
     pub tarball: Option<PathBuf>,
 
+    /// Also write each platform's programs as a release tarball in DIR,
+    /// NAME-VERSION-TARGET.tar.gz (TARGET: the Rust target triple, or OS-ARCH), with a
+    /// SHA256SUMS file: the same binaries as in the image, byte for byte.
+    #[arg(long, value_name = "DIR")]
+    pub dist: Option<PathBuf>,
+
     /// Media types and tarball layout: oci (OCI index and manifests), docker (Docker manifest
     /// list and schema2 manifests, for registries and tools without OCI support), or
     /// docker-archive (--tarball in `docker save` format; needs exactly one platform)
@@ -168,9 +174,10 @@ pub struct CargoArgs {
     #[arg(short = 'p', long = "package", value_name = "SPEC")]
     pub package: Option<String>,
 
-    /// Binary target to build (required when the package has several).
+    /// Binary target to build (required when the package has several); repeatable: the
+    /// binaries go into one image, each at DIR/<bin> for `--dest DIR/` [default: /app/<bin>].
     #[arg(long, value_name = "NAME")]
-    pub bin: Option<String>,
+    pub bin: Vec<String>,
 
     /// Features to activate (space- or comma-separated); repeatable.
     #[arg(short = 'F', long = "features", value_name = "FEATURES")]

@@ -16,7 +16,8 @@ pub struct CargoProject {
     pub manifest_path: PathBuf,
     pub package: String,
     pub version: String,
-    pub bin: String,
+    /// The binaries chosen, in the order given (`--bin` repeated, else one).
+    pub bins: Vec<String>,
     pub target_dir: PathBuf,
     /// `[package.metadata.imgpush]`.
     pub package_settings: LowSettings,
@@ -87,39 +88,49 @@ pub fn load(
         .filter(|t| t.kind.contains(&TargetKind::Bin))
         .map(|t| t.name.as_str())
         .collect();
-    // `--bin`, else `bin` in the package's `[package.metadata.imgpush]`.
-    let chosen = args.bin.clone().or_else(|| {
+    // `--bin` (repeatable), else `bin` in the package's `[package.metadata.imgpush]`.
+    let chosen: Vec<String> = if args.bin.is_empty() {
         package
             .metadata
             .get("imgpush")
             .and_then(|m| m.get("bin"))
             .and_then(|b| b.as_str())
             .map(str::to_string)
-    });
-    let bin = match (&chosen, bins.as_slice()) {
-        (Some(b), _) if bins.contains(&b.as_str()) => b.clone(),
-        (Some(b), _) => {
-            return Err(cargo_error(
-                manifest,
-                format!(
-                    "package `{}` has no binary `{b}` (it has: {})",
-                    package.name,
-                    list(&bins)
-                ),
-            ));
+            .into_iter()
+            .collect()
+    } else {
+        args.bin.clone()
+    };
+    if let Some(b) = chosen.iter().find(|b| !bins.contains(&b.as_str())) {
+        return Err(cargo_error(
+            manifest,
+            format!(
+                "package `{}` has no binary `{b}` (it has: {})",
+                package.name,
+                list(&bins)
+            ),
+        ));
+    }
+    let mut chosen_unique: Vec<String> = Vec::new();
+    for b in chosen {
+        if !chosen_unique.contains(&b) {
+            chosen_unique.push(b);
         }
-        (None, [one]) => one.to_string(),
-        (None, []) => {
+    }
+    let bins_chosen = match (chosen_unique, bins.as_slice()) {
+        (chosen, _) if !chosen.is_empty() => chosen,
+        (_, [one]) => vec![one.to_string()],
+        (_, []) => {
             return Err(cargo_error(
                 manifest,
                 format!("package `{}` has no binary target", package.name),
             ));
         }
-        (None, several) => {
+        (_, several) => {
             return Err(cargo_error(
                 manifest,
                 format!(
-                    "package `{}` has several binaries ({}); choose one with --bin (or `bin` in [package.metadata.imgpush])",
+                    "package `{}` has several binaries ({}); choose one with --bin (or `bin` in [package.metadata.imgpush]; repeat --bin to ship several in one image)",
                     package.name,
                     several.join(", ")
                 ),
@@ -163,7 +174,11 @@ pub fn load(
             labels.insert(format!("org.opencontainers.image.{k}"), v);
         }
     };
-    label("title", Some(bin.clone()));
+    let title = match bins_chosen.as_slice() {
+        [one] => one.clone(),
+        _ => package.name.to_string(),
+    };
+    label("title", Some(title));
     label("version", Some(package.version.to_string()));
     label("description", package.description.clone());
     label("licenses", package.license.clone());
@@ -174,7 +189,7 @@ pub fn load(
         manifest_path: package.manifest_path.as_std_path().to_path_buf(),
         package: package.name.to_string(),
         version: package.version.to_string(),
-        bin,
+        bins: bins_chosen,
         target_dir: match &args.target_dir {
             Some(t) => t.clone(),
             None => metadata.target_directory.as_std_path().to_path_buf(),
@@ -233,15 +248,25 @@ fn select_package<'a>(
     let candidates: Vec<&Package> = members
         .iter()
         .copied()
-        .filter(|p| has_bin(p, args.bin.as_deref()))
+        .filter(|p| {
+            if args.bin.is_empty() {
+                has_bin(p, None)
+            } else {
+                args.bin.iter().all(|b| has_bin(p, Some(b)))
+            }
+        })
         .collect();
     match candidates.as_slice() {
         [one] => Ok(one),
         [] => Err(cargo_error(
             manifest,
-            match &args.bin {
-                Some(b) => format!("no workspace member has a binary `{b}`"),
-                None => "no workspace member has a binary target".into(),
+            match args.bin.as_slice() {
+                [] => "no workspace member has a binary target".into(),
+                [b] => format!("no workspace member has a binary `{b}`"),
+                several => format!(
+                    "no workspace member has all the binaries {}",
+                    several.join(", ")
+                ),
             },
         )),
         several => {
@@ -281,7 +306,7 @@ pub(crate) fn cargo_plan(settings: &LowSettings, project: &CargoProject) -> Carg
         manifest_path: project.manifest_path.clone(),
         package: project.package.clone(),
         version: project.version.clone(),
-        bin: project.bin.clone(),
+        bins: project.bins.clone(),
         features: settings
             .features
             .as_ref()

@@ -34,6 +34,7 @@ pub struct FileSettings {
     pub go_tags: Option<String>,
     pub oci_layout: Option<String>,
     pub tarball: Option<String>,
+    pub dist: Option<String>,
     pub format: Option<String>,
     pub compression: Option<String>,
     pub epoch: Option<String>,

@@ -27,7 +27,12 @@ pub(crate) fn image_settings(
     }
     let entrypoint = value(&settings.entrypoint)
         // A bundle keeps the base's entrypoint (nginx stays nginx).
-        .or_else(|| (!matches!(built.source, Source::Bundle)).then(|| vec![built.dest.clone()]));
+        .or_else(|| match &built.source {
+            Source::Bundle => None,
+            // Several binaries: the first given runs (`--entrypoint` picks another).
+            Source::Cargo(c) => Some(vec![super::binary_dest(&built.dest, &c.bins[0])]),
+            _ => Some(vec![built.dest.clone()]),
+        });
     let created = match &settings.epoch {
         None => 0,
         Some(e) => match e.value {

@@ -190,6 +190,10 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
             .tarball
             .as_ref()
             .map(|d| Setting::new(cwd.join(d), flag("--tarball"))),
+        dist: args
+            .dist
+            .as_ref()
+            .map(|d| Setting::new(cwd.join(d), flag("--dist"))),
         format: load(args.format.as_ref(), &flag("--format"), "format", |f| {
             parse_format(f)
         })?,
@@ -376,6 +380,7 @@ pub fn from_file(f: FileSettings, dir: &Path, origin: Origin) -> Result<LowSetti
         go_tags: f.go_tags.map(|l| Setting::new(l, o.clone())),
         oci_layout: load(f.oci_layout, o, "oci-layout", path)?,
         tarball: load(f.tarball, o, "tarball", path)?,
+        dist: load(f.dist, o, "dist", path)?,
         format: load(f.format, o, "format", |v| parse_format(&v))?,
         compression: load(f.compression, o, "compression", |c| parse_compression(&c))?,
         epoch: load(f.epoch, o, "epoch", |e| parse_epoch(&e))?,

@@ -93,7 +93,8 @@ impl KeyValues {
 #[derive(Clone, Debug, Default)]
 pub struct CargoSelection {
     pub package: Option<String>,
-    pub bin: Option<String>,
+    /// `--bin`, repeatable: every binary goes into the one image.
+    pub bin: Vec<String>,
     pub manifest_path: Option<PathBuf>,
     pub target_dir: Option<PathBuf>,
     pub all_features: bool,
@@ -132,6 +133,7 @@ pub struct LowSettings {
     pub go_tags: Option<Setting<String>>,
     pub oci_layout: Option<Setting<PathBuf>>,
     pub tarball: Option<Setting<PathBuf>>,
+    pub dist: Option<Setting<PathBuf>>,
     pub format: Option<Setting<OutputFormat>>,
     pub compression: Option<Setting<Compression>>,
     pub epoch: Option<Setting<Epoch>>,
@@ -193,6 +195,7 @@ impl LowSettings {
             go_tags: self.go_tags.or(lower.go_tags),
             oci_layout: self.oci_layout.or(lower.oci_layout),
             tarball: self.tarball.or(lower.tarball),
+            dist: self.dist.or(lower.dist),
             format: self.format.or(lower.format),
             compression: self.compression.or(lower.compression),
             epoch: self.epoch.or(lower.epoch),
@@ -222,7 +225,11 @@ impl LowSettings {
             build_std: self.build_std.or(lower.build_std),
             cargo: CargoSelection {
                 package: self.cargo.package.or(lower.cargo.package),
-                bin: self.cargo.bin.or(lower.cargo.bin),
+                bin: if self.cargo.bin.is_empty() {
+                    lower.cargo.bin
+                } else {
+                    self.cargo.bin
+                },
                 manifest_path: self.cargo.manifest_path.or(lower.cargo.manifest_path),
                 target_dir: self.cargo.target_dir.or(lower.cargo.target_dir),
                 all_features: self.cargo.all_features || lower.cargo.all_features,

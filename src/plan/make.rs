@@ -120,6 +120,7 @@ impl Plan {
             tags: out.tags,
             oci_layout: out.oci_layout,
             tarball: out.tarball,
+            dist: out.dist,
             format: out.format,
             registry,
             jobs: value(&settings.jobs).unwrap_or(4),

@@ -38,13 +38,14 @@ pub use file::FileSettings;
 pub use low::{Epoch, KeyValues, LowSettings, OutputFormat};
 pub use make::for_build;
 pub use model::{
-    BuildStd, Builder, CargoPlan, CopyPlan, Destination, ExtraFile, GoPlan, IndexCreatePlan,
+    BuildStd, Builder, CargoPlan, CopyPlan, Destination, Dist, ExtraFile, GoPlan, IndexCreatePlan,
     InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, Source, Tarball, TarballKind,
     Tools, Verbosity,
 };
 pub use ops::{for_copy, for_index_create, for_inspect, for_reference};
 pub use origin::{Origin, Setting};
 pub use secret::Secret;
+pub use source::binary_dest;
 pub use values::parse_platform_list;
 
 use std::path::PathBuf;

@@ -152,7 +152,8 @@ pub struct CargoPlan {
     pub manifest_path: PathBuf,
     pub package: String,
     pub version: String,
-    pub bin: String,
+    /// The binaries to build, in the order given; all go into the one image.
+    pub bins: Vec<String>,
     pub features: Vec<String>,
     pub all_features: bool,
     pub no_default_features: bool,
@@ -167,7 +168,28 @@ pub struct CargoPlan {
     pub build_std: BuildStd,
 }
 
+/// `--dist DIR`: each platform's programs (and, for a Cargo package, its README, LICENSE,
+/// COPYING and CHANGELOG files) as `DIR/NAME[-VERSION]-TARGET.tar.gz`, one directory
+/// of the same name inside, plus `DIR/SHA256SUMS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dist {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: Option<String>,
+    /// Files shipped beside the programs in every tarball, sorted by file name.
+    pub docs: Vec<PathBuf>,
+}
+
 impl CargoPlan {
+    /// What the image is called when nothing else names it: its one binary, or the package
+    /// when it ships several.
+    pub fn name(&self) -> &str {
+        match self.bins.as_slice() {
+            [one] => one,
+            _ => &self.package,
+        }
+    }
+
     /// The directory cargo puts a profile's output in (`dev` → `debug`).
     pub fn profile_dir(&self) -> &str {
         match self.profile.as_str() {
@@ -258,6 +280,8 @@ pub struct Plan {
     pub oci_layout: Option<PathBuf>,
     /// `--tarball FILE`.
     pub tarball: Option<Tarball>,
+    /// `--dist DIR`: release tarballs of each platform's programs.
+    pub dist: Option<Dist>,
     /// Media types of everything written (`--format oci|docker`).
     pub format: crate::image::ImageFormat,
     pub registry: RegistrySettings,

@@ -7,8 +7,8 @@ use super::origin::at;
 use super::source::SourcePlan;
 use super::values::expand_tag;
 use super::{
-    DEFAULT_LAYOUT_DIR, Environment, PlanError, PlatformRequest, Source, Tarball, TarballKind,
-    Tools,
+    DEFAULT_LAYOUT_DIR, Dist, Environment, PlanError, PlatformRequest, Source, Tarball,
+    TarballKind, Tools,
 };
 use crate::image::ImageFormat;
 use crate::layer::Compression;
@@ -20,6 +20,7 @@ pub(crate) struct Outputs {
     pub tags: Vec<String>,
     pub oci_layout: Option<PathBuf>,
     pub tarball: Option<Tarball>,
+    pub dist: Option<Dist>,
     pub format: ImageFormat,
     pub compression: Compression,
     pub cache: Option<PathBuf>,
@@ -88,9 +89,13 @@ pub(crate) fn outputs(
     let oci_layout = match &settings.oci_layout {
         Some(d) => Some(d.value.clone()),
         None if repo.is_none() && tarball.is_none() => Some(match &built.source {
-            Source::Cargo(c) => c.target_dir.join("imgpush").join(&c.bin),
+            Source::Cargo(c) => c.target_dir.join("imgpush").join(c.name()),
             _ => env.cwd.join(DEFAULT_LAYOUT_DIR),
         }),
+        None => None,
+    };
+    let dist = match &settings.dist {
+        Some(d) => Some(dist(d.value.clone(), built)?),
         None => None,
     };
     Ok(Outputs {
@@ -98,6 +103,7 @@ pub(crate) fn outputs(
         tags,
         oci_layout,
         tarball,
+        dist,
         format: media_types,
         compression,
         cache: tools.cache_dir.clone().filter(|_| !settings.no_cache),
@@ -107,6 +113,54 @@ pub(crate) fn outputs(
             .map(|c| c.value)
             .unwrap_or(crate::cache::DEFAULT_MAX_BYTES),
     })
+}
+
+/// `--dist DIR`: named after the package (or Go binary, or prebuilt file).
+fn dist(dir: PathBuf, built: &SourcePlan) -> Result<Dist, PlanError> {
+    let (name, version, docs) = match &built.source {
+        Source::Cargo(c) => (
+            c.package.clone(),
+            Some(c.version.clone()),
+            package_docs(
+                c.manifest_path
+                    .parent()
+                    .unwrap_or(std::path::Path::new(".")),
+            ),
+        ),
+        Source::Go(g) => (g.name.clone(), None, Vec::new()),
+        Source::Prebuilt(_) => (image_name(&built.source, &built.dest), None, Vec::new()),
+        Source::Bundle => {
+            return Err(PlanError::Conflict(
+                "--dist packs each platform's programs; a --static bundle is one layer shared by every platform (ship it with --tarball or --oci-layout)".into(),
+            ));
+        }
+    };
+    Ok(Dist {
+        dir,
+        name,
+        version,
+        docs,
+    })
+}
+
+/// What cargo-dist and most release archives carry beside the binaries: the package's
+/// README, LICENSE, COPYING and CHANGELOG files (top level, any extension).
+fn package_docs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_ascii_uppercase();
+            ["README", "LICENSE", "LICENCE", "COPYING", "CHANGELOG"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
+        .map(|e| e.path())
+        .collect();
+    docs.sort();
+    docs
 }
 
 /// `--tarball FILE --format docker-archive`: one platform, named `REPO:TAG` for each tag.
@@ -137,7 +191,7 @@ fn docker_archive_tarball(
 /// A short image name when there is no repository: the binary's (or bundle's) file name.
 fn image_name(source: &Source, dest: &str) -> String {
     let name = match source {
-        Source::Cargo(c) => c.bin.clone(),
+        Source::Cargo(c) => c.name().to_string(),
         Source::Go(g) => g.name.clone(),
         _ => dest
             .rsplit('/')

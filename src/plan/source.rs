@@ -8,7 +8,7 @@ use super::go;
 use super::low::LowSettings;
 use super::origin::at;
 use super::values::invalid;
-use super::{ExtraFile, PlanError, PlatformRequest, Source};
+use super::{CargoPlan, ExtraFile, PlanError, PlatformRequest, Source};
 use std::path::{Path, PathBuf};
 
 /// Where ko's `kodata/` goes, and `KO_DATA_PATH` says so.
@@ -75,7 +75,7 @@ pub(crate) fn source_plan(
     let dest = match &source {
         Source::Prebuilt(a) => a[0].dest.clone(),
         Source::Bundle => bundle.as_ref().map(|b| b.dest.clone()).unwrap_or_default(),
-        Source::Cargo(c) => built_dest(dest_flag, &c.bin),
+        Source::Cargo(c) => cargo_dest(dest_flag, c)?,
         Source::Go(g) => built_dest(dest_flag, &g.name),
     };
 
@@ -154,6 +154,34 @@ fn base_bundle_dest(base: &crate::base::BaseSpec) -> Option<String> {
 }
 
 /// Where a built binary goes: `--dest`, else `/app/<name>`.
+/// One binary: like any built file. Several: `--dest` names the directory they all go in
+/// (so it ends with `/`); by default `/app/`.
+fn cargo_dest(dest: Option<&str>, c: &CargoPlan) -> Result<String, PlanError> {
+    match (dest, c.bins.as_slice()) {
+        (_, [one]) => Ok(built_dest(dest, one)),
+        (None, _) => Ok("/app/".into()),
+        (Some(d), _) if d.ends_with('/') => Ok(d.to_string()),
+        (Some(d), bins) => Err(super::values::invalid(
+            "--dest",
+            d,
+            format!(
+                "with several binaries ({}) --dest names the directory they go in: end it with `/` (e.g. {d}/)",
+                bins.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Where a built binary goes: `--dest` (a directory when it ends with `/`), else
+/// `/app/NAME`.
+pub fn binary_dest(dest: &str, name: &str) -> String {
+    if dest.ends_with('/') {
+        format!("{dest}{name}")
+    } else {
+        dest.to_string()
+    }
+}
+
 fn built_dest(dest: Option<&str>, name: &str) -> String {
     match dest {
         Some(d) => d.to_string(),

@@ -3,6 +3,7 @@
 //! index → tags, so nothing is tagged before everything it reaches exists.
 
 mod archive;
+pub mod dist;
 mod layout;
 mod registry;
 
@@ -101,6 +102,18 @@ pub enum PublishError {
     },
     #[error("writing the tarball {path}: {message}")]
     Archive { path: PathBuf, message: String },
+    #[error("writing the release tarball {path}")]
+    Dist {
+        path: PathBuf,
+        #[source]
+        source: crate::layer::LayerError,
+    },
+    #[error("writing {path} (--dist)")]
+    DistIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("copying base blob {digest} into the OCI layout {dir}")]
     LayoutFetch {
         digest: Digest,

@@ -21,7 +21,7 @@ impl Imgpush {
 
     /// `program` in the test's working directory, with an empty docker config and the
     /// tests' own imgpush cache.
-    fn prepared(&self, program: &str) -> Command {
+    pub fn prepared(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.current_dir(self.cwd.path())
             .env("DOCKER_CONFIG", self.docker_config.path())
