@@ -2,6 +2,7 @@
 //! cargo-zigbuild (zig links every target) or plain cargo, building std from source when
 //! only its source is installed. `command()` returns the command without running it.
 
+use super::rustflags::{self, BuildPaths, EnvFlags, UserFlags};
 use super::sysroot::StdCache;
 use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
@@ -26,6 +27,10 @@ pub struct CargoBuild {
     /// `(platform, triple)` in build order.
     targets: Vec<(Platform, &'static str)>,
     dest: String,
+    /// The user's own rustflags, as cargo would choose them.
+    user_flags: UserFlags,
+    /// `rustc -vV`'s commit (for `/rustc/<commit>`, the name std's sources get).
+    rustc_commit: Option<String>,
 }
 
 /// Runs the same checks as `imgpush doctor` and fails with every missing piece and its fix.
@@ -64,6 +69,18 @@ pub fn prepare(
     let (toolchain, std) = inspection
         .chosen
         .expect("no problems means a toolchain was chosen");
+    let env = match (&tools.encoded_rustflags, &tools.rustflags) {
+        (Some(e), _) => Some(EnvFlags::Encoded(e.clone())),
+        (None, Some(r)) => Some(EnvFlags::Plain(r.clone())),
+        (None, None) => None,
+    };
+    // Config rustflags count only when the environment has none (cargo's order).
+    let (build, target) = match env {
+        Some(_) => Default::default(),
+        None => rustflags::config_flags(&toolchain.cargo),
+    };
+    let user_flags = UserFlags { env, build, target };
+    let rustc_commit = rustflags::rustc_commit(&toolchain.rustc);
     Ok(CargoBuild {
         plan: plan.clone(),
         tools: tools.clone(),
@@ -73,6 +90,8 @@ pub fn prepare(
         zigbuild: inspection.zigbuild,
         targets,
         dest: dest.to_string(),
+        user_flags,
+        rustc_commit,
     })
 }
 
@@ -150,25 +169,78 @@ impl CargoBuild {
         }
     }
 
-    /// Flags std and the program are compiled with when std comes from source: the user's
-    /// RUSTFLAGS, and for musl `-C link-self-contained=no` (the musl CRT objects ship with
-    /// rustup's prebuilt targets, not with the std source; zig provides them).
+    /// Flags std and the program are compiled with when std comes from source: for musl
+    /// `-C link-self-contained=no` (the musl CRT objects ship with rustup's prebuilt
+    /// targets, not with the std source; zig provides them). One argument per element.
     fn source_std_flags(&self) -> Vec<String> {
-        let mut flags: Vec<String> = self.tools.rustflags.iter().cloned().collect();
+        let mut flags = Vec::new();
         if self.plan.libc == Libc::Musl {
-            flags.push("-C link-self-contained=no".into());
+            flags.push("-Clink-self-contained=no".into());
         }
         flags
     }
 
+    /// `<sysroot>/lib/rustlib/src/rust` → `/rustc/<commit>`, when the commit is known.
+    fn rust_src(&self) -> Option<(PathBuf, String)> {
+        self.rustc_commit.as_ref().map(|c| {
+            (
+                self.toolchain.sysroot.join("lib/rustlib/src/rust"),
+                c.clone(),
+            )
+        })
+    }
+
+    /// The path remaps of the program's build: the workspace, `CARGO_HOME`, the target
+    /// directory and std's sources get fixed names, so that two checkouts, users and
+    /// machines build the same bytes.
+    fn program_paths(&self) -> BuildPaths {
+        BuildPaths {
+            cargo_home: self.tools.cargo_home.clone(),
+            workspace_root: Some(self.plan.workspace_root.clone()),
+            target_dir: Some(self.plan.target_dir.clone()),
+            rust_src: self.rust_src(),
+            std_cache: None,
+        }
+    }
+
+    /// The same for std's own build in the std cache (std's crates.io dependencies come
+    /// from `CARGO_HOME`, the empty crate and its build directory from the cache).
+    fn std_paths(&self, cache_root: &std::path::Path) -> BuildPaths {
+        BuildPaths {
+            cargo_home: self.tools.cargo_home.clone(),
+            workspace_root: None,
+            target_dir: None,
+            rust_src: self.rust_src(),
+            std_cache: Some(cache_root.to_path_buf()),
+        }
+    }
+
+    /// The user's `RUSTFLAGS`/`CARGO_ENCODED_RUSTFLAGS`, one argument per element: std
+    /// from source is compiled with them too.
+    fn env_flags(&self) -> Vec<String> {
+        match &self.user_flags.env {
+            Some(EnvFlags::Encoded(e)) => e
+                .split('\u{1f}')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Some(EnvFlags::Plain(p)) => p.split_whitespace().map(str::to_string).collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// The persistent std for this toolchain and these flags.
     pub fn std_cache(&self) -> StdCache {
+        // The path remaps are in (as "remapped"): their sources are this machine's
+        // paths, their targets fixed names.
+        let mut flags = self.env_flags();
+        flags.extend(self.source_std_flags());
         let identity = format!(
-            "{} | {} | {} | {} | {:?}",
+            "{} | {} | {} | {} | {:?} | paths remapped",
             self.toolchain.version,
             self.toolchain.rustc.display(),
             self.toolchain.sysroot.display(),
-            self.source_std_flags().join(" "),
+            flags.join(" "),
             self.plan.builder
         );
         // Without a cache (no private place for one) std goes in the project's own target
@@ -208,15 +280,33 @@ impl CargoBuild {
         cmd.arg("--target-dir").arg(&p.target_dir);
         let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
         self.target_args(&mut cmd, &triples);
+        // Target flags reach only the target crates when --target is given, so build
+        // scripts and proc-macros keep the host's own std.
+        let mut flags = Vec::new();
         if self.std == StdSource::Build {
-            // RUSTFLAGS reach only the target crates when --target is given, so build
-            // scripts and proc-macros keep the host's own std.
-            let mut flags = self.source_std_flags();
-            flags.push(format!(
-                "--sysroot {}",
-                self.std_cache().sysroot().display()
-            ));
-            cmd.env("RUSTFLAGS", flags.join(" "));
+            flags.extend(self.source_std_flags());
+            flags.push("--sysroot".into());
+            flags.push(self.std_cache().sysroot().display().to_string());
+        }
+        flags.extend(self.program_paths().flags());
+        let has_cfg_keys = self.user_flags.target.keys().any(|k| k.starts_with("cfg("));
+        let targets: Vec<(&str, Vec<cargo_platform::Cfg>)> = triples
+            .iter()
+            .map(|t| {
+                let cfgs = if has_cfg_keys {
+                    rustflags::target_cfgs(&self.toolchain.rustc, t)
+                } else {
+                    Vec::new()
+                };
+                (*t, cfgs)
+            })
+            .collect();
+        let delivery = self.user_flags.deliver(&targets, &flags);
+        for (k, v) in delivery.env {
+            cmd.env(k, v);
+        }
+        for c in delivery.config {
+            cmd.arg("--config").arg(c);
         }
         cmd
     }
@@ -235,10 +325,15 @@ impl CargoBuild {
         cmd.arg("-Zbuild-std=std,panic_abort");
         // Stable compilers accept -Z only with this.
         cmd.env("RUSTC_BOOTSTRAP", "1");
-        let mut flags = self.source_std_flags();
+        let mut flags = self.env_flags();
+        flags.extend(self.source_std_flags());
         // Keep bitcode in std's rlibs, as rustup's prebuilt std does, so LTO builds work.
-        flags.push("-C embed-bitcode=yes".into());
-        cmd.env("RUSTFLAGS", flags.join(" "));
+        flags.push("-Cembed-bitcode=yes".into());
+        let root = target_dir.parent().unwrap_or(target_dir);
+        flags.extend(self.std_paths(root).flags());
+        // One argument per element: paths may hold spaces.
+        cmd.env_remove("RUSTFLAGS");
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"));
         cmd
     }
 
@@ -377,6 +472,7 @@ mod tests {
     fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
         let plan = CargoPlan {
             manifest_path: "/w/Cargo.toml".into(),
+            workspace_root: "/w".into(),
             package: "api".into(),
             version: "1.0.0".into(),
             bins: vec!["api".into()],
@@ -396,6 +492,7 @@ mod tests {
             plan,
             tools: Tools {
                 rustflags: Some("-C opt-level=3".into()),
+                cargo_home: Some("/h/.cargo".into()),
                 ..Tools::default()
             },
             toolchain: Toolchain {
@@ -419,8 +516,15 @@ mod tests {
                 ),
             ],
             dest: "/app/api".into(),
+            user_flags: UserFlags {
+                env: Some(EnvFlags::Plain("-C opt-level=3".into())),
+                ..UserFlags::default()
+            },
+            rustc_commit: Some("abc".into()),
         }
     }
+
+    const REMAPS: &str = "--remap-path-prefix=/w=. --remap-path-prefix=/h/.cargo=/cargo --remap-path-prefix=/w/target=/cargo/build-dir --remap-path-prefix=/usr/lib/rustlib/src/rust=/rustc/abc";
 
     fn args(c: &Command) -> Vec<String> {
         c.get_args()
@@ -454,7 +558,7 @@ mod tests {
         assert_eq!(
             env(&c, "RUSTFLAGS"),
             Some(format!(
-                "-C opt-level=3 -C link-self-contained=no --sysroot {}",
+                "-C opt-level=3 -Clink-self-contained=no --sysroot {} {REMAPS}",
                 sysroot.display()
             ))
         );
@@ -478,9 +582,50 @@ mod tests {
             "build --manifest-path /c/empty/Cargo.toml --release --target-dir /c/build --target aarch64-unknown-linux-musl -Zbuild-std=std,panic_abort"
         );
         assert_eq!(env(&s, "RUSTC_BOOTSTRAP").as_deref(), Some("1"));
+        assert_eq!(env(&s, "RUSTFLAGS"), None);
         assert_eq!(
-            env(&s, "RUSTFLAGS").as_deref(),
-            Some("-C opt-level=3 -C link-self-contained=no -C embed-bitcode=yes")
+            env(&s, "CARGO_ENCODED_RUSTFLAGS")
+                .map(|f| f.replace('\u{1f}', " "))
+                .as_deref(),
+            Some(
+                "-C opt-level=3 -Clink-self-contained=no -Cembed-bitcode=yes --remap-path-prefix=/c=/imgpush/std --remap-path-prefix=/h/.cargo=/cargo --remap-path-prefix=/usr/lib/rustlib/src/rust=/rustc/abc"
+            )
+        );
+    }
+
+    #[test]
+    fn config_rustflags_are_kept_and_ours_join_them_per_target() {
+        let mut b = build(Builder::Zigbuild, Libc::Musl, StdSource::Installed);
+        b.user_flags = UserFlags {
+            env: None,
+            build: vec!["-Ctarget-cpu=x86-64-v2".into()],
+            target: std::collections::BTreeMap::from([(
+                "aarch64-unknown-linux-musl".to_string(),
+                vec!["--cfg".to_string(), "arm".to_string()],
+            )]),
+        };
+        let c = b.command();
+        assert_eq!(env(&c, "RUSTFLAGS"), None, "config flags are not silenced");
+        let a = args(&c);
+        let configs: Vec<&String> = a
+            .iter()
+            .zip(a.iter().skip(1))
+            .filter(|(k, _)| *k == "--config")
+            .map(|(_, v)| v)
+            .collect();
+        let quoted = REMAPS
+            .split(' ')
+            .map(|r| format!("\"{r}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert_eq!(
+            configs,
+            vec![
+                &format!(
+                    r#"target.x86_64-unknown-linux-musl.rustflags=["-Ctarget-cpu=x86-64-v2", {quoted}]"#
+                ),
+                &format!("target.aarch64-unknown-linux-musl.rustflags=[{quoted}]"),
+            ]
         );
     }
 

@@ -6,6 +6,7 @@ pub mod cargo;
 mod elf;
 pub mod files;
 pub mod go;
+pub mod rustflags;
 pub mod sysroot;
 mod targets;
 pub mod toolchain;

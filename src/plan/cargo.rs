@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct CargoProject {
     pub manifest_path: PathBuf,
+    pub workspace_root: PathBuf,
     pub package: String,
     pub version: String,
     /// The binaries chosen, in the order given (`--bin` repeated, else one).
@@ -187,6 +188,7 @@ pub fn load(
 
     Ok(CargoProject {
         manifest_path: package.manifest_path.as_std_path().to_path_buf(),
+        workspace_root: metadata.workspace_root.as_std_path().to_path_buf(),
         package: package.name.to_string(),
         version: package.version.to_string(),
         bins: bins_chosen,
@@ -304,6 +306,7 @@ pub(crate) fn cargo_plan(settings: &LowSettings, project: &CargoProject) -> Carg
     };
     CargoPlan {
         manifest_path: project.manifest_path.clone(),
+        workspace_root: project.workspace_root.clone(),
         package: project.package.clone(),
         version: project.version.clone(),
         bins: project.bins.clone(),

@@ -25,6 +25,8 @@ pub struct Environment {
     /// `RUSTUP_TOOLCHAIN` describe the toolchain that built imgpush, not the user's choice.
     pub under_cargo_run: bool,
     pub rustflags: Option<String>,
+    pub encoded_rustflags: Option<String>,
+    pub cargo_home: Option<PathBuf>,
     pub zig: Option<PathBuf>,
     pub go: Option<PathBuf>,
     pub stderr_is_terminal: bool,
@@ -81,6 +83,8 @@ impl Environment {
             rustup_toolchain: var("RUSTUP_TOOLCHAIN"),
             under_cargo_run: var("CARGO_PKG_NAME").is_some(),
             rustflags: var("RUSTFLAGS"),
+            encoded_rustflags: var("CARGO_ENCODED_RUSTFLAGS"),
+            cargo_home: path("CARGO_HOME"),
             zig: path("CARGO_ZIGBUILD_ZIG_PATH"),
             go: path("GO"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
@@ -243,6 +247,11 @@ impl Environment {
                 self.rustup_toolchain.clone()
             },
             rustflags: self.rustflags.clone(),
+            encoded_rustflags: self.encoded_rustflags.clone(),
+            cargo_home: self
+                .cargo_home
+                .clone()
+                .or_else(|| self.home.as_ref().map(|h| h.join(".cargo"))),
             zig: self.zig.clone(),
             go: self.go.clone(),
             path: self

@@ -150,6 +150,8 @@ pub enum BuildStd {
 #[derive(Clone, Debug)]
 pub struct CargoPlan {
     pub manifest_path: PathBuf,
+    /// The workspace's root directory (the package's own for a lone package).
+    pub workspace_root: PathBuf,
     pub package: String,
     pub version: String,
     /// The binaries to build, in the order given; all go into the one image.
@@ -212,6 +214,10 @@ pub struct Tools {
     pub rustup_toolchain: Option<String>,
     /// The user's `RUSTFLAGS`, kept when imgpush adds flags.
     pub rustflags: Option<String>,
+    /// The user's `CARGO_ENCODED_RUSTFLAGS` (cargo prefers it to `RUSTFLAGS`).
+    pub encoded_rustflags: Option<String>,
+    /// `CARGO_HOME`, else `~/.cargo`: where registry sources and git checkouts live.
+    pub cargo_home: Option<PathBuf>,
     /// `CARGO_ZIGBUILD_ZIG_PATH`.
     pub zig: Option<PathBuf>,
     /// `$GO`, for Go builds.
