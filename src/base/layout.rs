@@ -1,6 +1,7 @@
 //! Reading an OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`).
 
 use super::BaseError;
+use crate::oci::referrers::is_fallback_tag;
 use crate::oci::{Digest, annotation};
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex};
@@ -58,10 +59,17 @@ pub(crate) fn lookup(
         .filter(|d| match (tag, digest) {
             (_, Some(want)) => Digest::try_from(d.digest()).ok().as_ref() == Some(want),
             (Some(t), None) => ref_name(d).as_deref() == Some(t),
-            (None, None) => true,
+            // A referrers tag (`sha256-<hex>`, see `oci::referrers`) lists what refers to
+            // an image; it is not one.
+            (None, None) => !ref_name(d).is_some_and(|n| is_fallback_tag(&n)),
         })
         .collect();
-    let names: Vec<String> = index.manifests().iter().filter_map(ref_name).collect();
+    let names: Vec<String> = index
+        .manifests()
+        .iter()
+        .filter_map(ref_name)
+        .filter(|n| !is_fallback_tag(n))
+        .collect();
     let desc = match found.as_slice() {
         [one] => (*one).clone(),
         [] => {

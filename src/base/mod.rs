@@ -386,6 +386,24 @@ impl OpenedBase {
         self.store.clone()
     }
 
+    /// The registry repository it was read from, for what its index does not list
+    /// (referrers, `ops::referrers`).
+    pub fn registry_repository(&self) -> Option<(Arc<Client>, &crate::oci::Repository)> {
+        match self.store.as_ref() {
+            BlobStore::Registry { client, repo } => Some((client.clone(), repo)),
+            BlobStore::Layout(_) => None,
+        }
+    }
+
+    /// The OCI layout directory it was read from (an archive's unpacked copy included),
+    /// for what its index does not list (referrers).
+    pub fn layout_dir(&self) -> Option<&Path> {
+        match self.store.as_ref() {
+            BlobStore::Registry { .. } => None,
+            BlobStore::Layout(dir) => Some(dir),
+        }
+    }
+
     /// Loads manifest and config for each of `platforms`; any platform the base lacks is
     /// an error listing what the base has — never a silent drop.
     pub async fn select(&self, platforms: &[Platform]) -> Result<BaseImage, BaseError> {

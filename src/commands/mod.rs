@@ -22,6 +22,7 @@ pub mod login;
 pub mod output;
 pub mod render;
 pub mod resolve;
+pub mod sbom;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

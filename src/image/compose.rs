@@ -87,6 +87,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<ImageSet, ImageError> {
             manifest,
             layers: layer_refs,
             source: base.source.clone(),
+            referrers: Vec::new(),
         });
     }
 

@@ -1,10 +1,12 @@
 //! Base image + our layers → per-platform config and manifest, then the index. Pure data
 //! transformation: no network, no files read; every byte written is canonical JSON.
 
+mod attach;
 mod compose;
 mod config;
 mod source;
 
+pub use attach::{Attachment, Referrer};
 pub use compose::{ComposeInput, compose};
 pub use config::ImageSettings;
 pub use source::{BlobSource, InMemory, LayerFile, file_stream, write_stream};
@@ -163,6 +165,9 @@ pub struct PlatformImage {
     pub layers: Vec<LayerRef>,
     /// Where its `LayerRef::Base` layers and a `ConfigBlob::Stored` config come from.
     pub source: Arc<dyn BlobSource>,
+    /// Documents attached to it as OCI 1.1 referrers (`subject` = this manifest); every
+    /// sink writes them. Added with [`PlatformImage::attach`] or [`ImageSet::attach`].
+    pub referrers: Vec<Referrer>,
 }
 
 impl PlatformImage {
@@ -233,6 +238,8 @@ pub enum BlobRole {
     Layer,
     /// A config composed here.
     Config,
+    /// A document attached as a referrer, or the empty config of its artifact manifest.
+    Attachment,
 }
 
 /// A blob the published image needs.
@@ -275,6 +282,73 @@ impl ImageSet {
         }
         out
     }
+
+    /// Attaches a document to the image of `platform` (see [`Attachment`]).
+    pub fn attach(
+        &mut self,
+        platform: &Platform,
+        attachment: &Attachment,
+    ) -> Result<(), ImageError> {
+        let available = self.platform_list();
+        let image = self
+            .images
+            .iter_mut()
+            .find(|i| &i.platform == platform)
+            .ok_or_else(|| ImageError::NoSuchPlatform {
+                platform: platform.clone(),
+                available,
+            })?;
+        image.attach(attachment)
+    }
+
+    /// Every referrer of every platform image, in image order.
+    pub fn referrers(&self) -> impl Iterator<Item = &Referrer> {
+        self.images.iter().flat_map(|i| i.referrers.iter())
+    }
+
+    /// The blobs the referrers need, each once: the empty config (when there is any
+    /// referrer) and every document.
+    pub fn referrer_blobs(&self) -> Vec<BlobRef> {
+        let mut out: Vec<BlobRef> = Vec::new();
+        let mut add = |digest: Digest, bytes: Bytes, media_type: &str, platform: &Platform| {
+            if let Some(existing) = out.iter_mut().find(|b| b.digest == digest) {
+                if !existing.used_by.contains(platform) {
+                    existing.used_by.push(platform.clone());
+                }
+                return;
+            }
+            out.push(BlobRef {
+                digest,
+                size: bytes.len() as u64,
+                media_type: media_type.to_string(),
+                source: Arc::new(InMemory(bytes)),
+                role: BlobRole::Attachment,
+                used_by: vec![platform.clone()],
+            });
+        };
+        for image in &self.images {
+            for r in &image.referrers {
+                add(
+                    Digest::of(crate::oci::EMPTY_JSON),
+                    Bytes::from_static(crate::oci::EMPTY_JSON),
+                    media::OCI_EMPTY,
+                    &image.platform,
+                );
+                add(
+                    r.document.digest.clone(),
+                    r.document.bytes.clone(),
+                    &r.document.media_type,
+                    &image.platform,
+                );
+            }
+        }
+        out
+    }
+
+    fn platform_list(&self) -> String {
+        let names: Vec<String> = self.images.iter().map(|i| i.platform.to_string()).collect();
+        names.join(", ")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -283,4 +357,16 @@ pub enum ImageError {
     BaseConfig { platform: Platform },
     #[error("base image {platform}: {message}")]
     BaseManifest { platform: Platform, message: String },
+    #[error(
+        "cannot attach {artifact_type} to the {platform} image: it is a Docker schema2 manifest (--format docker), and attachments are OCI artifact manifests, which registries and tools that need schema2 do not take"
+    )]
+    AttachToDocker {
+        platform: Platform,
+        artifact_type: String,
+    },
+    #[error("cannot attach to {platform}: the image has no such platform; it has: {available}")]
+    NoSuchPlatform {
+        platform: Platform,
+        available: String,
+    },
 }

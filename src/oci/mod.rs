@@ -5,6 +5,7 @@ pub mod attestation;
 mod digest;
 mod platform;
 pub mod reference;
+pub mod referrers;
 
 pub use digest::{Digest, DigestError, Sha256Writer};
 pub use platform::{KNOWN_ARCHITECTURES, Platform, PlatformError};
@@ -25,6 +26,13 @@ pub mod media {
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const DOCKER_LAYER_FOREIGN: &str =
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    /// The empty descriptor's media type (image-spec 1.1): the config of an artifact
+    /// manifest, whose content is [`super::EMPTY_JSON`].
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// Artifact types of the documents imgpush attaches as referrers.
+    pub const SPDX_JSON: &str = "application/spdx+json";
+    pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
+    pub const IN_TOTO_JSON: &str = "application/vnd.in-toto+json";
 
     /// Every manifest type a registry may answer with, for the `Accept` header.
     pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -67,7 +75,14 @@ pub mod annotation {
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
     pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
     pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+    pub const CREATED: &str = "org.opencontainers.image.created";
 }
+
+/// The content of the empty descriptor (`application/vnd.oci.empty.v1+json`): `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
+/// `sha256` of [`EMPTY_JSON`]; every artifact manifest's config is this blob.
+pub const EMPTY_JSON_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 /// Canonical JSON bytes of a value: compact, object keys sorted (serde_json's `Map` is a
 /// `BTreeMap` because the `preserve_order` feature is never enabled; a unit test guards it).
@@ -115,6 +130,11 @@ mod tests {
             String::from_utf8(canonical_json(&a)).unwrap(),
             r#"{"alpha":1,"beta":1,"mid":1,"omega":1,"zeta":1}"#
         );
+    }
+
+    #[test]
+    fn the_empty_descriptor_digest_is_that_of_its_content() {
+        assert_eq!(Digest::of(EMPTY_JSON).as_str(), EMPTY_JSON_DIGEST);
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct ManifestSummary {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub user: Option<String>,
+    /// OCI 1.1 referrers of this manifest (SBOMs, provenance, signatures), from the
+    /// registry's referrers API or the referrers tag `sha256-<hex>`; in an OCI layout or
+    /// archive, from its index.json.
+    pub referrers: Vec<crate::oci::referrers::ReferrerEntry>,
     #[serde(skip)]
     pub raw: Bytes,
 }
@@ -120,6 +124,7 @@ impl ManifestSummary {
                 .and_then(|v| v.as_str())
                 .filter(|u| !u.is_empty())
                 .map(str::to_string),
+            referrers: Vec::new(),
             raw: p.manifest_bytes.clone(),
         }
     }
@@ -129,7 +134,7 @@ pub async fn inspect(
     plan: &InspectPlan,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Inspection, OpsError> {
-    let clients = clients(&plan.registry, &[&plan.source], None, reporter)?;
+    let clients = clients(&plan.registry, &[&plan.source], None, reporter.clone())?;
     let work = work_dir()?;
     let opened = open(&plan.source, &clients, work.path()).await?;
     let (attestations, mut platforms): (Vec<_>, Vec<_>) = opened
@@ -161,12 +166,25 @@ pub async fn inspect(
         })
         .map(AttestationSummary::of)
         .collect();
+    let mut manifests: Vec<ManifestSummary> = platforms.iter().map(ManifestSummary::of).collect();
+    for m in &mut manifests {
+        // What refers to an image is not part of it: a registry that cannot list referrers
+        // (an error answer, a broken referrers tag) still gets the image inspected.
+        match super::referrers::list(&opened, &m.digest).await {
+            Ok(found) => m.referrers = found,
+            Err(e) => reporter.event(crate::report::Event::Warning(format!(
+                "{}: {}",
+                m.platform,
+                super::referrers::chain(&e)
+            ))),
+        }
+    }
     Ok(Inspection {
         name: plan.name.clone(),
         media_type: opened.document.media_type.clone(),
         digest: opened.document.digest.clone(),
         size: opened.document.bytes.len() as u64,
-        manifests: platforms.iter().map(ManifestSummary::of).collect(),
+        manifests,
         attestations,
         raw: opened.document.bytes.clone(),
     })
@@ -216,6 +234,19 @@ impl Inspection {
                     list(&m.entrypoint),
                     list(&m.cmd),
                     m.user.as_deref().unwrap_or("(none)"),
+                ));
+            }
+            for (i, r) in m.referrers.iter().enumerate() {
+                out.push_str(&format!(
+                    "  {}{} {} ({} bytes)\n",
+                    if i == 0 {
+                        "Referrers:   "
+                    } else {
+                        "             "
+                    },
+                    r.artifact_type.as_deref().unwrap_or("(no artifactType)"),
+                    r.digest,
+                    r.size
                 ));
             }
         }

@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod index;
 pub mod inspect;
+pub mod referrers;
 pub mod resolve;
 
 use crate::base::{self, OpenedBase};
@@ -54,6 +55,8 @@ pub enum OpsError {
     Publish(#[from] crate::publish::PublishError),
     #[error(transparent)]
     Pool(#[from] PoolError),
+    #[error(transparent)]
+    Referrers(Box<referrers::ReferrersError>),
 }
 
 impl OpsError {
@@ -67,6 +70,7 @@ impl OpsError {
             ),
             OpsError::Base(e) => e.hint(),
             OpsError::Publish(e) => e.hint(),
+            OpsError::Referrers(e) => e.hint(),
             OpsError::Pool(PoolError::Registry { source, .. }) => source.hint(),
             _ => None,
         }
@@ -149,6 +153,8 @@ pub(crate) fn platform_image(p: &BasePlatform) -> PlatformImage {
             .map(LayerRef::Base)
             .collect(),
         source: p.source.clone(),
+        // Copies move the image, not what refers to it (left to `skopeo copy` / oras).
+        referrers: Vec::new(),
     }
 }
 

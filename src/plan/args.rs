@@ -560,3 +560,30 @@ pub struct BaseBuildArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
+
+/// Flags of `imgpush sbom`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct SbomArgs {
+    /// The image: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST] or
+    /// oci-archive:FILE[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The platform whose SBOM to print, e.g. linux/arm64 (needed when several platforms
+    /// have one).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Which SBOM: spdx (application/spdx+json) or cyclonedx
+    /// (application/vnd.cyclonedx+json) [default: SPDX if attached, else CycloneDX].
+    #[arg(long, value_name = "FORMAT", value_parser = ["spdx", "cyclonedx"])]
+    pub format: Option<String>,
+
+    /// One-off credentials for the image's registry, USER:PASSWORD (or IMGPUSH_USERNAME
+    /// and IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}

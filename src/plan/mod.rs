@@ -28,6 +28,7 @@ mod values;
 
 pub use crate::base::BaseSpec;
 pub use crate::registry::{RegistrySettings, TlsConfig};
+pub use args::SbomArgs;
 pub use args::{
     BaseBuildArgs, BaseLockArgs, BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs,
     IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,

@@ -96,6 +96,13 @@ impl ArchiveSink {
                     .check_platforms(&platforms)
                     .map_err(|e| self.err(e.to_string()))?;
                 let image = &cx.set.images[0];
+                if !image.referrers.is_empty() {
+                    // `docker save`'s format has no place for referrers.
+                    cx.reporter.event(Event::Warning(format!(
+                        "{describe}: the image's {} attachment(s) are not written: a docker-archive cannot hold them (an OCI archive, layout or registry can)",
+                        image.referrers.len()
+                    )));
+                }
                 let config = image
                     .config
                     .inline()

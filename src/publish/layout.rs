@@ -1,6 +1,6 @@
 use super::{PublishContext, PublishError, Published, Sink};
 use crate::image::{BlobRef, Document};
-use crate::oci::{Digest, annotation, canonical_json};
+use crate::oci::{Digest, annotation, canonical_json, referrers};
 use crate::report::{BlobOutcome, Event, Stage};
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
@@ -59,7 +59,13 @@ impl LayoutSink {
             br#"{"imageLayoutVersion":"1.0.0"}"#,
         )
         .map_err(self.io())?;
-        futures_util::stream::iter(cx.set.blobs())
+        let mut blobs = cx.set.blobs();
+        for blob in cx.set.referrer_blobs() {
+            if !blobs.iter().any(|b| b.digest == blob.digest) {
+                blobs.push(blob);
+            }
+        }
+        futures_util::stream::iter(blobs)
             .map(|blob| self.write_blob(cx, blob))
             .buffer_unordered(cx.jobs)
             .try_collect::<Vec<()>>()
@@ -67,10 +73,19 @@ impl LayoutSink {
         for image in &cx.set.images {
             self.write_document(&image.manifest)?;
         }
+        for referrer in cx.set.referrers() {
+            self.write_document(&referrer.manifest)?;
+        }
         if !cx.set.is_single() {
             self.write_document(&cx.set.index)?;
         }
-        self.update_index_json(&cx.set.index, cx.tags)?;
+        let mut named: Vec<(String, Descriptor)> = cx
+            .tags
+            .iter()
+            .map(|t| (t.clone(), cx.set.index.descriptor()))
+            .collect();
+        named.extend(self.referrers_tags(cx.set)?);
+        self.update_index_json(&named)?;
         Ok(Published {
             reference: format!("oci-layout:{}@{}", self.dir.display(), cx.set.index.digest),
             repository: format!("oci-layout:{}", self.dir.display()),
@@ -128,28 +143,75 @@ impl LayoutSink {
         }
     }
 
-    fn update_index_json(&self, index: &Document, tags: &[String]) -> Result<(), PublishError> {
+    /// The referrers tag (`sha256-<hex>`, as in a registry without the referrers API; the
+    /// image-layout spec has nothing of its own, and regclient stores referrers in layouts
+    /// this way) for each platform image with referrers: the list already in the layout
+    /// under that name, with ours added and everything else kept. Its blob is written here;
+    /// the entry to name it is returned. oras finds these too (it reads every manifest the
+    /// layout's index.json reaches, and their `subject`s).
+    fn referrers_tags(
+        &self,
+        set: &crate::image::ImageSet,
+    ) -> Result<Vec<(String, Descriptor)>, PublishError> {
+        let existing = self.read_index_json()?;
+        let mut out = Vec::new();
+        for image in set.images.iter().filter(|i| !i.referrers.is_empty()) {
+            let tag = referrers::fallback_tag(&image.manifest.digest);
+            let current = match existing
+                .iter()
+                .find(|d| name_of(d).as_deref() == Some(&tag))
+            {
+                Some(d) => {
+                    let digest = Digest::try_from(d.digest())
+                        .map_err(|e| self.layout_err(format!("index.json entry {tag}: {e}")))?;
+                    let path = self.blobs_dir().join(digest.hex());
+                    let bytes = std::fs::read(&path).map_err(self.io())?;
+                    if Digest::of(&bytes) != digest {
+                        return Err(self.layout_err(format!(
+                            "{} does not hash to {digest}, which index.json names {tag}",
+                            path.display()
+                        )));
+                    }
+                    Some(bytes)
+                }
+                None => None,
+            };
+            let ours: Vec<serde_json::Value> =
+                image.referrers.iter().map(|r| r.list_entry()).collect();
+            let merged = referrers::merge(current.as_deref(), &ours)
+                .map_err(|m| self.layout_err(format!("{tag} is not a referrers list: {m}")))?;
+            let Some(bytes) = merged.bytes else { continue };
+            let doc = Document::new(bytes, crate::oci::media::OCI_INDEX);
+            self.write_document(&doc)?;
+            out.push((tag, doc.descriptor()));
+        }
+        Ok(out)
+    }
+
+    fn read_index_json(&self) -> Result<Vec<Descriptor>, PublishError> {
         let path = self.dir.join("index.json");
-        let mut entries: Vec<Descriptor> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice::<ImageIndex>(&bytes)
                 .map_err(|e| self.layout_err(format!("the existing index.json is not valid ({e}); remove it or choose another directory")))?
                 .manifests()
-                .clone(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(self.io()(e)),
-        };
-        let name_of = |d: &Descriptor| {
-            d.annotations()
-                .as_ref()
-                .and_then(|a| a.get(annotation::REF_NAME))
-                .cloned()
-        };
-        entries.retain(|d| name_of(d).is_none_or(|n| !tags.contains(&n)));
-        for tag in tags {
-            let mut d = index.descriptor();
+                .clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.io()(e)),
+        }
+    }
+
+    /// Rewrites index.json with `named` (one entry per name, annotated with
+    /// `org.opencontainers.image.ref.name`) in place of any entries of those names; every
+    /// other entry stays.
+    fn update_index_json(&self, named: &[(String, Descriptor)]) -> Result<(), PublishError> {
+        let path = self.dir.join("index.json");
+        let mut entries = self.read_index_json()?;
+        entries.retain(|d| name_of(d).is_none_or(|n| !named.iter().any(|(t, _)| *t == n)));
+        for (name, descriptor) in named {
+            let mut d = descriptor.clone();
             d.set_annotations(Some(HashMap::from([(
                 annotation::REF_NAME.to_string(),
-                tag.clone(),
+                name.clone(),
             )])));
             entries.push(d);
         }
@@ -161,6 +223,13 @@ impl LayoutSink {
             .expect("all required index fields are set");
         write_atomic(&path, &canonical_json(&out)).map_err(self.io())
     }
+}
+
+fn name_of(d: &Descriptor) -> Option<String> {
+    d.annotations()
+        .as_ref()
+        .and_then(|a| a.get(annotation::REF_NAME))
+        .cloned()
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

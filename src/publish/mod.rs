@@ -5,6 +5,7 @@
 mod archive;
 pub mod dist;
 mod layout;
+mod referrers;
 mod registry;
 
 pub use archive::ArchiveSink;
@@ -121,6 +122,19 @@ pub enum PublishError {
         #[source]
         source: Box<RegistryError>,
     },
+    #[error("attaching to {subject} in {repo}: {message}")]
+    Referrers {
+        subject: Digest,
+        repo: String,
+        message: String,
+    },
+    #[error("updating the referrers tag {repo}:{tag}")]
+    ReferrersTag {
+        tag: String,
+        repo: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
 }
 
 impl PublishError {
@@ -128,7 +142,8 @@ impl PublishError {
         match self {
             PublishError::Blob { source, .. }
             | PublishError::Manifest { source, .. }
-            | PublishError::LayoutFetch { source, .. } => source.hint(),
+            | PublishError::LayoutFetch { source, .. }
+            | PublishError::ReferrersTag { source, .. } => source.hint(),
             _ => None,
         }
     }
@@ -140,6 +155,7 @@ fn blob_label(blob: &crate::image::BlobRef) -> String {
         crate::image::BlobRole::Base => "base layer",
         crate::image::BlobRole::Layer => "layer",
         crate::image::BlobRole::Config => "config",
+        crate::image::BlobRole::Attachment => "attachment",
     };
     let platforms: Vec<String> = blob.used_by.iter().map(|p| p.to_string()).collect();
     format!("{kind} of {}", platforms.join(", "))

@@ -57,6 +57,13 @@ impl RegistrySink {
             names: None,
         };
         if !cx.tags.is_empty() && missing_tags.is_empty() {
+            // The index does not list its referrers: a changed attachment (a new source
+            // revision in the provenance, another SBOM format) leaves the index digest
+            // as it was. They are written unless this cache saw exactly these pushed.
+            if !self.referrers_known(cx.set) {
+                self.push_referrers(cx, true).await?;
+                self.remember_referrers(cx.set);
+            }
             cx.reporter.event(Event::UpToDate {
                 repo: self.repo.to_string(),
                 tags: cx.tags.to_vec(),
@@ -76,6 +83,9 @@ impl RegistrySink {
                 digest: index.digest.clone(),
                 tags: missing_tags.clone(),
             });
+            if !self.referrers_known(cx.set) {
+                self.push_referrers(cx, true).await?;
+            }
             for tag in &missing_tags {
                 self.put_manifest(cx, tag, index)
                     .await
@@ -85,13 +95,20 @@ impl RegistrySink {
                     tag: tag.clone(),
                 });
             }
+            self.remember_referrers(cx.set);
             return Ok(published);
         }
         let stage = Stage::Push {
             repo: self.repo.to_string(),
         };
         cx.reporter.event(Event::StageStarted(stage.clone()));
-        futures_util::stream::iter(cx.set.blobs())
+        let mut blobs = cx.set.blobs();
+        for blob in cx.set.referrer_blobs() {
+            if !blobs.iter().any(|b| b.digest == blob.digest) {
+                blobs.push(blob);
+            }
+        }
+        futures_util::stream::iter(blobs)
             .map(|blob| self.push_blob(cx, blob))
             .buffer_unordered(cx.jobs)
             .try_collect::<Vec<()>>()
@@ -103,6 +120,9 @@ impl RegistrySink {
                 .await
                 .map_err(manifest_err(image.platform.to_string()))?;
         }
+        // Referrers before the index and the tags: when a tag points at this index, its
+        // referrers were written by the run that put it there.
+        self.push_referrers(cx, false).await?;
         if !cx.set.is_single() {
             self.put_manifest(cx, index.digest.as_str(), index)
                 .await
@@ -118,6 +138,7 @@ impl RegistrySink {
                 tag: tag.clone(),
             });
         }
+        self.remember_referrers(cx.set);
         cx.reporter.event(Event::StageFinished(stage));
         Ok(published)
     }
@@ -126,13 +147,14 @@ impl RegistrySink {
     /// this digest under `reference`, another writer pushed the same content at the same
     /// time: that is success. distribution can answer one of two concurrent identical PUTs
     /// with DIGEST_INVALID although our bytes do hash to the digest (we computed it from
-    /// them); that answer is retried with backoff.
-    async fn put_manifest(
+    /// them); that answer is retried with backoff. Returns the registry's `OCI-Subject`
+    /// (`None` as well when another writer's PUT is what stored it).
+    pub(super) async fn put_manifest(
         &self,
         cx: &PublishContext<'_>,
         reference: &str,
         doc: &Document,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<Digest>, RegistryError> {
         let repo = &self.repo.path;
         let target = match reference.parse::<Digest>() {
             Ok(d) => Target::Digest(d),
@@ -144,10 +166,10 @@ impl RegistrySink {
                 loop {
                     let e = match self
                         .client
-                        .put_manifest(repo, reference, &doc.bytes, &doc.media_type)
+                        .put_manifest_answer(repo, reference, &doc.bytes, &doc.media_type, None)
                         .await
                     {
-                        Ok(_) => return Ok(()),
+                        Ok(answer) => return Ok(answer.subject),
                         Err(e) => e,
                     };
                     if let Ok(Some(d)) = self.client.manifest_digest(repo, &target).await
@@ -159,7 +181,7 @@ impl RegistrySink {
                             digest: d,
                             error: e.to_string(),
                         });
-                        return Ok(());
+                        return Ok(None);
                     }
                     if !is_concurrent_write_conflict(&e)
                         || !self
@@ -177,7 +199,11 @@ impl RegistrySink {
             .await
     }
 
-    async fn push_blob(&self, cx: &PublishContext<'_>, blob: BlobRef) -> Result<(), PublishError> {
+    pub(super) async fn push_blob(
+        &self,
+        cx: &PublishContext<'_>,
+        blob: BlobRef,
+    ) -> Result<(), PublishError> {
         let label = blob_label(&blob);
         let progress = cx.reporter.blob_started(&blob.digest, blob.size, &label);
         // One retry budget for everything that places this blob (checks, mount, upload

@@ -97,6 +97,16 @@ pub enum RegistryError {
         registry: String,
         message: String,
     },
+    /// The referrers tag holds something other than a referrers list (an OCI index); per
+    /// the distribution spec it is left alone and the failure reported.
+    #[error(
+        "the referrers tag {reference} on {registry} is not a referrers list: {message}; leaving it alone"
+    )]
+    ReferrersTag {
+        registry: String,
+        reference: String,
+        message: String,
+    },
     #[error("CA certificate {path} for {registry}: {message}")]
     CaCert {
         registry: String,
@@ -213,6 +223,9 @@ impl RegistryError {
             )),
             RegistryError::Downgrade { registry, .. } | RegistryError::InsecureRealm { registry, .. } => Some(format!(
                 "this exposes requests (and tokens) to the network; if {registry} really is meant to be used over plain http, pass --insecure-registry {registry}"
+            )),
+            RegistryError::ReferrersTag { reference, .. } => Some(format!(
+                "another tool wrote something else under {reference}; look at it with `skopeo inspect --raw docker://{reference}` and delete or move it, or push to a registry with the OCI 1.1 referrers API"
             )),
             RegistryError::TooLarge { .. } => Some(
                 "a registry sends manifests up to 4 MiB and small token and error answers; check that the registry address is right".to_string(),

@@ -166,21 +166,47 @@ impl Client {
         bytes: &Bytes,
         media_type: &str,
     ) -> Result<Digest, RegistryError> {
+        Ok(self
+            .put_manifest_answer(repo, reference, bytes, media_type, None)
+            .await?
+            .digest)
+    }
+
+    /// [`Client::put_manifest`], with the parts of the answer that matter for referrers:
+    /// `OCI-Subject` (a registry with the referrers API names the subject it indexed), and
+    /// an optional `If-Match` condition (a registry that honours it answers 412 when the
+    /// reference changed since it was read; distribution 2.8 ignores it).
+    pub async fn put_manifest_answer(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: &Bytes,
+        media_type: &str,
+        if_match: Option<&str>,
+    ) -> Result<ManifestPut, RegistryError> {
         let digest = Digest::of(bytes);
         let op = format!("pushing manifest {digest} as {repo}:{reference}");
         let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
         let response = self
             .send(&op, Method::PUT, url, &|r| {
-                Ok(r.header(CONTENT_TYPE, media_type).body(bytes.clone()))
+                let r = r.header(CONTENT_TYPE, media_type).body(bytes.clone());
+                Ok(match if_match {
+                    Some(tag) => r.header(reqwest::header::IF_MATCH, tag),
+                    None => r,
+                })
             })
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error(&op, response).await);
         }
-        if let Some(echoed) = response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Some(echoed) = header("docker-content-digest")
             && echoed != digest.as_str()
         {
             return Err(self.protocol(
@@ -188,8 +214,23 @@ impl Client {
                 format!("the registry stored digest {echoed}, not {digest}"),
             ));
         }
-        Ok(digest)
+        let subject = match header("oci-subject") {
+            None => None,
+            Some(s) => Some(s.trim().parse().map_err(|_| {
+                self.protocol(&op, format!("the OCI-Subject header `{s}` is not a digest"))
+            })?),
+        };
+        Ok(ManifestPut { digest, subject })
     }
+}
+
+/// What a manifest PUT was answered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestPut {
+    pub digest: Digest,
+    /// `OCI-Subject`: the registry processed the manifest's `subject` (it has the referrers
+    /// API), so no referrers tag needs writing.
+    pub subject: Option<Digest>,
 }
 
 /// The media type a manifest's JSON declares, or (OCI allows leaving `mediaType` out)

@@ -8,6 +8,7 @@ mod error;
 mod manifests;
 mod origin;
 mod pool;
+mod referrers;
 mod retry;
 mod transport;
 mod upload;
@@ -15,8 +16,9 @@ mod upload;
 pub use blobs::{BlobStream, MountResult, verify_stream};
 pub use credentials::{Credential, CredentialError, CredentialSource, CredentialStore};
 pub use error::RegistryError;
-pub use manifests::FetchedManifest;
+pub use manifests::{FetchedManifest, ManifestPut};
 pub use pool::{Pool, PoolError, RegistrySettings, TlsConfig, client_config};
+pub use referrers::ReferrersTag;
 pub use retry::RETRY_AFTER_CAP;
 
 /// The most imgpush reads of a manifest or index (as containerd), and of a config whose

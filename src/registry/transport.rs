@@ -171,6 +171,12 @@ impl Client {
         &self.config.registry
     }
 
+    /// The local cache this client keeps documents in, if any (publishing keeps its own
+    /// memos there too).
+    pub fn cache(&self) -> Option<&crate::cache::Cache> {
+        self.config.cache.as_ref()
+    }
+
     /// The scheme+host URL, found by pinging `/v2/` once: HTTPS first, plain HTTP only for
     /// loopback hosts and `--insecure-registry` hosts.
     pub async fn base_url(&self) -> Result<&Url, RegistryError> {

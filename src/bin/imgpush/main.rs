@@ -5,7 +5,7 @@ mod run;
 use clap::{Parser, Subcommand};
 use imgpush::plan::{
     BaseBuildArgs, BaseLockArgs, BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs,
-    LoginArgs, LogoutArgs, ResolveArgs,
+    LoginArgs, LogoutArgs, ResolveArgs, SbomArgs,
 };
 use std::process::ExitCode;
 
@@ -68,6 +68,10 @@ enum Command {
     /// created, entrypoint/cmd/user (--raw: the exact manifest bytes; --json).
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
+    /// Print the SBOM attached to an image (an OCI 1.1 referrer of a platform manifest),
+    /// exactly as stored: SPDX or CycloneDX JSON.
+    #[command(after_help = SBOM_EXAMPLES)]
+    Sbom(SbomArgs),
     /// Copy an image or index between registries, OCI layouts and OCI archives, digests
     /// preserved (blobs mounted or streamed, never rebuilt).
     #[command(after_help = COPY_EXAMPLES)]
@@ -136,6 +140,16 @@ Examples:
   imgpush inspect oci-archive:hello.tar
 ";
 
+const SBOM_EXAMPLES: &str = "\
+Examples:
+  imgpush sbom 127.0.0.1:5000/app/hello:latest --platform linux/arm64 > hello-arm64.spdx.json
+  imgpush sbom --format cyclonedx ghcr.io/acme/api:v1 --platform linux/amd64
+  imgpush sbom oci-layout:imgpush-out:latest --platform linux/amd64 | jq .packages
+
+--platform is needed when more than one platform has an SBOM; `imgpush inspect REF` lists
+each platform's referrers.
+";
+
 const COPY_EXAMPLES: &str = "\
 Examples:
   imgpush copy ghcr.io/acme/api:v1 127.0.0.1:5000/mirror/api          # every platform, same digest
@@ -165,6 +179,7 @@ fn main() -> ExitCode {
         Command::Login(args) => run::login(args),
         Command::Logout(args) => run::logout(args),
         Command::Inspect(args) => run::inspect(args),
+        Command::Sbom(args) => run::sbom(args),
         Command::Copy(args) => run::copy(args),
         Command::Index(IndexCommand::Create(args)) => run::index_create(args),
         Command::Base(BaseCommand::Lock(args)) => run::base_lock(args),

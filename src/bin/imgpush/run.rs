@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use imgpush::commands::{self, output, render::StderrReporter};
 use imgpush::plan::{
     BaseBuildArgs, BaseLockArgs, BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs,
-    LoginArgs, LogoutArgs, ResolveArgs, Verbosity,
+    LoginArgs, LogoutArgs, ResolveArgs, SbomArgs, Verbosity,
 };
 use std::sync::Arc;
 
@@ -83,6 +83,18 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     } else {
         output::print_line(inspection.text().trim_end()).context(STDOUT)
     }
+}
+
+/// The document on stdout, byte for byte (it hashes to its layer digest).
+pub fn sbom(args: SbomArgs) -> anyhow::Result<()> {
+    let (env, console) = output::environment(true)?;
+    let plan = commands::sbom::plan(&args, &env)?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let sbom = commands::sbom::execute(&plan, reporter)?;
+    output::write_stdout(&sbom.document).context("writing the SBOM to stdout")
 }
 
 pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
