@@ -201,19 +201,32 @@ impl LayoutSink {
     }
 
     /// Rewrites index.json with `named` (one entry per name, annotated with
-    /// `org.opencontainers.image.ref.name`) in place of any entries of those names; every
-    /// other entry stays.
+    /// `org.opencontainers.image.ref.name`) in place of the entry of that name (new names
+    /// last); every other entry stays.
     fn update_index_json(&self, named: &[(String, Descriptor)]) -> Result<(), PublishError> {
         let path = self.dir.join("index.json");
         let mut entries = self.read_index_json()?;
-        entries.retain(|d| name_of(d).is_none_or(|n| !named.iter().any(|(t, _)| *t == n)));
         for (name, descriptor) in named {
             let mut d = descriptor.clone();
             d.set_annotations(Some(HashMap::from([(
                 annotation::REF_NAME.to_string(),
                 name.clone(),
             )])));
-            entries.push(d);
+            // In the place the name had, so that writing the same again changes nothing.
+            let same = |e: &Descriptor| name_of(e).as_ref() == Some(name);
+            match entries.iter().position(same) {
+                Some(at) => {
+                    entries[at] = d;
+                    let mut seen = 0;
+                    entries.retain(|e| {
+                        !same(e) || {
+                            seen += 1;
+                            seen == 1
+                        }
+                    });
+                }
+                None => entries.push(d),
+            }
         }
         let out = ImageIndexBuilder::default()
             .schema_version(2u32)

@@ -20,6 +20,8 @@ mod pki;
 #[allow(dead_code)]
 mod proxy;
 #[allow(dead_code)]
+mod referrers_front;
+#[allow(dead_code)]
 mod registry;
 #[allow(dead_code)]
 mod token_server;
@@ -29,5 +31,6 @@ mod tools;
 // Likewise a binary may use nothing from one of these modules.
 #[allow(unused_imports)]
 pub use {
-    checks::*, cli::*, fixtures::*, pki::*, proxy::*, registry::*, token_server::*, tools::*,
+    checks::*, cli::*, fixtures::*, pki::*, proxy::*, referrers_front::*, registry::*,
+    token_server::*, tools::*,
 };
