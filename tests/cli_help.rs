@@ -105,6 +105,16 @@ fn image_commands_help() {
             ][..],
         ),
         (
+            &["sbom", "--help"],
+            &[
+                "--platform",
+                "--format",
+                "cyclonedx",
+                "oci-layout:DIR",
+                "Examples:",
+            ],
+        ),
+        (
             &["copy", "--help"],
             &[
                 "--all",
