@@ -738,6 +738,39 @@ async fn layouts_and_oci_archives_hold_the_attachments() {
     let text = stdout(&imgpush.run(&["inspect", &layout]));
     assert_eq!(text.matches("Referrers:").count(), 2, "{text}");
 
+    // oras' way: an untagged manifest in index.json whose subject is the image.
+    let amd64 = &set.images[0].manifest;
+    let theirs = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "artifactType": "application/vnd.example.note",
+        "config": {"mediaType": media::OCI_EMPTY, "digest": imgpush::oci::EMPTY_JSON_DIGEST, "size": 2},
+        "layers": [],
+        "subject": {"mediaType": media::OCI_MANIFEST, "digest": amd64.digest.to_string(), "size": amd64.bytes.len()},
+        "annotations": {"org.example": "theirs"},
+    }))
+    .unwrap();
+    let theirs_digest = Digest::of(&theirs);
+    std::fs::write(dir.join("blobs/sha256").join(theirs_digest.hex()), &theirs).unwrap();
+    let mut index = json_of(&std::fs::read(dir.join("index.json")).unwrap());
+    index["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": media::OCI_MANIFEST,
+        "digest": theirs_digest.to_string(),
+        "size": theirs.len(),
+    }));
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let v = json_of(
+        &imgpush
+            .run(&["inspect", "--json", &format!("{layout}:latest")])
+            .stdout,
+    );
+    let found = v["manifests"][0]["referrers"].as_array().unwrap();
+    assert_eq!(found.len(), 3, "{v:#}");
+    assert_eq!(found[2]["digest"], theirs_digest.as_str());
+    assert_eq!(found[2]["artifactType"], "application/vnd.example.note");
+    assert_eq!(found[2]["annotations"]["org.example"], "theirs");
+    assert_eq!(v["manifests"][1]["referrers"].as_array().unwrap().len(), 2);
+
     // An OCI archive is that layout in one file.
     let tarball = out.path().join("hello.tar");
     ArchiveSink {

@@ -25,6 +25,13 @@ pub enum ReferrersError {
         #[source]
         source: Box<RegistryError>,
     },
+    #[error("reading the referrer {digest} from {repository}")]
+    Document {
+        repository: String,
+        digest: Digest,
+        #[source]
+        source: Box<RegistryError>,
+    },
     #[error("reading the referrers in the OCI layout {path}: {message}")]
     Layout { path: PathBuf, message: String },
     #[error("the referrer {digest} is not an artifact manifest with a document: {message}")]
@@ -52,7 +59,9 @@ fn found_suffix(found: &[String]) -> String {
 impl ReferrersError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            ReferrersError::Registry { source, .. } => source.hint(),
+            ReferrersError::Registry { source, .. } | ReferrersError::Document { source, .. } => {
+                source.hint()
+            }
             ReferrersError::NoSbom { .. } => Some(
                 "`imgpush inspect REF` lists each platform's referrers; an image built with `--sbom none`, or before SBOMs were attached, has none".into(),
             ),
@@ -169,11 +178,11 @@ fn layout_list(dir: &Path, subject: &Digest) -> Result<Vec<ReferrerEntry>, Refer
             .map(str::to_string)
     };
     let mut out: Vec<ReferrerEntry> = Vec::new();
-    for entry in listed.iter().filter_map(ReferrerEntry::from_json) {
-        let raw = listed
-            .iter()
-            .find(|e| e.get("digest").and_then(|d| d.as_str()) == Some(entry.digest.as_str()));
-        let entry_name = raw.and_then(name);
+    for raw in &listed {
+        let Some(entry) = ReferrerEntry::from_json(raw) else {
+            continue;
+        };
+        let entry_name = name(raw);
         if entry_name.as_deref() == Some(tag.as_str()) {
             let bytes = read_verified(dir, Some(&entry.digest), &tag).map_err(err)?;
             for r in referrers::entries(&bytes).unwrap_or_default() {
@@ -181,38 +190,35 @@ fn layout_list(dir: &Path, subject: &Digest) -> Result<Vec<ReferrerEntry>, Refer
                     out.push(r);
                 }
             }
-        } else if entry_name.is_none() && entry.media_type == media::OCI_MANIFEST {
-            let Ok(bytes) = read_verified(dir, Some(&entry.digest), "an untagged manifest") else {
-                continue;
-            };
-            let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                continue;
-            };
-            if m.pointer("/subject/digest").and_then(|d| d.as_str()) != Some(subject.as_str())
-                || out.iter().any(|o| o.digest == entry.digest)
-            {
-                continue;
-            }
-            out.push(ReferrerEntry {
-                artifact_type: m
-                    .get("artifactType")
-                    .or_else(|| m.pointer("/config/mediaType"))
-                    .and_then(|t| t.as_str())
-                    .map(str::to_string),
-                annotations: m
-                    .get("annotations")
-                    .and_then(|a| a.as_object())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                ..entry
-            });
+        } else if entry_name.is_none()
+            && entry.media_type == media::OCI_MANIFEST
+            && !out.iter().any(|o| o.digest == entry.digest)
+            && let Some(found) = untagged_referrer(dir, entry, subject)
+        {
+            out.push(found);
         }
     }
     Ok(out)
+}
+
+/// An untagged manifest of index.json (oras lists each manifest it stores so) as a
+/// referrer of `subject`, if its `subject` is that; unreadable ones are not referrers.
+fn untagged_referrer(dir: &Path, entry: ReferrerEntry, subject: &Digest) -> Option<ReferrerEntry> {
+    let bytes = read_verified(dir, Some(&entry.digest), "an untagged manifest").ok()?;
+    let m: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if m.pointer("/subject/digest")?.as_str()? != subject.as_str() {
+        return None;
+    }
+    // What a referrers list would say of it (distribution-spec: the artifactType, else
+    // the config's media type; the manifest's annotations).
+    let listed = serde_json::json!({
+        "mediaType": entry.media_type,
+        "digest": entry.digest,
+        "size": entry.size,
+        "artifactType": m.get("artifactType").or_else(|| m.pointer("/config/mediaType")),
+        "annotations": m.get("annotations"),
+    });
+    ReferrerEntry::from_json(&listed)
 }
 
 /// A file of the layout (`blobs/sha256/<hex>` for a digest), checked against the digest.
@@ -240,12 +246,12 @@ pub(crate) async fn document(
         message,
     };
     let registry = opened.registry_repository();
-    let registry_err = |source| ReferrersError::Registry {
+    let registry_err = |source| ReferrersError::Document {
         repository: registry
             .as_ref()
             .map(|(_, r)| r.to_string())
             .unwrap_or_default(),
-        subject: referrer.digest.clone(),
+        digest: referrer.digest.clone(),
         source: Box::new(source),
     };
     let layout_err = |dir: &Path, message| ReferrersError::Layout {
