@@ -274,8 +274,9 @@ fn several_bins_in_one_image_and_their_release_tarball() {
     let line = success_line(&build("/srv/bin/"));
     assert!(line.starts_with(&format!("oci-layout:{}@sha256:", layout.display())));
     let work = tempfile::tempdir().unwrap();
+    // The tag comes from the fixture's [workspace.metadata.imgpush].
     let bundle = unpack_platform(
-        &format!("oci:{}:latest", layout.display()),
+        &format!("oci:{}:ws-2.0.0", layout.display()),
         "amd64",
         work.path(),
         None,

@@ -165,7 +165,8 @@ fn two_runners_build_the_same_rust_and_go_images() {
     let host_home = std::env::var("HOME").unwrap();
     let needles: Vec<String> = vec![
         root.path().display().to_string(),
-        "/registry/src/".into(),
+        // The unremapped registry path; the remapped one is `/cargo/registry/src/…`.
+        "/.cargo/registry/src".into(),
         "/.cache/zig".into(),
         format!("{host_home}/"),
         "/usr/lib/rustlib/src".into(),
