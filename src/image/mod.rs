@@ -4,6 +4,7 @@
 mod attach;
 mod compose;
 mod config;
+pub mod sbom;
 mod source;
 
 pub use attach::{Attachment, Referrer};

@@ -70,36 +70,7 @@ impl ReferrersError {
     }
 }
 
-/// The SBOM formats `imgpush sbom --format` picks from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SbomFormat {
-    Spdx,
-    CycloneDx,
-}
-
-impl SbomFormat {
-    pub fn artifact_type(self) -> &'static str {
-        match self {
-            SbomFormat::Spdx => media::SPDX_JSON,
-            SbomFormat::CycloneDx => media::CYCLONEDX_JSON,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            SbomFormat::Spdx => "SPDX",
-            SbomFormat::CycloneDx => "CycloneDX",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<SbomFormat> {
-        match name {
-            "spdx" => Some(SbomFormat::Spdx),
-            "cyclonedx" => Some(SbomFormat::CycloneDx),
-            _ => None,
-        }
-    }
-}
+pub use crate::image::sbom::SbomFormat;
 
 /// What `imgpush sbom` reads: the image (as `inspect` takes it) and the format wanted
 /// (`None`: SPDX if there is one, else CycloneDX).
