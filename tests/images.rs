@@ -72,7 +72,9 @@ fn oci_archive_holds_every_platform_and_is_reproducible() {
         "--tarball alone writes no default layout"
     );
 
-    let src = format!("oci-archive:{}", tar_a.display());
+    // The archive holds the image's tag and its referrers index (SBOM, provenance): skopeo
+    // is told which to read.
+    let src = format!("oci-archive:{}:latest", tar_a.display());
     let raw = skopeo_raw(&src, None);
     assert!(line.ends_with(&sha256_hex(&raw)), "{line}");
     let index = json(&raw);

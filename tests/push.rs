@@ -496,7 +496,13 @@ fn extra_files_are_one_layer_shared_by_every_platform_and_uploaded_once() {
     let line = success_line(&out);
     let index = json(&skopeo_raw(&format!("docker://{line}"), None));
     let mut shared = Vec::new();
+    let mut documents = std::collections::BTreeSet::new();
     for m in index["manifests"].as_array().unwrap() {
+        documents.extend(
+            referrer_blobs(&repo, m["digest"].as_str().unwrap())
+                .into_iter()
+                .map(|(d, _)| d),
+        );
         let manifest = json(&skopeo_raw(
             &format!("docker://{repo}@{}", m["digest"].as_str().unwrap()),
             None,
@@ -514,8 +520,10 @@ fn extra_files_are_one_layer_shared_by_every_platform_and_uploaded_once() {
         .iter()
         .filter(|r| r.starts_with("PUT /v2/app/files/blobs/uploads/"))
         .count();
-    // 1 base layer + 1 shared files layer + 2 program layers + 2 configs, each once.
-    assert_eq!(uploads, 6, "{:?}", registry.requests());
+    // 1 base layer + 1 shared files layer + 2 program layers + 2 configs, and the attached
+    // documents with their empty config, each once.
+    assert_eq!(uploads, 6 + documents.len(), "{:?}", registry.requests());
+    assert!(documents.len() >= 3, "{documents:?}");
 
     let work = tempfile::tempdir().unwrap();
     let bundle = unpack_platform(&format!("docker://{line}"), "arm64", work.path(), None);

@@ -6,6 +6,7 @@ use super::rustflags::{self, BuildPaths, EnvFlags, UserFlags};
 use super::sysroot::StdCache;
 use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
+use super::versions::{ToolVersion, probe};
 use super::{Artifact, CompileError, prebuilt};
 use crate::oci::Platform;
 use crate::plan::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools, binary_dest};
@@ -116,6 +117,24 @@ impl CargoBuild {
             s.push_str("; std from source (the targets' prebuilt std is not installed), kept in the std cache");
         }
         s
+    }
+
+    /// The tools this build runs and their versions (for the provenance).
+    pub fn tools_used(&self) -> Vec<ToolVersion> {
+        let mut tools = vec![ToolVersion {
+            name: "rustc".into(),
+            version: self.toolchain.version.clone(),
+        }];
+        tools.extend(probe("cargo", &self.toolchain.cargo, &["--version"]));
+        if self.plan.builder == Builder::Zigbuild {
+            if let Some(z) = &self.zigbuild {
+                tools.extend(probe("cargo-zigbuild", z, &["--version"]));
+            }
+            if let Some(z) = &self.zig {
+                tools.extend(probe("zig", z, &["version"]));
+            }
+        }
+        tools
     }
 
     /// The target as given to `--target` (zig's glibc pin is a suffix: `…-gnu.2.17`).

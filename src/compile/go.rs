@@ -86,6 +86,13 @@ impl GoBuild {
         )
     }
 
+    /// The Go toolchain's version (for the provenance).
+    pub fn tools_used(&self) -> Vec<super::versions::ToolVersion> {
+        super::versions::probe("go", &self.go, &["version"])
+            .into_iter()
+            .collect()
+    }
+
     fn output_path(&self, arch: &str, arm: Option<&str>) -> PathBuf {
         let dir = match arm {
             Some(v) => format!("linux-{arch}-v{v}"),

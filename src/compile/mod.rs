@@ -10,6 +10,7 @@ pub mod rustflags;
 pub mod sysroot;
 mod targets;
 pub mod toolchain;
+pub mod versions;
 
 pub use elf::{ElfMachine, check_architecture};
 pub use targets::rust_target;

@@ -2,6 +2,7 @@
 //! transformation: no network, no files read; every byte written is canonical JSON.
 
 mod attach;
+pub mod provenance;
 mod compose;
 mod config;
 pub mod sbom;

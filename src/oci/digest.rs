@@ -21,6 +21,21 @@ impl Digest {
         Digest(format!("sha256:{}", hex::encode(hasher.finalize())))
     }
 
+    /// The digest of a file's content, read in pieces (files may be large).
+    pub fn of_file(path: &std::path::Path) -> io::Result<Digest> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(Digest::from_hasher(hasher));
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+
     /// The 64 hex digits, as used in blob paths (`blobs/sha256/<hex>`).
     pub fn hex(&self) -> &str {
         &self.0["sha256:".len()..]

@@ -1,6 +1,7 @@
 //! One `imgpush build` run: plan → registries checked → base → platforms → artifacts →
 //! layers → image set → sinks → result. [`build`] is that row of stages, one function each.
 
+mod attest;
 mod layers;
 
 use crate::base::{self, OpenedBase};
@@ -91,7 +92,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     .await?;
     let platforms = choose_platforms(plan, &opened)?;
     let base_image = opened.select(&platforms).await?;
-    let artifacts = compile(plan, &platforms, work.path(), reporter.clone()).await?;
+    let (artifacts, facts) = compile(plan, &platforms, work.path(), reporter.clone()).await?;
     let dist = write_dist(plan, &artifacts, reporter.as_ref())?;
     let layers = layers::build(
         plan,
@@ -102,12 +103,15 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         &reporter,
     )
     .await?;
-    let set = compose(&ComposeInput {
+    let mut set = compose(&ComposeInput {
         base: &base_image,
         layers: &layers,
         settings: &plan.image,
         format: plan.format,
     })?;
+    if plan.provenance {
+        attest::attach_provenance(plan, &mut set, &base_image, &artifacts, &facts)?;
+    }
     let published = publish(plan, &set, &clients, reporter.as_ref()).await?;
     if let Some(cache) = &cache {
         trim_cache(plan, cache, reporter.as_ref());
@@ -200,18 +204,23 @@ fn choose_platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, E
 type CompileRun =
     Box<dyn FnOnce(&dyn Reporter) -> Result<Vec<Artifact>, compile::CompileError> + Send>;
 
-/// The files of each platform: given, compiled with cargo or go, or none (the bundle only).
+/// The files of each platform: given, compiled with cargo or go, or none (the bundle
+/// only); and the tools that made them.
 async fn compile(
     plan: &Plan,
     platforms: &[Platform],
     work: &Path,
     reporter: Arc<dyn Reporter>,
-) -> Result<Vec<Artifact>, Error> {
+) -> Result<(Vec<Artifact>, attest::BuildFacts), Error> {
+    let mut facts = attest::BuildFacts::default();
     let (tool, summary, run): (Tool, String, CompileRun) = match &plan.source {
-        Source::Prebuilt(a) => return Ok(compile::prebuilt(a)?),
-        Source::Bundle => return Ok(Vec::new()),
+        Source::Prebuilt(a) => return Ok((compile::prebuilt(a)?, facts)),
+        Source::Bundle => return Ok((Vec::new(), facts)),
         Source::Cargo(c) => {
             let cargo = compile::cargo::prepare(c, &plan.tools, platforms, &plan.dest)?;
+            if plan.provenance {
+                facts.tools = cargo.tools_used();
+            }
             (
                 Tool::Cargo,
                 cargo.describe(),
@@ -220,6 +229,9 @@ async fn compile(
         }
         Source::Go(g) => {
             let go = compile::go::prepare(g, &plan.tools, platforms, &plan.dest, &work.join("go"))?;
+            if plan.provenance {
+                facts.tools = go.tools_used();
+            }
             (Tool::Go, go.describe(), Box::new(move |r| go.run(r)))
         }
     };
@@ -234,7 +246,7 @@ async fn compile(
         .await
         .expect("the build task does not panic")?;
     reporter.event(Event::StageFinished(stage));
-    Ok(artifacts)
+    Ok((artifacts, facts))
 }
 
 /// Writes the image set to every output, registry first.

@@ -130,6 +130,17 @@ pub struct BuildArgs {
     #[arg(long, value_name = "oci|docker|docker-archive")]
     pub format: Option<String>,
 
+    /// The SBOM attached to each platform image as an OCI referrer: spdx (SPDX 2.3 JSON),
+    /// cyclonedx (CycloneDX 1.5 JSON) or none [default: spdx; none with --format docker,
+    /// whose schema2 manifests cannot carry referrers].
+    #[arg(long, value_name = "spdx|cyclonedx|none")]
+    pub sbom: Option<String>,
+
+    /// The SLSA v1 build provenance (an in-toto statement) attached to each platform image:
+    /// slsa or none [default: slsa; none with --format docker].
+    #[arg(long, value_name = "slsa|none")]
+    pub provenance: Option<String>,
+
     /// One-off credentials for the target registry, USER:PASSWORD (or IMGPUSH_USERNAME and
     /// IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
     #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]

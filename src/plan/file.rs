@@ -36,6 +36,8 @@ pub struct FileSettings {
     pub tarball: Option<String>,
     pub dist: Option<String>,
     pub format: Option<String>,
+    pub sbom: Option<String>,
+    pub provenance: Option<String>,
     pub compression: Option<String>,
     pub epoch: Option<String>,
     pub insecure_registries: Option<Vec<String>>,

@@ -11,6 +11,7 @@ use super::values::{
     parse_expose, parse_libc, parse_owner, parse_platforms, parse_repo, parse_user,
 };
 use super::{BuildArgs, Environment, PlanError, RegistryArgs, ResolveArgs};
+use crate::image::sbom::SbomFormat;
 use crate::oci::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,23 @@ fn parse_format(s: &str) -> Result<OutputFormat> {
             other,
             "expected oci, docker or docker-archive",
         )),
+    }
+}
+
+fn parse_sbom(s: &str) -> Result<Option<SbomFormat>> {
+    match s {
+        "none" => Ok(None),
+        other => SbomFormat::parse(other)
+            .map(Some)
+            .ok_or_else(|| invalid("--sbom", other, "expected spdx, cyclonedx or none")),
+    }
+}
+
+fn parse_provenance(s: &str) -> Result<bool> {
+    match s {
+        "slsa" => Ok(true),
+        "none" => Ok(false),
+        other => Err(invalid("--provenance", other, "expected slsa or none")),
     }
 }
 
@@ -197,6 +215,13 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
         format: load(args.format.as_ref(), &flag("--format"), "format", |f| {
             parse_format(f)
         })?,
+        sbom: load(args.sbom.as_ref(), &flag("--sbom"), "sbom", |s| parse_sbom(s))?,
+        provenance: load(
+            args.provenance.as_ref(),
+            &flag("--provenance"),
+            "provenance",
+            |p| parse_provenance(p),
+        )?,
         compression: load(
             args.compression.as_ref(),
             &flag("--compression"),
@@ -382,6 +407,8 @@ pub fn from_file(f: FileSettings, dir: &Path, origin: Origin) -> Result<LowSetti
         tarball: load(f.tarball, o, "tarball", path)?,
         dist: load(f.dist, o, "dist", path)?,
         format: load(f.format, o, "format", |v| parse_format(&v))?,
+        sbom: load(f.sbom, o, "sbom", |v| parse_sbom(&v))?,
+        provenance: load(f.provenance, o, "provenance", |v| parse_provenance(&v))?,
         compression: load(f.compression, o, "compression", |c| parse_compression(&c))?,
         epoch: load(f.epoch, o, "epoch", |e| parse_epoch(&e))?,
         insecure_registries: f.insecure_registries.map(|i| Setting::new(i, o.clone())),

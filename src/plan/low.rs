@@ -4,6 +4,7 @@
 //! one rule; [`super::resolve`] turns the merged settings into the final [`super::Plan`]
 //! (ripgrep's `LowArgs` → `HiArgs`).
 
+use crate::image::sbom::SbomFormat;
 use super::origin::{Origin, Setting};
 use super::{BaseSpec, BuildStd, Builder, ExtraFile, Libc, PlatformRequest, Secret};
 use crate::layer::Compression;
@@ -135,6 +136,10 @@ pub struct LowSettings {
     pub tarball: Option<Setting<PathBuf>>,
     pub dist: Option<Setting<PathBuf>>,
     pub format: Option<Setting<OutputFormat>>,
+    /// `--sbom`: `None` inside is `none`.
+    pub sbom: Option<Setting<Option<SbomFormat>>>,
+    /// `--provenance slsa|none`.
+    pub provenance: Option<Setting<bool>>,
     pub compression: Option<Setting<Compression>>,
     pub epoch: Option<Setting<Epoch>>,
     pub insecure_registries: Option<Setting<Vec<String>>>,
@@ -197,6 +202,8 @@ impl LowSettings {
             tarball: self.tarball.or(lower.tarball),
             dist: self.dist.or(lower.dist),
             format: self.format.or(lower.format),
+            sbom: self.sbom.or(lower.sbom),
+            provenance: self.provenance.or(lower.provenance),
             compression: self.compression.or(lower.compression),
             epoch: self.epoch.or(lower.epoch),
             // Insecure hosts add up: a flag allows one more host, it does not take the

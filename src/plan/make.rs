@@ -122,6 +122,8 @@ impl Plan {
             tarball: out.tarball,
             dist: out.dist,
             format: out.format,
+            sbom: out.sbom,
+            provenance: out.provenance,
             registry,
             jobs: value(&settings.jobs).unwrap_or(4),
             compression: out.compression,

@@ -290,6 +290,10 @@ pub struct Plan {
     pub dist: Option<Dist>,
     /// Media types of everything written (`--format oci|docker`).
     pub format: crate::image::ImageFormat,
+    /// The SBOM attached to each platform image (`--sbom`); `None`: no SBOM.
+    pub sbom: Option<crate::image::sbom::SbomFormat>,
+    /// SLSA provenance attached to each platform image (`--provenance`).
+    pub provenance: bool,
     pub registry: RegistrySettings,
     /// Concurrent blob transfers.
     pub jobs: usize,

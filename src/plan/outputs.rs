@@ -11,6 +11,7 @@ use super::{
     TarballKind, Tools,
 };
 use crate::image::ImageFormat;
+use crate::image::sbom::SbomFormat;
 use crate::layer::Compression;
 use crate::oci::Repository;
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ pub(crate) struct Outputs {
     pub tarball: Option<Tarball>,
     pub dist: Option<Dist>,
     pub format: ImageFormat,
+    pub sbom: Option<SbomFormat>,
+    pub provenance: bool,
     pub compression: Compression,
     pub cache: Option<PathBuf>,
     pub cache_max: u64,
@@ -72,6 +75,7 @@ pub(crate) fn outputs(
             ));
         }
     }
+    let (sbom, provenance) = attachments(settings, media_types)?;
     let tarball_path = settings.tarball.as_ref().map(|t| t.value.clone());
     let tarball = match (tarball_path, format == OutputFormat::DockerArchive) {
         (None, true) => {
@@ -105,6 +109,8 @@ pub(crate) fn outputs(
         tarball,
         dist,
         format: media_types,
+        sbom,
+        provenance,
         compression,
         cache: tools.cache_dir.clone().filter(|_| !settings.no_cache),
         cache_max: settings
@@ -113,6 +119,39 @@ pub(crate) fn outputs(
             .map(|c| c.value)
             .unwrap_or(crate::cache::DEFAULT_MAX_BYTES),
     })
+}
+
+/// The documents attached to each platform image: an SBOM in SPDX unless told otherwise,
+/// and SLSA provenance; neither for Docker schema2, which cannot carry referrers (asking
+/// for one there is a conflict, not a silent no).
+fn attachments(
+    settings: &LowSettings,
+    format: ImageFormat,
+) -> Result<(Option<SbomFormat>, bool), PlanError> {
+    let docker = format == ImageFormat::Docker;
+    let sbom = match &settings.sbom {
+        Some(s) if docker && s.value.is_some() => {
+            return Err(PlanError::Conflict(format!(
+                "sbom = {} ({}): Docker schema2 manifests (--format docker) cannot have referrers, so no SBOM can be attached; use --sbom none, or the default OCI format",
+                s.value.map(|f| f.name()).unwrap_or_default(),
+                s.origin
+            )));
+        }
+        Some(s) => s.value,
+        None if docker => None,
+        None => Some(SbomFormat::Spdx),
+    };
+    let provenance = match &settings.provenance {
+        Some(p) if docker && p.value => {
+            return Err(PlanError::Conflict(format!(
+                "provenance = slsa ({}): Docker schema2 manifests (--format docker) cannot have referrers, so no provenance can be attached; use --provenance none, or the default OCI format",
+                p.origin
+            )));
+        }
+        Some(p) => p.value,
+        None => !docker,
+    };
+    Ok((sbom, provenance))
 }
 
 /// `--dist DIR`: named after the package (or Go binary, or prebuilt file).

@@ -53,6 +53,24 @@ pub fn platform_manifests(repo: &str, index: &Value) -> Vec<(String, String, Val
         .collect()
 }
 
+/// The blobs of the documents attached to a platform manifest (its referrers tag's index
+/// → each artifact manifest's config and layers), as `digest → size`.
+pub fn referrer_blobs(repo: &str, manifest_digest: &str) -> Vec<(String, u64)> {
+    let tag = manifest_digest.replacen("sha256:", "sha256-", 1);
+    let raw = skopeo_raw(&format!("docker://{repo}:{tag}"), None);
+    let index: Value = serde_json::from_slice(&raw).unwrap();
+    let mut out = Vec::new();
+    for (_, _, m) in platform_manifests(repo, &index) {
+        for d in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+            out.push((
+                d["digest"].as_str().unwrap().to_string(),
+                d["size"].as_u64().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

@@ -183,8 +183,29 @@ impl Registry {
         reference
     }
 
-    /// Tags of a repository (empty if the repository does not exist).
+    /// The image tags of a repository: every tag but the referrers tags (`sha256-<hex>`,
+    /// the SBOM and provenance index of a manifest), which [`Registry::all_tags`] lists
+    /// too. Empty if the repository does not exist.
     pub fn tags(&self, repo: &str) -> Vec<String> {
+        self.all_tags(repo)
+            .into_iter()
+            .filter(|t| !is_referrers_tag(t))
+            .collect()
+    }
+
+    /// The referrers tags of a repository, sorted.
+    pub fn referrers_tags(&self, repo: &str) -> Vec<String> {
+        let mut t: Vec<String> = self
+            .all_tags(repo)
+            .into_iter()
+            .filter(|t| is_referrers_tag(t))
+            .collect();
+        t.sort();
+        t
+    }
+
+    /// Every tag of a repository, referrers tags included.
+    pub fn all_tags(&self, repo: &str) -> Vec<String> {
         require("curl", "curl");
         let mut cmd = Command::new("curl");
         let scheme = if self.tls { "https" } else { "http" };
@@ -227,4 +248,10 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `sha256-<64 hex>`: the referrers tag schema's name for a manifest's referrers index.
+pub fn is_referrers_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
