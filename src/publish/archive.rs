@@ -97,8 +97,9 @@ impl ArchiveSink {
                     .map_err(|e| self.err(e.to_string()))?;
                 let image = &cx.set.images[0];
                 if !image.referrers.is_empty() {
-                    // `docker save`'s format has no place for referrers.
-                    cx.reporter.event(Event::Warning(format!(
+                    // `docker save`'s format has no place for referrers. Said at `-v`: every
+                    // image has attachments by default, and the other outputs keep them.
+                    cx.reporter.event(Event::Detail(format!(
                         "{describe}: the image's {} attachment(s) are not written: a docker-archive cannot hold them (an OCI archive, layout or registry can)",
                         image.referrers.len()
                     )));
