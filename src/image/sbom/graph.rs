@@ -125,8 +125,10 @@ impl<'a> Graph<'a> {
     /// who distributes that kind of component (the registry, Debian), or for what imgpush
     /// was given to ship (applications, files) whoever publishes the image.
     pub fn supplier(&self, component: &Component) -> String {
+        // An empty name or NOASSERTION is no supplier (the NTIA check refuses both).
         if let Some(supplier) = component.supplier.as_deref().map(str::trim)
-            && !supplier.is_empty()
+            && !supplier_name(supplier).is_empty()
+            && supplier_name(supplier) != "NOASSERTION"
         {
             return if supplier.starts_with("Person:") || supplier.starts_with("Organization:") {
                 supplier.to_string()
@@ -497,6 +499,10 @@ mod tests {
         assert_eq!(g.supplier(&deb), "Person: Jane Doe (jane@example.org)");
         deb.supplier = Some("Debian LTS".into());
         assert_eq!(g.supplier(&deb), "Organization: Debian LTS");
+        for none in ["Organization: ", "NOASSERTION", " "] {
+            deb.supplier = Some(none.into());
+            assert_eq!(g.supplier(&deb), "Organization: Debian", "{none:?}");
+        }
         assert_eq!(supplier_name("Organization: Debian LTS"), "Debian LTS");
         let app = component("app:x", ComponentKind::Application, &[]);
         assert_eq!(g.supplier(&app), "Organization: 127.0.0.1:5000/team");
