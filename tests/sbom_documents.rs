@@ -168,10 +168,15 @@ fn go_image() -> SbomInput {
             .deps(&[
                 "golang:golang.org/x/net@v0.20.0",
                 "golang:github.com/google/uuid@v1.6.0",
+                "golang:github.com/acme/go_util@v1.0.0",
+                "golang:github.com/acme/go-util@v1.0.0",
             ]),
         module("golang.org/x/net", "v0.20.0").deps(&["golang:golang.org/x/text@v0.14.0"]),
         module("golang.org/x/text", "v0.14.0"),
         module("github.com/google/uuid", "v1.6.0"),
+        // Two modules whose SPDXIDs would be the same once sanitised.
+        module("github.com/acme/go_util", "v1.0.0"),
+        module("github.com/acme/go-util", "v1.0.0"),
     ];
     image("127.0.0.1:5000/go/hello", "linux/amd64", components, None)
 }
@@ -325,14 +330,20 @@ fn validate_spdx(path: &Path) {
     );
 }
 
+/// The strict schema, then the library's own model: `Bom.validate()` refuses dependencies on
+/// unknown refs and warns about components outside the dependency graph.
 const CYCLONEDX_STRICT: &str = "
-import sys
+import json, sys, warnings
+from cyclonedx.model.bom import Bom
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
-error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())
+text = open(sys.argv[1]).read()
+error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(text)
 if error is not None:
     print(error.data.message, 'at', list(error.data.absolute_path))
     sys.exit(1)
+warnings.simplefilter('error')
+Bom.from_json(json.loads(text)).validate()
 ";
 
 fn validate_cyclonedx(path: &Path) {
