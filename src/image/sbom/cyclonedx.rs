@@ -3,8 +3,8 @@
 //! id and an entry in `dependencies`, where the image depends on its root components and on
 //! its base. The base is recorded twice, as CycloneDX has two places for it: as the image's
 //! `pedigree.ancestors` (what it was derived from) and as a component of type container
-//! that depends on the base's packages, which is how scanners (Trivy's own CycloneDX
-//! output) find operating-system packages under an image.
+//! that depends on the base's packages, as Trivy's own CycloneDX reports hang
+//! operating-system packages under one component the image depends on.
 //!
 //! Licenses are always an `expression` when they are SPDX (a `license.id` must be in the
 //! schema's copy of the License List, which lags), otherwise a license `name`.
