@@ -47,3 +47,30 @@ if ! check-jsonschema --version 2>/dev/null | grep -qx "check-jsonschema, versio
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
 fi
+
+# The SBOM validators (tests/sbom_documents.rs): spdx-tools' pyspdxtools validates SPDX 2.3,
+# ntia-conformance-checker's ntia-checker checks the NTIA minimum elements, and
+# cyclonedx-python-lib's JsonStrictValidator checks CycloneDX 1.5 against its schema (the
+# json-validation extra brings jsonschema). All are pure Python and run offline.
+SBOM_PACKAGES=(
+  "spdx-tools==0.8.5"
+  "ntia-conformance-checker==6.0.0"
+  "cyclonedx-python-lib[json-validation]==11.12.0"
+)
+sbom_installed() {
+  python3 - "$@" <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for spec in sys.argv[1:]:
+    name, wanted = spec.split("==")
+    try:
+        if version(name.split("[")[0]) != wanted:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+}
+if ! sbom_installed "${SBOM_PACKAGES[@]}"; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "${SBOM_PACKAGES[@]}"
+fi

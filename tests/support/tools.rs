@@ -60,3 +60,27 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Panics unless `tool`, a command a PyPI package installs, is on PATH, naming the package.
+pub fn require_pypi(tool: &str, package: &str) {
+    require_with(
+        tool,
+        &format!(
+            "install it with `python3 -m pip install {package}` (scripts/install-deps.sh pins the version the tests use)"
+        ),
+    );
+}
+
+/// Panics unless python3 can import `module`, naming the PyPI package that provides it.
+pub fn require_python_module(module: &str, package: &str) {
+    require("python3", "python3");
+    let imported = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        imported,
+        "python3 cannot import `{module}`; install it with `python3 -m pip install '{package}'` (scripts/install-deps.sh pins the version the tests use)"
+    );
+}

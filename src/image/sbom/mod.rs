@@ -9,6 +9,11 @@
 
 use crate::oci::{Digest, Platform, media};
 
+mod cyclonedx;
+mod graph;
+mod license;
+mod spdx;
+
 /// The SBOM formats imgpush writes (`--sbom`) and `imgpush sbom --format` picks from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SbomFormat {
@@ -28,6 +33,15 @@ impl SbomFormat {
         match self {
             SbomFormat::Spdx => "SPDX",
             SbomFormat::CycloneDx => "CycloneDX",
+        }
+    }
+
+    /// The document for one platform image, as JSON bytes: the same input always gives the
+    /// same bytes, whatever the order of its components.
+    pub fn render(self, input: &SbomInput) -> Vec<u8> {
+        match self {
+            SbomFormat::Spdx => spdx::render(input),
+            SbomFormat::CycloneDx => cyclonedx::render(input),
         }
     }
 
