@@ -55,12 +55,13 @@ pub enum RebaseError {
         why: String,
     },
     #[error(
-        "{image} ({platform}) is not on the old base {base}: its layer {index} is {found}, the base's is {expected}"
+        "{image} ({platform}) is not on the old base {base}: layer {} from the bottom is {found} in the image but {expected} in the base", index + 1
     )]
     LayersDiffer {
         image: String,
         platform: String,
         base: String,
+        /// Counted from 0, the lowest layer.
         index: usize,
         found: String,
         expected: String,
