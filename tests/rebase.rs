@@ -144,11 +144,33 @@ fn outdated_says_the_base_moved_and_rebase_moves_the_app_without_uploading_it() 
     let before = s.platforms("app", &app);
     let old_app_digest = s.digest_of(&app);
 
-    let line = success_line(&s.run_str(&["outdated", &app]));
-    assert_eq!(
-        line,
-        format!("{app}: up to date (base {base_latest}@{v1_index})")
-    );
+    // The same image twice (by tag and by digest): one HEAD of the base between them.
+    let mark = s.registry.requests().len();
+    let out = s.run_str(&["outdated", &app, &format!("{host}/app@{old_app_digest}")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for line in stdout(&out).lines() {
+        assert!(
+            line.ends_with(&format!(": up to date (base {base_latest}@{v1_index})")),
+            "{line}"
+        );
+    }
+    let heads = s.registry.requests()[mark..]
+        .iter()
+        .filter(|r| r.as_str() == "HEAD /v2/base/manifests/latest")
+        .count();
+    assert_eq!(heads, 1, "one HEAD per distinct base");
+
+    // Rebasing onto the base it is on changes nothing: the config merge and the manifest
+    // edits give back exactly what the build wrote.
+    let mark = s.registry.requests().len();
+    let same = success_line(&s.run_str(&["rebase", &app, "--base", &base_latest]));
+    assert_eq!(same, format!("{host}/app@{old_app_digest}"));
+    let writes: Vec<String> = s.registry.requests()[mark..]
+        .iter()
+        .filter(|r| !r.starts_with("GET") && !r.starts_with("HEAD"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "nothing to write: {writes:?}");
 
     let base_v2 = s.push_base("v2", &["-t", "v2", "-t", "latest"]);
     let v2_index = s.digest_of(&base_latest);
@@ -443,6 +465,13 @@ fn refused_rebases_push_nothing() {
         ],
     );
     refused(
+        &["rebase", &app, "--old-base", "static", "--base", &base_v2],
+        &[
+            &format!("{app} (linux/amd64) is not on the old base static"),
+            "layer 1 from the bottom is",
+        ],
+    );
+    refused(
         &["rebase", &app, "--base", &format!("{host}/base:amd64")],
         &["has no linux/arm64", "it has: linux/amd64", "--platform"],
     );
@@ -496,4 +525,67 @@ fn refused_rebases_push_nothing() {
             "{manifest}"
         );
     }
+}
+
+#[test]
+fn a_new_base_in_another_registry_is_streamed_and_recorded_as_given() {
+    let s = Scene::new();
+    let other = Registry::start();
+    let host = s.host().to_string();
+    let app = format!("{host}/app:v1");
+    let before = s.platforms("app", &app);
+    s.push_base("v2", &["-t", "v2"]);
+    let elsewhere = format!("{}/mirror/base:v2", other.host);
+    success_line(&s.run_str(&["copy", &format!("{host}/base:v2"), &elsewhere]));
+
+    let mark = s.registry.raw_requests().len();
+    let line = success_line(&s.run_str(&["rebase", &app, "--base", &elsewhere, "-t", "v2"]));
+    assert!(line.starts_with(&format!("{host}/app@sha256:")), "{line}");
+    let v2 = s.platforms("base", &format!("{host}/base:v2"));
+    let index = s.index(&format!("{host}/app:v2"));
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.base.name"],
+        elsewhere.as_str()
+    );
+    let mut uploaded_layers = 0;
+    for (arch, _, manifest) in s.platforms("app", &format!("{host}/app:v2")) {
+        let v2_layers = layer_digests(&v2.iter().find(|b| b.0 == arch).unwrap().2);
+        let old = layer_digests(&before.iter().find(|b| b.0 == arch).unwrap().2);
+        let layers = layer_digests(&manifest);
+        assert_eq!(layers[..v2_layers.len()], v2_layers[..], "{arch}");
+        assert_eq!(layers.last(), old.last(), "{arch}: the app layer kept");
+        // The app's layer was never uploaded; v2's changed layer was streamed in.
+        let own = old.last().unwrap();
+        assert_eq!(
+            s.registry.uploads_of("app", own),
+            1,
+            "{arch}: only by the build"
+        );
+        uploaded_layers += v2_layers
+            .iter()
+            .filter(|d| s.registry.uploads_of("app", d) > 0)
+            .count();
+    }
+    assert!(
+        uploaded_layers >= 1,
+        "v2's new layer came from the other registry"
+    );
+    let layers: Vec<String> = before
+        .iter()
+        .chain(&v2)
+        .flat_map(|(_, _, m)| layer_digests(m))
+        .collect();
+    for (m, t) in &s.registry.raw_requests()[mark..] {
+        assert!(
+            m != "GET" || !layers.iter().any(|l| t.ends_with(l.as_str())),
+            "a layer was downloaded from the image's registry: {t}"
+        );
+    }
+    assert!(
+        other
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("GET /v2/mirror/base/blobs/sha256:")),
+        "the new base's blobs come from where it is"
+    );
 }

@@ -277,15 +277,33 @@ pub async fn rebase_with(
     attach(&mut set, &new_base)?;
 
     let client = clients.get(&plan.image.repository.registry)?;
-    let placed = place::place_base_blobs(
-        &client,
-        &plan.image.repository,
-        &new_opened.source(),
-        blobs,
-        reporter.as_ref(),
-        plan.jobs,
-    )
-    .await?;
+    // Rebased before (or onto the base it is on): the registry accepted this index, so it
+    // holds every blob; the sink only writes missing tags.
+    let exists = client
+        .manifest_digest(
+            &plan.image.repository.path,
+            &crate::oci::Target::Digest(set.index.digest.clone()),
+        )
+        .await
+        .map_err(|source| crate::publish::PublishError::Manifest {
+            what: "index (checking it exists)".into(),
+            repo: plan.image.repository.to_string(),
+            source: Box::new(source),
+        })?
+        == Some(set.index.digest.clone());
+    let placed = if exists {
+        Default::default()
+    } else {
+        place::place_base_blobs(
+            &client,
+            &plan.image.repository,
+            &new_opened.source(),
+            blobs,
+            reporter.as_ref(),
+            plan.jobs,
+        )
+        .await?
+    };
     let sink = RegistrySink {
         client,
         repo: plan.image.repository.clone(),
