@@ -463,4 +463,94 @@ mod tests {
             assert!(parse_destination(bad, cwd, "v3").is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn rebase_plans() {
+        let env = Environment {
+            cwd: "/w".into(),
+            ..Default::default()
+        };
+        let d = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        let args = |image: &str, base: &str, tags: &[&str]| RebaseArgs {
+            image: image.into(),
+            base: base.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        };
+        let plan = for_rebase(
+            &args("127.0.0.1:5000/app:v1", "127.0.0.1:5000/base", &[]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.tags, ["v1"], "the tag IMAGE was given with moves");
+        assert_eq!(plan.base.to_string(), "127.0.0.1:5000/base:latest");
+        assert!(plan.old_base.is_none() && plan.platforms.is_empty() && plan.jobs == 4);
+        let by_digest = format!("127.0.0.1:5000/app@{d}");
+        let plan = for_rebase(&args(&by_digest, "127.0.0.1:5000/base:v2", &[]), &env).unwrap();
+        assert!(plan.tags.is_empty(), "by digest: no tag to move");
+        let plan = for_rebase(
+            &args(&by_digest, "127.0.0.1:5000/base:v2", &["a", "b"]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.tags, ["a", "b"]);
+        let mut with_old = args("127.0.0.1:5000/app:v1", "127.0.0.1:5000/base:v2", &[]);
+        with_old.old_base = Some("oci-layout:old".into());
+        with_old.platform = Some("linux/arm64".into());
+        let plan = for_rebase(&with_old, &env).unwrap();
+        assert!(matches!(plan.old_base, Some(BaseSpec::Layout { .. })));
+        assert_eq!(plan.platforms.len(), 1);
+        for (image, base, tags, needle) in [
+            (
+                "oci-layout:app",
+                "127.0.0.1:5000/base",
+                &[][..],
+                "own repository",
+            ),
+            (
+                "127.0.0.1:5000/app:v1",
+                "oci-layout:base",
+                &[][..],
+                "must be in a registry",
+            ),
+            (
+                "127.0.0.1:5000/app:v1",
+                "static",
+                &[][..],
+                "must be in a registry",
+            ),
+            (
+                "127.0.0.1:5000/app:v1",
+                "127.0.0.1:5000/base",
+                &["bad tag"][..],
+                "not a valid tag",
+            ),
+        ] {
+            let e = for_rebase(&args(image, base, tags), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{image} {base} {tags:?}: {e}");
+        }
+        let mut all = args("127.0.0.1:5000/app:v1", "127.0.0.1:5000/base", &[]);
+        all.platform = Some("all".into());
+        assert!(for_rebase(&all, &env).is_err());
+    }
+
+    #[test]
+    fn outdated_plans_read_any_location() {
+        let env = Environment {
+            cwd: "/w".into(),
+            ..Default::default()
+        };
+        let plan = for_outdated(
+            &OutdatedArgs {
+                images: vec!["127.0.0.1:5000/app:v1".into(), "oci-layout:out".into()],
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.images[0].0, "127.0.0.1:5000/app:v1");
+        assert!(matches!(plan.images[1].1, BaseSpec::Layout { .. }));
+    }
 }
