@@ -135,6 +135,21 @@ fn image_commands_help() {
             ],
         ),
         (
+            &["rebase", "--help"],
+            &[
+                "--base",
+                "--old-base",
+                "--tag",
+                "--platform",
+                "--json",
+                "Examples:",
+            ],
+        ),
+        (
+            &["outdated", "--help"],
+            &["--json", "--exit-code", "IMAGE", "Examples:"],
+        ),
+        (
             &["resolve", "--help"],
             &["--filename", "--repo", "--tag", "--platform", "Examples:"],
         ),

@@ -1,10 +1,12 @@
 //! Commands over images that already exist — in a registry, an OCI layout or an OCI
-//! archive: `inspect`, `copy`, `index create`, and `resolve` (which builds, then rewrites
+//! archive: `inspect`, `copy`, `index create`, `rebase`, `outdated`, and `resolve` (which builds, then rewrites
 //! YAML). They reuse the pipeline's stages: `base` reads images, `publish` writes them.
 
 pub mod copy;
 pub mod index;
 pub mod inspect;
+pub mod outdated;
+pub mod rebase;
 pub mod referrers;
 pub mod resolve;
 
@@ -57,6 +59,8 @@ pub enum OpsError {
     Pool(#[from] PoolError),
     #[error(transparent)]
     Referrers(Box<referrers::ReferrersError>),
+    #[error(transparent)]
+    Rebase(Box<rebase::RebaseError>),
 }
 
 impl OpsError {
@@ -71,6 +75,7 @@ impl OpsError {
             OpsError::Base(e) => e.hint(),
             OpsError::Publish(e) => e.hint(),
             OpsError::Referrers(e) => e.hint(),
+            OpsError::Rebase(e) => e.hint(),
             OpsError::Pool(PoolError::Registry { source, .. }) => source.hint(),
             _ => None,
         }

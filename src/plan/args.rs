@@ -598,3 +598,76 @@ pub struct SbomArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
+
+/// Flags of `imgpush rebase`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct RebaseArgs {
+    /// The image to rebase, REGISTRY/REPO[:TAG|@DIGEST]; the result is pushed to the same
+    /// repository.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// The new base, REGISTRY/REPO[:TAG|@DIGEST] (or a name from base-images/ that stands
+    /// for one), with every platform of the image.
+    #[arg(long, value_name = "REF", required = true)]
+    pub base: String,
+
+    /// The base the image was built on, when its annotations do not say (Docker-format
+    /// images, embedded bases) or say wrongly: any location `copy` reads
+    /// [default: org.opencontainers.image.base.name @ base.digest of each manifest].
+    #[arg(long = "old-base", value_name = "REF")]
+    pub old_base: Option<String>,
+
+    /// Tag for the rebased image; repeatable [default: the tag IMAGE was given with; none
+    /// for IMAGE@DIGEST].
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Rebase only these platforms (comma-separated); the new index holds only them
+    /// [default: every platform of the image].
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
+
+    /// Concurrent blob transfers [default: 4].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print one JSON object describing the result instead of the digest reference.
+    #[arg(long)]
+    pub json: bool,
+
+    /// One-off credentials for the image's and the bases' registries, USER:PASSWORD (or
+    /// IMGPUSH_USERNAME and IMGPUSH_PASSWORD); otherwise docker's config.json and
+    /// credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Flags of `imgpush outdated`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct OutdatedArgs {
+    /// Images to check: REGISTRY/REPO[:TAG|@DIGEST], oci-layout:DIR[:TAG|@DIGEST] or
+    /// oci-archive:FILE[:TAG|@DIGEST].
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+
+    /// Print a JSON list of {image, base, recorded, current, outdated} instead of lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit with status 1 when any image's base moved (like `git diff --exit-code`); errors
+    /// exit 1 too [default: 0 whatever the answer].
+    #[arg(long = "exit-code")]
+    pub exit_code: bool,
+
+    /// One-off credentials for the images' registries, USER:PASSWORD (or IMGPUSH_USERNAME
+    /// and IMGPUSH_PASSWORD); otherwise docker's config.json and credential helpers.
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub creds: Option<Secret>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}

@@ -31,7 +31,8 @@ pub use crate::registry::{RegistrySettings, TlsConfig};
 pub use args::SbomArgs;
 pub use args::{
     BaseBuildArgs, BaseLockArgs, BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs,
-    IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs, RegistryArgs, ResolveArgs, ToolchainArgs,
+    IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs, OutdatedArgs, RebaseArgs, RegistryArgs,
+    ResolveArgs, ToolchainArgs,
 };
 pub use doctor::{DoctorPlan, ProjectNeeds, for_doctor};
 pub use environment::{CacheDirInputs, Environment, cache_dir};
@@ -43,7 +44,10 @@ pub use model::{
     InspectPlan, Libc, Plan, PlatformRequest, PrebuiltArtifact, Source, Tarball, TarballKind,
     Tools, Verbosity,
 };
-pub use ops::{for_copy, for_index_create, for_inspect, for_reference};
+pub use ops::{
+    OutdatedPlan, RebasePlan, for_copy, for_index_create, for_inspect, for_outdated, for_rebase,
+    for_reference,
+};
 pub use origin::{Origin, Setting};
 pub use secret::Secret;
 pub use source::binary_dest;

@@ -1,4 +1,5 @@
-//! Flags of `inspect`, `copy`, `index create` and `resolve` → their plans.
+//! Flags of `inspect`, `copy`, `index create`, `rebase`, `outdated` and `resolve` → their
+//! plans.
 
 use super::load::from_resolve_flags;
 use super::low::LowSettings;
@@ -9,8 +10,8 @@ use super::outputs::repo_component;
 use super::registry::{RegistryAccess, registry_settings};
 use super::values::{invalid, merged, parse_base, parse_platform_list, parse_repo, unknown_scheme};
 use super::{
-    BaseSpec, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, Plan, PlanError,
-    PlatformRequest, RegistryArgs, RegistrySettings, ResolveArgs,
+    BaseSpec, CopyArgs, Destination, Environment, IndexCreateArgs, InspectArgs, OutdatedArgs, Plan,
+    PlanError, PlatformRequest, RebaseArgs, RegistryArgs, RegistrySettings, ResolveArgs,
 };
 use crate::oci::reference::valid_tag;
 use crate::oci::{Platform, Reference};
@@ -241,6 +242,148 @@ pub fn for_index_create(
     })
 }
 
+/// `imgpush rebase IMAGE --base NEW`, resolved.
+#[derive(Clone, Debug)]
+pub struct RebasePlan {
+    /// The image as given (by tag or digest); the result goes to its repository.
+    pub image: Reference,
+    /// The new base, a registry reference (recorded as `base.name` as written here).
+    pub base: Reference,
+    /// `--old-base`: where the old base is, instead of the image's base annotations.
+    pub old_base: Option<BaseSpec>,
+    /// Tags to write (validated); empty: pushed by digest only.
+    pub tags: Vec<String>,
+    /// Only these platforms; empty: every platform of the image.
+    pub platforms: Vec<Platform>,
+    pub registry: RegistrySettings,
+    pub jobs: usize,
+}
+
+/// `imgpush outdated IMAGE…`, resolved.
+#[derive(Clone, Debug)]
+pub struct OutdatedPlan {
+    /// Each image as written (for the output) and where it is.
+    pub images: Vec<(String, BaseSpec)>,
+    pub registry: RegistrySettings,
+}
+
+/// A registry reference for `what` (`image`, `--base`): rebase reads and writes registries.
+fn registry_reference(
+    s: &str,
+    env: &Environment,
+    what: &'static str,
+    why: &str,
+) -> Result<Reference, PlanError> {
+    match source(s, env)? {
+        BaseSpec::Registry(r) => Ok(r),
+        _ => Err(invalid(what, s, why)),
+    }
+}
+
+pub fn for_rebase(args: &RebaseArgs, env: &Environment) -> Result<RebasePlan, PlanError> {
+    let image = registry_reference(
+        &args.image,
+        env,
+        "image",
+        "rebase pushes the result to the image's own repository: write REGISTRY/REPO[:TAG|@DIGEST] (copy a layout or archive to a registry first)",
+    )?;
+    let base = registry_reference(
+        &args.base,
+        env,
+        "--base",
+        "the new base must be in a registry (REGISTRY/REPO[:TAG|@DIGEST]): its layers are mounted or streamed into the image's repository, and its name is recorded as org.opencontainers.image.base.name",
+    )?;
+    let old_base = args
+        .old_base
+        .as_deref()
+        .map(|s| {
+            source(s, env).map_err(|e| match e {
+                PlanError::Invalid { given, why, .. } => PlanError::Invalid {
+                    what: "--old-base",
+                    given,
+                    why,
+                },
+                other => other,
+            })
+        })
+        .transpose()?;
+    let tags = if args.tags.is_empty() {
+        // By digest: nothing to move; by tag: that tag now names the rebased image.
+        match (&image.digest, &image.tag) {
+            (None, Some(t)) => vec![t.clone()],
+            _ => Vec::new(),
+        }
+    } else {
+        for t in &args.tags {
+            if !valid_tag(t) {
+                return Err(invalid(
+                    "--tag",
+                    t,
+                    match crate::oci::reference::suggest_tag(t) {
+                        Some(good) => format!("not a valid tag; did you mean `{good}`?"),
+                        None => "not a valid tag (up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)".into(),
+                    },
+                ));
+            }
+        }
+        args.tags.clone()
+    };
+    let platforms = match args
+        .platform
+        .as_deref()
+        .map(parse_platform_list)
+        .transpose()?
+    {
+        None => Vec::new(),
+        Some(PlatformRequest::List(l)) => l,
+        Some(_) => {
+            return Err(invalid(
+                "--platform",
+                args.platform.as_deref().unwrap_or_default(),
+                "name the platforms to rebase, e.g. linux/amd64,linux/arm64 (leave it out for all of them)",
+            ));
+        }
+    };
+    let mut targets = vec![image.repository.registry.as_str()];
+    for r in [
+        Some(base.repository.registry.as_str()),
+        old_base.as_ref().and_then(source_registry),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !targets.contains(&r) {
+            targets.push(r);
+        }
+    }
+    let registry = registry(&args.registry, env, &targets, args.creds.as_ref())?;
+    Ok(RebasePlan {
+        image,
+        base,
+        old_base,
+        tags,
+        platforms,
+        registry,
+        jobs: jobs(args.jobs)?,
+    })
+}
+
+pub fn for_outdated(args: &OutdatedArgs, env: &Environment) -> Result<OutdatedPlan, PlanError> {
+    let images = args
+        .images
+        .iter()
+        .map(|s| Ok((s.clone(), source(s, env)?)))
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    let mut targets: Vec<&str> = Vec::new();
+    for r in images.iter().filter_map(|(_, s)| source_registry(s)) {
+        if !targets.contains(&r) {
+            targets.push(r);
+        }
+    }
+    let registry = registry(&args.registry, env, &targets, args.creds.as_ref())?;
+    Ok(OutdatedPlan { images, registry })
+}
+
 /// The build plan for one `imgpush://PATH` of `imgpush resolve`: `imgpush build PATH`
 /// with the shared flags, pushed to the directory's own `repo` or PREFIX/<name>.
 pub fn for_reference(args: &ResolveArgs, env: &Environment, path: &str) -> Result<Plan, PlanError> {
@@ -319,5 +462,95 @@ mod tests {
         ] {
             assert!(parse_destination(bad, cwd, "v3").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rebase_plans() {
+        let env = Environment {
+            cwd: "/w".into(),
+            ..Default::default()
+        };
+        let d = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        let args = |image: &str, base: &str, tags: &[&str]| RebaseArgs {
+            image: image.into(),
+            base: base.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        };
+        let plan = for_rebase(
+            &args("127.0.0.1:5000/app:v1", "127.0.0.1:5000/base", &[]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.tags, ["v1"], "the tag IMAGE was given with moves");
+        assert_eq!(plan.base.to_string(), "127.0.0.1:5000/base:latest");
+        assert!(plan.old_base.is_none() && plan.platforms.is_empty() && plan.jobs == 4);
+        let by_digest = format!("127.0.0.1:5000/app@{d}");
+        let plan = for_rebase(&args(&by_digest, "127.0.0.1:5000/base:v2", &[]), &env).unwrap();
+        assert!(plan.tags.is_empty(), "by digest: no tag to move");
+        let plan = for_rebase(
+            &args(&by_digest, "127.0.0.1:5000/base:v2", &["a", "b"]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.tags, ["a", "b"]);
+        let mut with_old = args("127.0.0.1:5000/app:v1", "127.0.0.1:5000/base:v2", &[]);
+        with_old.old_base = Some("oci-layout:old".into());
+        with_old.platform = Some("linux/arm64".into());
+        let plan = for_rebase(&with_old, &env).unwrap();
+        assert!(matches!(plan.old_base, Some(BaseSpec::Layout { .. })));
+        assert_eq!(plan.platforms.len(), 1);
+        for (image, base, tags, needle) in [
+            (
+                "oci-layout:app",
+                "127.0.0.1:5000/base",
+                &[][..],
+                "own repository",
+            ),
+            (
+                "127.0.0.1:5000/app:v1",
+                "oci-layout:base",
+                &[][..],
+                "must be in a registry",
+            ),
+            (
+                "127.0.0.1:5000/app:v1",
+                "static",
+                &[][..],
+                "must be in a registry",
+            ),
+            (
+                "127.0.0.1:5000/app:v1",
+                "127.0.0.1:5000/base",
+                &["bad tag"][..],
+                "not a valid tag",
+            ),
+        ] {
+            let e = for_rebase(&args(image, base, tags), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{image} {base} {tags:?}: {e}");
+        }
+        let mut all = args("127.0.0.1:5000/app:v1", "127.0.0.1:5000/base", &[]);
+        all.platform = Some("all".into());
+        assert!(for_rebase(&all, &env).is_err());
+    }
+
+    #[test]
+    fn outdated_plans_read_any_location() {
+        let env = Environment {
+            cwd: "/w".into(),
+            ..Default::default()
+        };
+        let plan = for_outdated(
+            &OutdatedArgs {
+                images: vec!["127.0.0.1:5000/app:v1".into(), "oci-layout:out".into()],
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(plan.images[0].0, "127.0.0.1:5000/app:v1");
+        assert!(matches!(plan.images[1].1, BaseSpec::Layout { .. }));
     }
 }

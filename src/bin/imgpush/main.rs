@@ -5,7 +5,7 @@ mod run;
 use clap::{Parser, Subcommand};
 use imgpush::plan::{
     BaseBuildArgs, BaseLockArgs, BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs,
-    LoginArgs, LogoutArgs, ResolveArgs, SbomArgs,
+    LoginArgs, LogoutArgs, OutdatedArgs, RebaseArgs, ResolveArgs, SbomArgs,
 };
 use std::process::ExitCode;
 
@@ -76,6 +76,15 @@ enum Command {
     /// preserved (blobs mounted or streamed, never rebuilt).
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyArgs),
+    /// Put an image's own layers on a new base (say, one with a security fix) without
+    /// rebuilding: checks that its lowest layers are the old base's, swaps them for the new
+    /// base's, merges the configs, pushes new manifests and index. Prints REPO@sha256:….
+    #[command(after_help = REBASE_EXAMPLES)]
+    Rebase(RebaseArgs),
+    /// Whether each image's recorded base (org.opencontainers.image.base.name) now points
+    /// elsewhere than the digest it was built on: one HEAD per base.
+    #[command(after_help = OUTDATED_EXAMPLES)]
+    Outdated(OutdatedArgs),
     /// Base images built from Debian packages (base-images/): lock them, publish them.
     #[command(subcommand)]
     Base(BaseCommand),
@@ -157,6 +166,26 @@ Examples:
   imgpush copy oci-archive:hello.tar 127.0.0.1:5000/app/hello:v1
 ";
 
+const REBASE_EXAMPLES: &str = "\
+Examples:
+  # the base tag the image was built on moved (e.g. a patched base:latest); move the app onto it:
+  imgpush rebase 127.0.0.1:5000/app/hello:v1 --base 127.0.0.1:5000/base:latest
+  imgpush rebase ghcr.io/acme/api:v1 --base ghcr.io/acme/base:1.2.4 -t v1 -t v1-patched --json
+  # an image without base annotations (Docker format, or not built by imgpush):
+  imgpush rebase REG/app:v1 --old-base REG/base@sha256:… --base REG/base:latest
+
+Nothing is pushed unless every platform's lowest layers are exactly the old base's and the
+new base has every platform. Referrers (SBOM, provenance) of the old image are not copied.
+";
+
+const OUTDATED_EXAMPLES: &str = "\
+Examples:
+  imgpush outdated 127.0.0.1:5000/app/hello:v1 127.0.0.1:5000/app/api:v1
+  imgpush outdated --json --exit-code ghcr.io/acme/api:v1 || imgpush rebase ghcr.io/acme/api:v1 --base ghcr.io/acme/base:latest
+
+Exit status: 0, unless --exit-code and some base moved (1); errors exit 1 as well.
+";
+
 const INDEX_EXAMPLES: &str = "\
 Examples:
   # each CI job pushed one platform; the merge job makes the multi-arch tag:
@@ -181,6 +210,13 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run::inspect(args),
         Command::Sbom(args) => run::sbom(args),
         Command::Copy(args) => run::copy(args),
+        Command::Rebase(args) => run::rebase(args),
+        Command::Outdated(args) => match run::outdated(args) {
+            // `--exit-code` and a base moved: not an error, nothing more to print.
+            Ok(true) => return ExitCode::from(1),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
         Command::Index(IndexCommand::Create(args)) => run::index_create(args),
         Command::Base(BaseCommand::Lock(args)) => run::base_lock(args),
         Command::Base(BaseCommand::Build(args)) => run::base_build(args),

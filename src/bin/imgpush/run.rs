@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use imgpush::commands::{self, output, render::StderrReporter};
 use imgpush::plan::{
     BaseBuildArgs, BaseLockArgs, BuildArgs, CopyArgs, DoctorArgs, IndexCreateArgs, InspectArgs,
-    LoginArgs, LogoutArgs, ResolveArgs, SbomArgs, Verbosity,
+    LoginArgs, LogoutArgs, OutdatedArgs, RebaseArgs, ResolveArgs, SbomArgs, Verbosity,
 };
 use std::sync::Arc;
 
@@ -108,6 +108,40 @@ pub fn copy(args: CopyArgs) -> anyhow::Result<()> {
     reporter.finish();
     let out = out?;
     output::print_result(args.json, &out, |o| &o.reference).context(STDOUT)
+}
+
+pub fn rebase(args: RebaseArgs) -> anyhow::Result<()> {
+    let (env, console) = output::environment(true)?;
+    let plan = commands::rebase::plan(&args, &env)?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let out = commands::rebase::execute(&plan, reporter.clone());
+    reporter.finish();
+    let out = out?;
+    output::print_result(args.json, &out, |o| &o.reference).context(STDOUT)
+}
+
+/// One line per image (or the JSON list); true when `--exit-code` and some base moved.
+pub fn outdated(args: OutdatedArgs) -> anyhow::Result<bool> {
+    let (env, console) = output::environment(true)?;
+    let plan = commands::outdated::plan(&args, &env)?;
+    let reporter = Arc::new(StderrReporter::new(
+        Verbosity::from_flags(args.registry.verbose, args.registry.quiet),
+        console,
+    ));
+    let statuses = commands::outdated::execute(&plan, reporter.clone());
+    reporter.finish();
+    let statuses = statuses?;
+    if args.json {
+        output::print_json(&statuses).context(STDOUT)?;
+    } else {
+        for s in &statuses {
+            output::print_line(&s.line()).context(STDOUT)?;
+        }
+    }
+    Ok(args.exit_code && statuses.iter().any(|s| s.outdated))
 }
 
 pub fn index_create(args: IndexCreateArgs) -> anyhow::Result<()> {
