@@ -7,6 +7,8 @@ mod elf;
 pub mod files;
 pub mod go;
 pub mod rustflags;
+pub mod sbom;
+mod stream;
 pub mod sysroot;
 mod targets;
 pub mod toolchain;
@@ -14,6 +16,7 @@ pub mod toolchain;
 pub use elf::{ElfMachine, check_architecture};
 pub use targets::rust_target;
 
+use crate::image::sbom::Component;
 use crate::layer::{EntrySource, LayerEntry};
 use crate::oci::Platform;
 use crate::plan::PrebuiltArtifact;
@@ -33,6 +36,9 @@ pub struct ArtifactFile {
 pub struct Artifact {
     pub platform: Platform,
     pub files: Vec<ArtifactFile>,
+    /// What these files contain, for the platform's SBOM (`compile::sbom`): the programs
+    /// and files themselves, and what they were built from.
+    pub sbom: Vec<Component>,
 }
 
 impl Artifact {
@@ -88,6 +94,12 @@ pub enum CompileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the lockfile {path}: {message}")]
+    Lockfile { path: PathBuf, message: String },
+    #[error("`cargo metadata` for {manifest} failed after the build: {message}")]
+    Metadata { manifest: PathBuf, message: String },
+    #[error("reading `go version -m` of {path}: {message}")]
+    GoBuildInfo { path: PathBuf, message: String },
     #[error("the build succeeded but {path} is missing")]
     OutputMissing { path: PathBuf },
     #[error("{path} is a symlink to {target}, which is outside the tree being shipped")]
@@ -119,6 +131,13 @@ impl CompileError {
                     .collect::<Vec<_>>()
                     .join("\n        "),
             ),
+            CompileError::Lockfile { path, .. } => Some(format!(
+                "the SBOM lists the packages of {}; regenerate it (`npm install`, or `cargo generate-lockfile` for Cargo.lock) or fix the syntax error",
+                path.display()
+            )),
+            CompileError::Metadata { .. } => Some(
+                "the SBOM needs cargo's dependency graph; run `cargo metadata` in the project to see the problem".into(),
+            ),
             CompileError::NoRustTarget { .. } => Some("see the platform table in docs/configuration.md; --libc musl covers the most platforms".into()),
             _ => None,
         }
@@ -126,7 +145,8 @@ impl CompileError {
 }
 
 /// Checks every prebuilt artifact (readable, right CPU) and decides its mode: 0755 for
-/// executables (an executable bit on the host or an ELF executable), else 0644.
+/// executables (an executable bit on the host or an ELF executable), else 0644; each file
+/// is its own SBOM component (`Application` for an ELF executable, else `File`).
 pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, CompileError> {
     artifacts
         .iter()
@@ -138,6 +158,8 @@ pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, Compile
             })?;
             let executable =
                 meta.permissions().mode() & 0o111 != 0 || machine.is_some_and(|m| m.executable);
+            // A program is an executable ELF file; anything else is shipped as a file.
+            let application = machine.is_some_and(|m| m.executable);
             Ok(Artifact {
                 platform: a.platform.clone(),
                 files: vec![ArtifactFile {
@@ -145,6 +167,7 @@ pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, Compile
                     dest: a.dest.clone(),
                     mode: if executable { 0o755 } else { 0o644 },
                 }],
+                sbom: vec![sbom::file_component(&a.path, &a.dest, application)?],
             })
         })
         .collect()

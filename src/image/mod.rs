@@ -4,6 +4,7 @@
 mod attach;
 mod compose;
 mod config;
+pub mod purl;
 pub mod sbom;
 mod source;
 
