@@ -172,3 +172,44 @@ pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, Compile
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::sbom::ComponentKind;
+
+    #[test]
+    fn prebuilt_files_are_applications_when_elf_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[16] = 2; // ET_EXEC
+        elf[18] = 62; // x86-64
+        std::fs::write(dir.path().join("server"), &elf).unwrap();
+        std::fs::write(dir.path().join("config.toml"), "port = 80\n").unwrap();
+        let given = |name: &str, dest: &str| PrebuiltArtifact {
+            platform: "linux/amd64".parse().unwrap(),
+            path: dir.path().join(name),
+            dest: dest.into(),
+        };
+        let built = prebuilt(&[
+            given("server", "/app/server"),
+            given("config.toml", "/etc/app.toml"),
+        ])
+        .unwrap();
+        let app = &built[0].sbom[0];
+        assert_eq!(app.kind, ComponentKind::Application);
+        assert_eq!(app.id, "app:/app/server");
+        assert_eq!(app.name, "server");
+        assert_eq!(app.path.as_deref(), Some("/app/server"));
+        assert_eq!(
+            app.checksums[0].hex,
+            crate::oci::Digest::of(&elf).hex(),
+            "the SHA-256 of the file"
+        );
+        let file = &built[1].sbom[0];
+        assert_eq!(file.kind, ComponentKind::File);
+        assert_eq!(file.id, "file:/etc/app.toml");
+        assert_eq!(file.name, "app.toml");
+    }
+}
