@@ -106,6 +106,22 @@ fn each_platform_lists_exactly_the_crates_compiled_for_it() {
             .join("lib/rustlib/src/rust/library/Cargo.lock"),
     );
 
+    // Again, with everything fresh and std from the cache: the same components.
+    let again = RecordingReporter::default();
+    let rebuilt = build.run(&again).unwrap();
+    if std_from_source {
+        assert!(
+            again
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::StdFromCache { .. })),
+            "the second build takes std from the cache"
+        );
+    }
+    for (a, b) in artifacts.iter().zip(&rebuilt) {
+        assert_eq!(a.sbom, b.sbom, "a warm build lists the same components");
+    }
+
     assert_eq!(artifacts.len(), 2);
     for (artifact, arch) in artifacts.iter().zip(["amd64", "arm64"]) {
         assert_eq!(artifact.platform.architecture, arch);
