@@ -10,6 +10,8 @@ pub mod npm;
 
 use super::CompileError;
 use crate::image::sbom::{Checksum, Component, ComponentKind, HashAlgorithm};
+use crate::layer::{EntrySource, LayerEntryKind};
+use crate::plan::ExtraFile;
 use sha2::{Digest as _, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,34 @@ pub fn bundle(dir: &Path, dest: &str) -> Result<Vec<Component>, CompileError> {
     Ok(out)
 }
 
+/// The components of the extra files (`--file`, `files = [...]`, kodata): each regular
+/// file, directories walked as the layer walks them (symlinks are not files of their
+/// own), as an `Application` when it is an ELF executable, else a `File`.
+pub fn extra_files(files: &[ExtraFile]) -> Result<Vec<Component>, CompileError> {
+    let mut out = Vec::new();
+    for entry in super::files::entries(files)? {
+        if let LayerEntryKind::File(EntrySource::Path(source)) = &entry.kind {
+            out.push(file_component(
+                source,
+                &entry.path,
+                is_elf_executable(source)?,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+fn is_elf_executable(path: &Path) -> Result<bool, CompileError> {
+    let mut header = Vec::with_capacity(64);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64).read_to_end(&mut header))
+        .map_err(|source| CompileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(super::elf::parse_header(&header).is_some_and(|m| m.executable))
+}
+
 /// Every regular file below `dir` with its path relative to it (`/`-separated), sorted.
 fn regular_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, CompileError> {
     let read = |path: &Path| {
@@ -123,6 +153,38 @@ fn regular_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, CompileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_files_are_listed_as_the_layer_walks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("kodata");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub/a.txt"), "a").unwrap();
+        std::os::unix::fs::symlink("sub/a.txt", tree.join("link")).unwrap();
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[16] = 3; // ET_DYN
+        elf[18] = 183; // aarch64
+        std::fs::write(dir.path().join("tool"), &elf).unwrap();
+        let files = vec![
+            ExtraFile {
+                source: tree,
+                dest: "/var/run/ko".into(),
+                mode: None,
+                owner: (0, 0),
+            },
+            ExtraFile {
+                source: dir.path().join("tool"),
+                dest: "/usr/bin/tool".into(),
+                mode: None,
+                owner: (0, 0),
+            },
+        ];
+        let c = extra_files(&files).unwrap();
+        let ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["file:/var/run/ko/sub/a.txt", "app:/usr/bin/tool"]);
+        assert_eq!(c[1].kind, ComponentKind::Application);
+    }
 
     #[test]
     fn a_bundle_without_a_lockfile_lists_its_files() {
