@@ -98,6 +98,8 @@ pub struct OpenedBase {
     /// Set when the base is a single manifest rather than an index: the manifest, the
     /// config's exact bytes and the config as JSON.
     single: Option<(ImageManifest, Bytes, serde_json::Value)>,
+    /// For a package-built base: each platform's packages, from the lock (for the SBOM).
+    packages: Vec<(Platform, Vec<crate::image::sbom::Component>)>,
 }
 
 /// What the pipeline needs to open a base: a client for a registry host.
@@ -195,10 +197,11 @@ async fn open_spec(
     // Layers are labelled with the spec's name, never its path: the digest must not depend
     // on where the spec file sits.
     let label = spec::label(name);
+    let mut packages = Vec::new();
     let dir = if let Some(generated) = &file.generated {
         embedded::generate(&label, generated, work)?
     } else if let Some(debian) = &file.debian {
-        debian::generate(
+        let dir = debian::generate(
             &label,
             debian,
             lock.as_deref(),
@@ -212,7 +215,17 @@ async fn open_spec(
         .map_err(|source| BaseError::Debian {
             name: name.to_string(),
             source: Box::new(source),
-        })?
+        })?;
+        // `generate` has just parsed and checked this lock and these platforms.
+        let lock = debian::Lock::parse(lock.as_deref().unwrap_or_default())
+            .expect("the lock was checked by generate");
+        for arch in debian
+            .arches()
+            .expect("the platforms were checked by generate")
+        {
+            packages.push((arch.platform, debian::sbom::packages(&lock, &arch.debian)));
+        }
+        dir
     } else {
         return Err(BaseError::Spec {
             name: name.to_string(),
@@ -222,7 +235,10 @@ async fn open_spec(
     let (desc, doc) = layout::lookup(&dir, Some("latest"), None)?;
     let digest = Digest::try_from(desc.digest()).expect("we wrote this digest");
     // No base-name annotation: a generated base has no pullable reference.
-    open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await
+    let mut opened =
+        open_document(None, digest, media::OCI_INDEX, doc, BlobStore::Layout(dir)).await?;
+    opened.packages = packages;
+    Ok(opened)
 }
 
 /// A fresh directory under `work` to unpack an archive into.
@@ -328,6 +344,7 @@ async fn open_document(
             document,
             entries,
             single: None,
+            packages: Vec::new(),
         })
     } else if media::is_manifest(media_type) {
         let manifest: ImageManifest = serde_json::from_slice(&bytes)
@@ -356,6 +373,7 @@ async fn open_document(
                 descriptor,
             }],
             single: Some((manifest, config_bytes, config)),
+            packages: Vec::new(),
         })
     } else {
         Err(malformed(format!(
@@ -379,6 +397,17 @@ impl OpenedBase {
 
     pub fn describe(&self) -> String {
         self.name.clone().unwrap_or_else(|| self.store.describe())
+    }
+
+    /// The packages a package-built base installs for `platform`, as SBOM components
+    /// (`pkg:deb`, from its lock); empty for every other kind of base, whose contents
+    /// imgpush does not know.
+    pub fn packages(&self, platform: &Platform) -> Vec<crate::image::sbom::Component> {
+        self.packages
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
     }
 
     /// Where its blobs come from, for the images made of it.

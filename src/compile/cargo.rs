@@ -3,18 +3,20 @@
 //! only its source is installed. `command()` returns the command without running it.
 
 use super::rustflags::{self, BuildPaths, EnvFlags, UserFlags};
+use super::sbom::cargo::{self as cargo_sbom, CargoLock};
+use super::stream::run_cargo;
 use super::sysroot::StdCache;
 use super::targets::rust_target;
 use super::toolchain::{CheckStatus, StdSource, Toolchain, inspect};
 use super::versions::{ToolVersion, probe};
 use super::{Artifact, CompileError, prebuilt};
+use crate::image::sbom::{Component, ComponentKind};
 use crate::oci::Platform;
 use crate::plan::{Builder, CargoPlan, Libc, PrebuiltArtifact, Tools, binary_dest};
-use crate::report::{Event, Reporter, Stage, Tool};
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use crate::report::{Event, Reporter, Stage};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A checked, ready-to-run Rust build.
 #[derive(Debug)]
@@ -97,6 +99,11 @@ pub fn prepare(
 }
 
 impl CargoBuild {
+    /// The toolchain chosen for the build.
+    pub fn toolchain(&self) -> &Toolchain {
+        &self.toolchain
+    }
+
     /// One line for the user: what builds, with what, and whether std is built.
     pub fn describe(&self) -> String {
         let tool = match self.plan.builder {
@@ -160,7 +167,9 @@ impl CargoBuild {
             }
             _ => Command::new(&self.toolchain.cargo),
         };
-        cmd.arg("build");
+        // JSON messages on stdout (the units compiled, for the SBOM); diagnostics rendered
+        // by cargo on stderr, as without it.
+        cmd.args(["build", "--message-format=json-render-diagnostics"]);
         cmd.env("RUSTC", &self.toolchain.rustc);
         match &self.tools.rustup_toolchain {
             Some(t) => cmd.env("RUSTUP_TOOLCHAIN", t),
@@ -358,11 +367,15 @@ impl CargoBuild {
 
     /// Makes sure the std cache has every target (building the missing ones from source),
     /// runs the build with cargo's output streamed to our stderr (stdout is for results
-    /// only), then checks every binary with the architecture check.
+    /// only), checks every binary with the architecture check and lists, per platform,
+    /// what its binaries were compiled from (`Artifact::sbom`).
     pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, CompileError> {
+        let rust = cargo_sbom::rust_version(&self.toolchain.version);
+        let commit = self.rustc_commit.as_deref();
+        let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
+        let mut std_sbom: BTreeMap<&str, Vec<Component>> = BTreeMap::new();
         if self.std == StdSource::Build {
             let cache = self.std_cache();
-            let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
             let missing: Vec<&str> = triples.iter().copied().filter(|t| !cache.has(t)).collect();
             if missing.is_empty() {
                 reporter.event(Event::StdFromCache {
@@ -376,294 +389,148 @@ impl CargoBuild {
             }
             cache.fill(
                 &triples,
+                &self.std_lock(),
                 |m, t, x| self.std_command(m, t, x),
-                |cmd| run_streaming(cmd, reporter),
+                |cmd| run_cargo(cmd, reporter),
             )?;
+            for triple in &triples {
+                let units = cache.units(triple)?;
+                std_sbom.insert(triple, cargo_sbom::std_components(&units, &rust, commit));
+            }
+        } else {
+            for triple in &triples {
+                std_sbom.insert(triple, cargo_sbom::installed_std_components(&rust, commit));
+            }
         }
-        run_streaming(self.command(), reporter)?;
+        let messages = run_cargo(self.command(), reporter)?;
+        let metadata = self.metadata()?;
+        let lock = self.lock()?;
+        let root = metadata
+            .packages
+            .iter()
+            .find(|p| {
+                p.name.as_str() == self.plan.package && metadata.workspace_members.contains(&p.id)
+            })
+            .ok_or_else(|| CompileError::Metadata {
+                manifest: self.plan.manifest_path.clone(),
+                message: format!(
+                    "package {} is not among the workspace's members",
+                    self.plan.package
+                ),
+            })?;
         let mut built = Vec::new();
         for (platform, triple) in &self.targets {
-            let artifacts: Vec<PrebuiltArtifact> = self
-                .plan
-                .bins
-                .iter()
-                .map(|bin| PrebuiltArtifact {
+            let triple_dir = self.plan.target_dir.join(triple);
+            let compiled = cargo_sbom::compiled_for(&messages, &triple_dir);
+            let mut artifacts = Vec::new();
+            for bin in &self.plan.bins {
+                // Where cargo says it wrote the binary; where it always goes otherwise.
+                let path = compiled
+                    .iter()
+                    .filter(|a| a.package_id == root.id && a.target.name == *bin)
+                    .find_map(|a| a.executable.clone())
+                    .map(|p| p.into_std_path_buf())
+                    .unwrap_or_else(|| triple_dir.join(self.plan.profile_dir()).join(bin));
+                if !path.is_file() {
+                    return Err(CompileError::OutputMissing { path });
+                }
+                artifacts.push(PrebuiltArtifact {
                     platform: platform.clone(),
-                    path: self
-                        .plan
-                        .target_dir
-                        .join(triple)
-                        .join(self.plan.profile_dir())
-                        .join(bin),
+                    path,
                     dest: binary_dest(&self.dest, bin),
-                })
-                .collect();
-            if let Some(a) = artifacts.iter().find(|a| !a.path.is_file()) {
-                return Err(CompileError::OutputMissing {
-                    path: a.path.clone(),
                 });
             }
+            let std = std_sbom.remove(triple).unwrap_or_default();
+            let cfgs = rustflags::target_cfgs(&self.toolchain.rustc, triple);
+            let crates = cargo_sbom::target_crates(&cargo_sbom::TargetCrates {
+                metadata: &metadata,
+                lock: &lock,
+                compiled: &compiled,
+                triple,
+                cfgs: &cfgs,
+                std: (!std.is_empty()).then(|| cargo_sbom::std_id(&rust)),
+            });
             // One artifact per platform, holding every binary.
+            let mut files = Vec::new();
+            let mut sbom = Vec::new();
+            for a in prebuilt(&artifacts)? {
+                files.extend(a.files);
+                for mut app in a.sbom {
+                    app.kind = ComponentKind::Application;
+                    app.id = format!("app:{}", app.path.as_deref().unwrap_or_default());
+                    app.version = Some(root.version.to_string());
+                    app.depends_on = vec![cargo_sbom::crate_id(root)];
+                    sbom.push(app);
+                }
+            }
+            sbom.extend(crates);
+            sbom.extend(std);
             built.push(Artifact {
                 platform: platform.clone(),
-                files: prebuilt(&artifacts)?
-                    .into_iter()
-                    .flat_map(|a| a.files)
-                    .collect(),
+                files,
+                sbom,
             });
         }
         Ok(built)
     }
-}
 
-/// Runs a build tool with its stdout and stderr passed to the reporter line by line (the
-/// tail of stderr kept for the error).
-fn run_streaming(mut cmd: Command, reporter: &dyn Reporter) -> Result<(), CompileError> {
-    let program = cmd.get_program().to_string_lossy().to_string();
-    let spawn = |source| CompileError::Spawn {
-        program: program.clone(),
-        source,
-    };
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(spawn)?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let output = |line: &[u8]| {
-        reporter.event(Event::ChildOutput {
-            tool: Tool::Cargo,
-            platform: None,
-            line: String::from_utf8_lossy(line).to_string(),
-        })
-    };
-    let mut tail: VecDeque<String> = VecDeque::new();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            for line in BufReader::new(stdout).split(b'\n') {
-                let Ok(line) = line else { break };
-                output(&line);
-            }
-        });
-        for line in BufReader::new(stderr).split(b'\n') {
-            let Ok(line) = line else { break };
-            output(&line);
-            tail.push_back(String::from_utf8_lossy(&line).to_string());
-            if tail.len() > 30 {
-                tail.pop_front();
-            }
-        }
-    });
-    let status = child.wait().map_err(spawn)?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(CompileError::ToolFailed {
-            tool: program,
-            status: status.code(),
-            stderr_tail: strip_ansi(&Vec::from(tail).join("\n")),
-        })
-    }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for n in chars.by_ref() {
-                if n.is_ascii_alphabetic() {
-                    break;
-                }
-            }
+    /// The std source's `Cargo.lock` (under `library/` since Rust 1.77, at the top before).
+    fn std_lock(&self) -> PathBuf {
+        let src = self.toolchain.sysroot.join("lib/rustlib/src/rust");
+        let library = src.join("library/Cargo.lock");
+        if library.is_file() {
+            library
         } else {
-            out.push(c);
+            src.join("Cargo.lock")
         }
     }
-    out
+
+    /// The resolved dependency graph, with the build's features, for versions, licenses
+    /// and edges (after the build, so the lock is settled and nothing is fetched).
+    fn metadata(&self) -> Result<cargo_metadata::Metadata, CompileError> {
+        let p = &self.plan;
+        let mut cmd = cargo_metadata::MetadataCommand::new();
+        cmd.cargo_path(&self.toolchain.cargo)
+            .manifest_path(&p.manifest_path)
+            .env("RUSTC", &self.toolchain.rustc);
+        match &self.tools.rustup_toolchain {
+            Some(t) => cmd.env("RUSTUP_TOOLCHAIN", t),
+            None => cmd.env_remove("RUSTUP_TOOLCHAIN"),
+        };
+        if p.all_features {
+            cmd.features(cargo_metadata::CargoOpt::AllFeatures);
+        }
+        if p.no_default_features {
+            cmd.features(cargo_metadata::CargoOpt::NoDefaultFeatures);
+        }
+        if !p.features.is_empty() {
+            cmd.features(cargo_metadata::CargoOpt::SomeFeatures(p.features.clone()));
+        }
+        let mut other = Vec::new();
+        if p.locked {
+            other.push("--locked".to_string());
+        }
+        if p.offline {
+            other.push("--offline".to_string());
+        }
+        cmd.other_options(other);
+        cmd.exec().map_err(|e| CompileError::Metadata {
+            manifest: p.manifest_path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The workspace's `Cargo.lock`, which the build has just written or checked.
+    fn lock(&self) -> Result<CargoLock, CompileError> {
+        let path = self.plan.workspace_root.join("Cargo.lock");
+        let text = std::fs::read_to_string(&path).map_err(|source| CompileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        CargoLock::parse(&text).map_err(|message| CompileError::Lockfile { path, message })
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::BuildStd;
-
-    fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
-        let plan = CargoPlan {
-            manifest_path: "/w/Cargo.toml".into(),
-            workspace_root: "/w".into(),
-            package: "api".into(),
-            version: "1.0.0".into(),
-            bins: vec!["api".into()],
-            features: vec!["tls".into(), "json".into()],
-            all_features: false,
-            no_default_features: true,
-            profile: "release".into(),
-            locked: true,
-            offline: false,
-            target_dir: "/w/target".into(),
-            libc,
-            glibc_version: "2.17".into(),
-            builder,
-            build_std: BuildStd::Auto,
-        };
-        CargoBuild {
-            plan,
-            tools: Tools {
-                rustflags: Some("-C opt-level=3".into()),
-                cargo_home: Some("/h/.cargo".into()),
-                ..Tools::default()
-            },
-            toolchain: Toolchain {
-                cargo: "/usr/bin/cargo".into(),
-                rustc: "/usr/bin/rustc".into(),
-                version: "rustc 1.96.0".into(),
-                sysroot: "/usr".into(),
-                origin: "test",
-            },
-            std,
-            zig: Some("/opt/zig".into()),
-            zigbuild: Some("/opt/cargo-zigbuild".into()),
-            targets: vec![
-                (
-                    "linux/amd64".parse().unwrap(),
-                    rust_target(&"linux/amd64".parse().unwrap(), libc).unwrap(),
-                ),
-                (
-                    "linux/arm64".parse().unwrap(),
-                    rust_target(&"linux/arm64".parse().unwrap(), libc).unwrap(),
-                ),
-            ],
-            dest: "/app/api".into(),
-            user_flags: UserFlags {
-                env: Some(EnvFlags::Plain("-C opt-level=3".into())),
-                ..UserFlags::default()
-            },
-            rustc_commit: Some("abc".into()),
-        }
-    }
-
-    const REMAPS: &str = "--remap-path-prefix=/w=. --remap-path-prefix=/h/.cargo=/cargo --remap-path-prefix=/w/target=/cargo/build-dir --remap-path-prefix=/usr/lib/rustlib/src/rust=/rustc/abc";
-
-    fn args(c: &Command) -> Vec<String> {
-        c.get_args()
-            .map(|a| a.to_string_lossy().to_string())
-            .collect()
-    }
-
-    fn env(c: &Command, k: &str) -> Option<String> {
-        c.get_envs()
-            .find(|(n, _)| *n == k)
-            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().to_string()))
-    }
-
-    #[test]
-    fn zigbuild_with_std_from_source_uses_the_std_cache() {
-        let b = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
-        let c = b.command();
-        assert_eq!(c.get_program(), "/opt/cargo-zigbuild");
-        assert_eq!(
-            args(&c).join(" "),
-            "build --manifest-path /w/Cargo.toml -p api --bin api --profile release --features tls,json --no-default-features --locked --target-dir /w/target --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl"
-        );
-        assert_eq!(env(&c, "CARGO").as_deref(), Some("/usr/bin/cargo"));
-        assert_eq!(env(&c, "RUSTC").as_deref(), Some("/usr/bin/rustc"));
-        assert_eq!(
-            env(&c, "RUSTC_BOOTSTRAP"),
-            None,
-            "the program itself needs no nightly features"
-        );
-        let sysroot = b.std_cache().sysroot();
-        assert_eq!(
-            env(&c, "RUSTFLAGS"),
-            Some(format!(
-                "-C opt-level=3 -Clink-self-contained=no --sysroot {} {REMAPS}",
-                sysroot.display()
-            ))
-        );
-        assert_eq!(
-            env(&c, "CARGO_ZIGBUILD_ZIG_PATH").as_deref(),
-            Some("/opt/zig")
-        );
-        assert!(
-            c.get_envs()
-                .any(|(k, v)| k == "RUSTUP_TOOLCHAIN" && v.is_none()),
-            "RUSTUP_TOOLCHAIN is removed"
-        );
-
-        let s = b.std_command(
-            std::path::Path::new("/c/empty/Cargo.toml"),
-            std::path::Path::new("/c/build"),
-            &["aarch64-unknown-linux-musl"],
-        );
-        assert_eq!(
-            args(&s).join(" "),
-            "build --manifest-path /c/empty/Cargo.toml --release --target-dir /c/build --target aarch64-unknown-linux-musl -Zbuild-std=std,panic_abort"
-        );
-        assert_eq!(env(&s, "RUSTC_BOOTSTRAP").as_deref(), Some("1"));
-        assert_eq!(env(&s, "RUSTFLAGS"), None);
-        assert_eq!(
-            env(&s, "CARGO_ENCODED_RUSTFLAGS")
-                .map(|f| f.replace('\u{1f}', " "))
-                .as_deref(),
-            Some(
-                "-C opt-level=3 -Clink-self-contained=no -Cembed-bitcode=yes --remap-path-prefix=/c=/imgpush/std --remap-path-prefix=/h/.cargo=/cargo --remap-path-prefix=/usr/lib/rustlib/src/rust=/rustc/abc"
-            )
-        );
-    }
-
-    #[test]
-    fn config_rustflags_are_kept_and_ours_join_them_per_target() {
-        let mut b = build(Builder::Zigbuild, Libc::Musl, StdSource::Installed);
-        b.user_flags = UserFlags {
-            env: None,
-            build: vec!["-Ctarget-cpu=x86-64-v2".into()],
-            target: std::collections::BTreeMap::from([(
-                "aarch64-unknown-linux-musl".to_string(),
-                vec!["--cfg".to_string(), "arm".to_string()],
-            )]),
-        };
-        let c = b.command();
-        assert_eq!(env(&c, "RUSTFLAGS"), None, "config flags are not silenced");
-        let a = args(&c);
-        let configs: Vec<&String> = a
-            .iter()
-            .zip(a.iter().skip(1))
-            .filter(|(k, _)| *k == "--config")
-            .map(|(_, v)| v)
-            .collect();
-        let quoted = REMAPS
-            .split(' ')
-            .map(|r| format!("\"{r}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        assert_eq!(
-            configs,
-            vec![
-                &format!(
-                    r#"target.x86_64-unknown-linux-musl.rustflags=["-Ctarget-cpu=x86-64-v2", {quoted}]"#
-                ),
-                &format!("target.aarch64-unknown-linux-musl.rustflags=[{quoted}]"),
-            ]
-        );
-    }
-
-    #[test]
-    fn plain_cargo_with_installed_std_and_glibc() {
-        let c = build(Builder::Cargo, Libc::Gnu, StdSource::Installed).command();
-        assert_eq!(c.get_program(), "/usr/bin/cargo");
-        let a = args(&c).join(" ");
-        assert!(
-            a.contains("--target x86_64-unknown-linux-gnu --target aarch64-unknown-linux-gnu"),
-            "{a}"
-        );
-        assert!(!a.contains("build-std"));
-        assert_eq!(env(&c, "RUSTC_BOOTSTRAP"), None);
-        let z = build(Builder::Zigbuild, Libc::Gnu, StdSource::Installed).command();
-        assert!(
-            args(&z)
-                .join(" ")
-                .contains("--target aarch64-unknown-linux-gnu.2.17")
-        );
-    }
-}
+#[path = "cargo_tests.rs"]
+mod tests;

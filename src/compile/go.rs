@@ -188,7 +188,43 @@ impl GoBuild {
                 dest: self.dest.clone(),
             })
             .collect();
-        prebuilt(&artifacts)
+        let mut built = prebuilt(&artifacts)?;
+        for (artifact, a) in built.iter_mut().zip(&artifacts) {
+            let info = self.build_info(&a.path)?;
+            let app = artifact
+                .sbom
+                .pop()
+                .expect("one component per prebuilt file");
+            artifact.sbom = super::sbom::go::components(app, &info);
+        }
+        Ok(built)
+    }
+
+    /// What the binary says it was built from (`go version -m`).
+    fn build_info(&self, binary: &Path) -> Result<super::sbom::go::BuildInfo, CompileError> {
+        let out = Command::new(&self.go)
+            .env("GOTOOLCHAIN", "local")
+            .args(["version", "-m"])
+            .arg(binary)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|source| CompileError::Spawn {
+                program: self.go.display().to_string(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(CompileError::ToolFailed {
+                tool: format!("{} version -m {}", self.go.display(), binary.display()),
+                status: out.status.code(),
+                stderr_tail: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            });
+        }
+        super::sbom::go::parse_version_m(&String::from_utf8_lossy(&out.stdout)).map_err(|message| {
+            CompileError::GoBuildInfo {
+                path: binary.to_path_buf(),
+                message,
+            }
+        })
     }
 }
 

@@ -7,6 +7,8 @@ mod elf;
 pub mod files;
 pub mod go;
 pub mod rustflags;
+pub mod sbom;
+mod stream;
 pub mod sysroot;
 mod targets;
 pub mod toolchain;
@@ -15,6 +17,7 @@ pub mod versions;
 pub use elf::{ElfMachine, check_architecture};
 pub use targets::rust_target;
 
+use crate::image::sbom::Component;
 use crate::layer::{EntrySource, LayerEntry};
 use crate::oci::Platform;
 use crate::plan::PrebuiltArtifact;
@@ -34,6 +37,9 @@ pub struct ArtifactFile {
 pub struct Artifact {
     pub platform: Platform,
     pub files: Vec<ArtifactFile>,
+    /// What these files contain, for the platform's SBOM (`compile::sbom`): the programs
+    /// and files themselves, and what they were built from.
+    pub sbom: Vec<Component>,
 }
 
 impl Artifact {
@@ -89,6 +95,12 @@ pub enum CompileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the lockfile {path}: {message}")]
+    Lockfile { path: PathBuf, message: String },
+    #[error("`cargo metadata` for {manifest} failed after the build: {message}")]
+    Metadata { manifest: PathBuf, message: String },
+    #[error("reading `go version -m` of {path}: {message}")]
+    GoBuildInfo { path: PathBuf, message: String },
     #[error("the build succeeded but {path} is missing")]
     OutputMissing { path: PathBuf },
     #[error("{path} is a symlink to {target}, which is outside the tree being shipped")]
@@ -120,6 +132,13 @@ impl CompileError {
                     .collect::<Vec<_>>()
                     .join("\n        "),
             ),
+            CompileError::Lockfile { path, .. } => Some(format!(
+                "the SBOM lists the packages of {}; regenerate it (`npm install`, or `cargo generate-lockfile` for Cargo.lock) or fix the syntax error",
+                path.display()
+            )),
+            CompileError::Metadata { .. } => Some(
+                "the SBOM needs cargo's dependency graph; run `cargo metadata` in the project to see the problem".into(),
+            ),
             CompileError::NoRustTarget { .. } => Some("see the platform table in docs/configuration.md; --libc musl covers the most platforms".into()),
             _ => None,
         }
@@ -127,7 +146,8 @@ impl CompileError {
 }
 
 /// Checks every prebuilt artifact (readable, right CPU) and decides its mode: 0755 for
-/// executables (an executable bit on the host or an ELF executable), else 0644.
+/// executables (an executable bit on the host or an ELF executable), else 0644; each file
+/// is its own SBOM component (`Application` for an ELF executable, else `File`).
 pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, CompileError> {
     artifacts
         .iter()
@@ -139,6 +159,8 @@ pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, Compile
             })?;
             let executable =
                 meta.permissions().mode() & 0o111 != 0 || machine.is_some_and(|m| m.executable);
+            // A program is an executable ELF file; anything else is shipped as a file.
+            let application = machine.is_some_and(|m| m.executable);
             Ok(Artifact {
                 platform: a.platform.clone(),
                 files: vec![ArtifactFile {
@@ -146,7 +168,49 @@ pub fn prebuilt(artifacts: &[PrebuiltArtifact]) -> Result<Vec<Artifact>, Compile
                     dest: a.dest.clone(),
                     mode: if executable { 0o755 } else { 0o644 },
                 }],
+                sbom: vec![sbom::file_component(&a.path, &a.dest, application)?],
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::sbom::ComponentKind;
+
+    #[test]
+    fn prebuilt_files_are_applications_when_elf_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[16] = 2; // ET_EXEC
+        elf[18] = 62; // x86-64
+        std::fs::write(dir.path().join("server"), &elf).unwrap();
+        std::fs::write(dir.path().join("config.toml"), "port = 80\n").unwrap();
+        let given = |name: &str, dest: &str| PrebuiltArtifact {
+            platform: "linux/amd64".parse().unwrap(),
+            path: dir.path().join(name),
+            dest: dest.into(),
+        };
+        let built = prebuilt(&[
+            given("server", "/app/server"),
+            given("config.toml", "/etc/app.toml"),
+        ])
+        .unwrap();
+        let app = &built[0].sbom[0];
+        assert_eq!(app.kind, ComponentKind::Application);
+        assert_eq!(app.id, "app:/app/server");
+        assert_eq!(app.name, "server");
+        assert_eq!(app.path.as_deref(), Some("/app/server"));
+        assert_eq!(
+            app.checksums[0].hex,
+            crate::oci::Digest::of(&elf).hex(),
+            "the SHA-256 of the file"
+        );
+        let file = &built[1].sbom[0];
+        assert_eq!(file.kind, ComponentKind::File);
+        assert_eq!(file.id, "file:/etc/app.toml");
+        assert_eq!(file.name, "app.toml");
+    }
 }

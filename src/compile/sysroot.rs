@@ -4,7 +4,9 @@
 //! directory would compile std again (≈ 70–120 s per target here).
 
 use super::CompileError;
+use super::sbom::cargo::{CargoLock, StdUnit, compiled_for, std_units};
 use crate::oci::Digest;
+use cargo_metadata::Artifact;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,8 +41,35 @@ impl StdCache {
             .join("imgpush-complete")
     }
 
-    /// Is the std for `triple` there and intact (every file of the manifest, right size)?
+    /// The crates std for `triple` was built from, as its build reported them (for the
+    /// SBOM). Written with the rlibs; a sysroot of an older imgpush lacks it and is built
+    /// again (once), since only std's own build says which units it compiled.
+    fn units_file(&self, triple: &str) -> PathBuf {
+        self.sysroot()
+            .join("lib/rustlib")
+            .join(triple)
+            .join("imgpush-std-units.json")
+    }
+
+    /// The units of the std for `triple` (see [`StdCache::units_file`]).
+    pub fn units(&self, triple: &str) -> Result<Vec<StdUnit>, CompileError> {
+        let path = self.units_file(triple);
+        let text = std::fs::read_to_string(&path).map_err(|source| CompileError::Cache {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| CompileError::Cache {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// Is the std for `triple` there and intact (every file of the manifest, right size,
+    /// and the list of its units)?
     pub fn has(&self, triple: &str) -> bool {
+        if self.units(triple).is_err() {
+            return false;
+        }
         let Ok(text) = std::fs::read_to_string(self.manifest(triple)) else {
             return false;
         };
@@ -63,12 +92,15 @@ impl StdCache {
 
     /// Builds std for every target in `missing` (holding a lock so concurrent runs don't
     /// race), with `command` = a `cargo build` configured by the caller, given the empty
-    /// crate's manifest and a target dir.
+    /// crate's manifest and a target dir, and `run` running it and returning its
+    /// `compiler-artifact` messages. `std_lock` is the std source's `Cargo.lock`, for the
+    /// units' checksums and edges.
     pub fn fill(
         &self,
         triples: &[&str],
+        std_lock: &Path,
         command: impl FnOnce(&Path, &Path, &[&str]) -> Command,
-        run: impl FnOnce(Command) -> Result<(), CompileError>,
+        run: impl FnOnce(Command) -> Result<Vec<Artifact>, CompileError>,
     ) -> Result<(), CompileError> {
         let io = |path: &Path| {
             let p = path.to_path_buf();
@@ -90,9 +122,24 @@ impl StdCache {
         )
         .map_err(io(&dummy))?;
         std::fs::write(dummy.join("src/lib.rs"), "#![no_std]\n").map_err(io(&dummy))?;
+        // Without the std source's lock (never the case for rust-src) units have no checksums.
+        let lock = match std::fs::read_to_string(std_lock) {
+            Ok(text) => CargoLock::parse(&text).map_err(|message| CompileError::Lockfile {
+                path: std_lock.to_path_buf(),
+                message,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CargoLock::default(),
+            Err(source) => {
+                return Err(CompileError::Read {
+                    path: std_lock.to_path_buf(),
+                    source,
+                });
+            }
+        };
         let target_dir = self.root.join("build");
-        run(command(&dummy.join("Cargo.toml"), &target_dir, &missing))?;
+        let artifacts = run(command(&dummy.join("Cargo.toml"), &target_dir, &missing))?;
         for triple in &missing {
+            let units = std_units(&compiled_for(&artifacts, &target_dir.join(triple)), &lock);
             let from = target_dir.join(triple).join("release/deps");
             let to = self.lib_dir(triple);
             let _ = std::fs::remove_dir_all(&to);
@@ -109,6 +156,9 @@ impl StdCache {
                 let size = std::fs::copy(from.join(&name), to.join(&name)).map_err(io(&to))?;
                 manifest.push_str(&format!("{size} {name}\n"));
             }
+            let units_file = self.units_file(triple);
+            let json = serde_json::to_vec_pretty(&units).expect("units serialize");
+            std::fs::write(&units_file, json).map_err(io(&units_file))?;
             // Written last: a sysroot without it is incomplete and gets rebuilt.
             std::fs::write(self.manifest(triple), manifest).map_err(io(&to))?;
         }
@@ -122,26 +172,87 @@ impl StdCache {
 mod tests {
     use super::*;
 
+    /// What cargo reports for std's build of `triples` in `target_dir`: std itself, a
+    /// crates.io dependency, the empty crate and a host unit.
+    fn messages(target_dir: &Path, triples: &[&str]) -> Vec<Artifact> {
+        let reg = "registry+https://github.com/rust-lang/crates.io-index";
+        let mut out = Vec::new();
+        let mut push = |id: String, dir: PathBuf, name: &str| {
+            let line = serde_json::json!({
+                "reason": "compiler-artifact", "package_id": id,
+                "target": { "kind": ["lib"], "name": name, "src_path": "/s/lib.rs" },
+                "profile": { "opt_level": "3", "debuginfo": 0, "debug_assertions": false,
+                             "overflow_checks": false, "test": false },
+                "features": [], "fresh": false, "executable": null,
+                "filenames": [dir.join(format!("lib{name}-abc.rlib"))],
+            });
+            match serde_json::from_value(line).unwrap() {
+                cargo_metadata::Message::CompilerArtifact(a) => out.push(a),
+                other => panic!("{other:?}"),
+            }
+        };
+        for t in triples {
+            let deps = target_dir.join(t).join("release/deps");
+            push(
+                "path+file:///s/library/std#0.0.0".into(),
+                deps.clone(),
+                "std",
+            );
+            push(format!("{reg}#gimli@0.32.3"), deps.clone(), "gimli");
+            push(
+                "path+file:///c/empty-crate#imgpush-std@0.0.0".into(),
+                deps,
+                "imgpush_std",
+            );
+        }
+        push(
+            format!("{reg}#cc@1.2.0"),
+            target_dir.join("release/deps"),
+            "cc",
+        );
+        out
+    }
+
     #[test]
     fn incomplete_or_damaged_sysroots_are_not_used() {
         let dir = tempfile::tempdir().unwrap();
+        let std_lock = dir.path().join("Cargo.lock");
+        std::fs::write(
+            &std_lock,
+            "[[package]]\nname = \"std\"\nversion = \"0.0.0\"\ndependencies = [\"gimli\"]\n\n\
+             [[package]]\nname = \"gimli\"\nversion = \"0.32.3\"\n\
+             source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\
+             checksum = \"e629b9b98ef3dd8afe6ca2bd0f89306cec16d43d907889945bc5d6687f2f13c7\"\n",
+        )
+        .unwrap();
         let cache = StdCache::new(dir.path(), "rustc 1.0 | -C x");
         assert!(!cache.has("aarch64-unknown-linux-musl"));
         let built = std::cell::Cell::new(0);
-        let fake_build = |_: &Path, target_dir: &Path, triples: &[&str]| {
+        let target_dir = std::cell::RefCell::new(PathBuf::new());
+        let fake_build = |_: &Path, dir: &Path, triples: &[&str]| {
             for t in triples {
-                let deps = target_dir.join(t).join("release/deps");
+                let deps = dir.join(t).join("release/deps");
                 std::fs::create_dir_all(&deps).unwrap();
                 std::fs::write(deps.join("libstd-abc.rlib"), b"std").unwrap();
                 std::fs::write(deps.join("libimgpush_std-abc.rlib"), b"dummy").unwrap();
             }
+            *target_dir.borrow_mut() = dir.to_path_buf();
             Command::new("true")
         };
+        let fake_run = |_: Command| {
+            built.set(built.get() + 1);
+            Ok(messages(
+                &target_dir.borrow(),
+                &["aarch64-unknown-linux-musl"],
+            ))
+        };
         cache
-            .fill(&["aarch64-unknown-linux-musl"], fake_build, |_| {
-                built.set(built.get() + 1);
-                Ok(())
-            })
+            .fill(
+                &["aarch64-unknown-linux-musl"],
+                &std_lock,
+                fake_build,
+                fake_run,
+            )
             .unwrap();
         assert!(cache.has("aarch64-unknown-linux-musl"));
         assert!(
@@ -150,13 +261,38 @@ mod tests {
                 .join("libimgpush_std-abc.rlib")
                 .exists()
         );
+        let units = cache.units("aarch64-unknown-linux-musl").unwrap();
+        let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["gimli", "std"], "no empty crate, no host unit");
+        assert_eq!(units[1].dependencies, ["gimli"]);
+        assert_eq!(
+            units[0].checksum.as_deref(),
+            Some("e629b9b98ef3dd8afe6ca2bd0f89306cec16d43d907889945bc5d6687f2f13c7")
+        );
         cache
-            .fill(&["aarch64-unknown-linux-musl"], fake_build, |_| {
-                built.set(built.get() + 1);
-                Ok(())
-            })
+            .fill(
+                &["aarch64-unknown-linux-musl"],
+                &std_lock,
+                fake_build,
+                fake_run,
+            )
             .unwrap();
         assert_eq!(built.get(), 1, "a complete target is not rebuilt");
+
+        // A sysroot written by an older imgpush (no units file) is built again.
+        std::fs::remove_file(cache.units_file("aarch64-unknown-linux-musl")).unwrap();
+        assert!(!cache.has("aarch64-unknown-linux-musl"));
+        cache
+            .fill(
+                &["aarch64-unknown-linux-musl"],
+                &std_lock,
+                fake_build,
+                fake_run,
+            )
+            .unwrap();
+        assert_eq!(built.get(), 2);
+        assert!(cache.has("aarch64-unknown-linux-musl"));
+
         std::fs::write(
             cache
                 .lib_dir("aarch64-unknown-linux-musl")

@@ -5,6 +5,7 @@ mod attach;
 pub mod provenance;
 mod compose;
 mod config;
+pub mod purl;
 pub mod sbom;
 mod source;
 

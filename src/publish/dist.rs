@@ -143,6 +143,7 @@ mod tests {
                 dest: "/usr/local/bin/tool".into(),
                 mode: 0o755,
             }],
+            sbom: Vec::new(),
         }
     }
 

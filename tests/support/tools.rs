@@ -31,7 +31,7 @@ pub fn shared_target_dir() -> PathBuf {
 
 /// imgpush's cache for the tests (the std built from source lives here), inside the
 /// build's tmpdir so a fresh checkout exercises building it.
-pub(super) fn test_cache_dir() -> PathBuf {
+pub fn test_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("imgpush-cache")
 }
 

@@ -15,6 +15,7 @@ pub mod packages;
 pub mod relation;
 pub mod release;
 pub mod resolve;
+pub mod sbom;
 pub mod spec;
 pub mod version;
 
