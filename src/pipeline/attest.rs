@@ -1,11 +1,13 @@
-//! After compose: the documents attached to each platform image — its SLSA provenance (and
-//! SBOM). Each is rendered from this run's plan, artifacts and base, deterministically, so
+//! After compose: the documents attached to each platform image — its SBOM and its SLSA
+//! provenance. Each is rendered from this run's plan, artifacts and base, deterministically, so
 //! that a re-push of the same inputs finds every referrer already there.
 
 use crate::compile::Artifact;
 use crate::compile::versions::ToolVersion;
 use crate::error::Error;
 use crate::image::provenance::{self, PREDICATE_ANNOTATION, ProvenanceInput, Resource};
+use crate::base::OpenedBase;
+use crate::image::sbom::{BaseRef, Component, SbomFormat, SbomInput};
 use crate::image::{Attachment, BaseImage, ImageSet};
 use crate::oci::{Digest, media};
 use crate::plan::{Builder, BuildStd, Libc, Plan, Source};
@@ -41,6 +43,62 @@ pub(super) fn image_name(plan: &Plan) -> String {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| "bundle".into()),
     }
+}
+
+/// Attaches an SBOM in `format` to every platform image: what that platform's artifacts
+/// hold (crates compiled for its target, Go modules, prebuilt files), the bundle and the
+/// extra files shared by all platforms, and the base as the ancestor, with its packages
+/// when imgpush built it from packages.
+pub(super) fn attach_sbom(
+    plan: &Plan,
+    set: &mut ImageSet,
+    base: &BaseImage,
+    opened: &OpenedBase,
+    artifacts: &[Artifact],
+    format: SbomFormat,
+) -> Result<(), Error> {
+    let name = image_name(plan);
+    let mut shared: Vec<Component> = Vec::new();
+    if let Some(b) = &plan.bundle {
+        shared.extend(crate::compile::sbom::bundle(&b.source, &b.dest)?);
+    }
+    shared.extend(crate::compile::sbom::extra_files(&plan.files)?);
+    let subjects: Vec<_> = set
+        .images
+        .iter()
+        .filter(|i| !i.platform.is_unknown())
+        .map(|i| (i.platform.clone(), i.manifest.digest.clone()))
+        .collect();
+    for (platform, subject) in subjects {
+        let mut components: Vec<Component> = artifacts
+            .iter()
+            .filter(|a| a.platform == platform)
+            .flat_map(|a| a.sbom.iter().cloned())
+            .collect();
+        components.extend(shared.iter().cloned());
+        let ancestor = base
+            .platforms
+            .iter()
+            .find(|b| b.platform == platform)
+            .map(|bp| BaseRef {
+                name: base.name.clone(),
+                digest: bp.manifest_digest.clone(),
+                packages: opened.packages(&platform),
+            });
+        let document = format.render(&SbomInput {
+            name: name.clone(),
+            platform: platform.clone(),
+            subject,
+            base: ancestor,
+            components,
+            created: plan.image.created,
+            tool: format!("imgpush-{}", env!("CARGO_PKG_VERSION")),
+        });
+        let attachment =
+            Attachment::new(format.artifact_type(), document).created_at(plan.image.created);
+        set.attach(&platform, &attachment)?;
+    }
+    Ok(())
 }
 
 /// Attaches the provenance to every platform image (attestation manifests carried from a

@@ -109,6 +109,9 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         settings: &plan.image,
         format: plan.format,
     })?;
+    if let Some(format) = plan.sbom {
+        attest::attach_sbom(plan, &mut set, &base_image, &opened, &artifacts, format)?;
+    }
     if plan.provenance {
         attest::attach_provenance(plan, &mut set, &base_image, &artifacts, &facts)?;
     }
