@@ -421,7 +421,7 @@ impl CargoBuild {
         let mut built = Vec::new();
         for (platform, triple) in &self.targets {
             let triple_dir = self.plan.target_dir.join(triple);
-            let compiled = cargo_sbom::compiled_for(&messages, &triple_dir);
+            let compiled = cargo_sbom::compiled_for(&messages, triple, self.plan.profile_dir());
             let mut artifacts = Vec::new();
             for bin in &self.plan.bins {
                 // Where cargo says it wrote the binary; where it always goes otherwise.

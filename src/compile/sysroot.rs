@@ -139,7 +139,7 @@ impl StdCache {
         let target_dir = self.root.join("build");
         let artifacts = run(command(&dummy.join("Cargo.toml"), &target_dir, &missing))?;
         for triple in &missing {
-            let units = std_units(&compiled_for(&artifacts, &target_dir.join(triple)), &lock);
+            let units = std_units(&compiled_for(&artifacts, triple, "release"), &lock);
             let from = target_dir.join(triple).join("release/deps");
             let to = self.lib_dir(triple);
             let _ = std::fs::remove_dir_all(&to);

@@ -1,7 +1,7 @@
 //! The crates cargo compiled into one target's binaries, from cargo's own build messages
-//! (`--message-format=json-render-diagnostics`): a `compiler-artifact` whose files lie under
-//! `<target-dir>/<triple>/` was compiled for that target. Host units (build scripts,
-//! proc-macros and what they use) go to `<target-dir>/<profile>/`, and dev-dependencies,
+//! (`--message-format=json-render-diagnostics`): a `compiler-artifact` whose files lie in
+//! `…/<triple>/<profile>/` was compiled for that target. Host units (build scripts,
+//! proc-macros and what they use) go to `…/<profile>/`, and dev-dependencies,
 //! other targets' dependencies and disabled optional ones are never compiled, so none of
 //! them is counted. Versions, sources, licenses and dependency edges come from
 //! `cargo metadata`; checksums from `Cargo.lock`.
@@ -76,15 +76,27 @@ pub fn parse_package_id(repr: &str) -> Option<(String, String, String)> {
     Some((name, version, source.to_string()))
 }
 
-/// The artifacts compiled for the target whose output directory is `triple_dir`.
-pub fn compiled_for<'a>(artifacts: &'a [Artifact], triple_dir: &Path) -> Vec<&'a Artifact> {
-    let canonical = std::fs::canonicalize(triple_dir).ok();
-    let under = |f: &Path| {
-        f.starts_with(triple_dir) || canonical.as_ref().is_some_and(|c| f.starts_with(c))
+/// The artifacts compiled for `triple` with the profile whose directory is `profile_dir`
+/// (`release`, `debug`, a custom profile's name): each of their files lies in a
+/// `…/<triple>/<profile_dir>/…` directory. Cargo puts target units there whether under the
+/// target directory or a separate `build.build-dir`; host units go to `…/<profile_dir>/…`
+/// without the triple.
+pub fn compiled_for<'a>(
+    artifacts: &'a [Artifact],
+    triple: &str,
+    profile_dir: &str,
+) -> Vec<&'a Artifact> {
+    let for_target = |f: &Path| {
+        let parts: Vec<&std::ffi::OsStr> = f.components().map(|c| c.as_os_str()).collect();
+        parts
+            .windows(2)
+            .any(|w| w[0] == triple && w[1] == profile_dir)
     };
     artifacts
         .iter()
-        .filter(|a| !a.filenames.is_empty() && a.filenames.iter().all(|f| under(f.as_std_path())))
+        .filter(|a| {
+            !a.filenames.is_empty() && a.filenames.iter().all(|f| for_target(f.as_std_path()))
+        })
         .collect()
 }
 

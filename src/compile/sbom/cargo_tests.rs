@@ -52,7 +52,8 @@ fn messages() -> Vec<Artifact> {
             &format!("{REG}#itoa@1.0.19"),
             "itoa",
             "lib",
-            &["/t/aarch64-unknown-linux-musl/release/deps/libitoa-2.rlib"],
+            // A separate `build.build-dir` holds the intermediate units.
+            &["/b/aarch64-unknown-linux-musl/release/deps/libitoa-2.rlib"],
         ),
         artifact(
             "path+file:///w#app@0.1.0",
@@ -144,8 +145,7 @@ checksum = "2222222222222222222222222222222222222222222222222222222222222222"
 fn crates_for(triple: &str, all: &[Artifact]) -> Vec<Component> {
     let metadata = metadata();
     let lock = CargoLock::parse(LOCK).unwrap();
-    let dir = Path::new("/t").join(triple);
-    let compiled = compiled_for(all, &dir);
+    let compiled = compiled_for(all, triple, "release");
     let cfgs: Vec<cargo_platform::Cfg> = [
         format!("target_arch=\"{}\"", triple.split('-').next().unwrap()),
         "target_os=\"linux\"".into(),
@@ -354,7 +354,7 @@ checksum = "3333333333333333333333333333333333333333333333333333333333333333"
             other => panic!("{other:?}"),
         })
         .collect();
-    let compiled = compiled_for(&all, Path::new("/c/build/aarch64-unknown-linux-musl"));
+    let compiled = compiled_for(&all, "aarch64-unknown-linux-musl", "release");
     let units = std_units(&compiled, &std_lock);
     let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(
