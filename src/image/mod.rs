@@ -2,9 +2,9 @@
 //! transformation: no network, no files read; every byte written is canonical JSON.
 
 mod attach;
-pub mod provenance;
 mod compose;
 mod config;
+pub mod provenance;
 pub mod purl;
 pub mod sbom;
 mod source;

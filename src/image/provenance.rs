@@ -173,7 +173,10 @@ mod tests {
             def["resolvedDependencies"][2]["digest"]["gitCommit"],
             "ab".repeat(20)
         );
-        assert_eq!(def["resolvedDependencies"][2]["annotations"]["dirty"], false);
+        assert_eq!(
+            def["resolvedDependencies"][2]["annotations"]["dirty"],
+            false
+        );
         assert_eq!(
             v["predicate"]["runDetails"]["builder"]["version"]["imgpush"],
             "0.1.0"

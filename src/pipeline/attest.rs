@@ -2,15 +2,15 @@
 //! provenance. Each is rendered from this run's plan, artifacts and base, deterministically, so
 //! that a re-push of the same inputs finds every referrer already there.
 
+use crate::base::OpenedBase;
 use crate::compile::Artifact;
 use crate::compile::versions::ToolVersion;
 use crate::error::Error;
 use crate::image::provenance::{self, PREDICATE_ANNOTATION, ProvenanceInput, Resource};
-use crate::base::OpenedBase;
 use crate::image::sbom::{BaseRef, Component, SbomFormat, SbomInput};
 use crate::image::{Attachment, BaseImage, ImageSet};
 use crate::oci::{Digest, media};
-use crate::plan::{Builder, BuildStd, Libc, Plan, Source};
+use crate::plan::{BuildStd, Builder, Libc, Plan, Source};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

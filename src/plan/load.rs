@@ -215,7 +215,9 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
         format: load(args.format.as_ref(), &flag("--format"), "format", |f| {
             parse_format(f)
         })?,
-        sbom: load(args.sbom.as_ref(), &flag("--sbom"), "sbom", |s| parse_sbom(s))?,
+        sbom: load(args.sbom.as_ref(), &flag("--sbom"), "sbom", |s| {
+            parse_sbom(s)
+        })?,
         provenance: load(
             args.provenance.as_ref(),
             &flag("--provenance"),

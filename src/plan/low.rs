@@ -4,9 +4,9 @@
 //! one rule; [`super::resolve`] turns the merged settings into the final [`super::Plan`]
 //! (ripgrep's `LowArgs` → `HiArgs`).
 
-use crate::image::sbom::SbomFormat;
 use super::origin::{Origin, Setting};
 use super::{BaseSpec, BuildStd, Builder, ExtraFile, Libc, PlatformRequest, Secret};
+use crate::image::sbom::SbomFormat;
 use crate::layer::Compression;
 use crate::oci::{Platform, Repository};
 use std::collections::BTreeMap;

@@ -24,6 +24,8 @@ mod referrers_front;
 #[allow(dead_code)]
 mod registry;
 #[allow(dead_code)]
+mod sbom;
+#[allow(dead_code)]
 mod token_server;
 #[allow(dead_code)]
 mod tools;
@@ -31,6 +33,6 @@ mod tools;
 // Likewise a binary may use nothing from one of these modules.
 #[allow(unused_imports)]
 pub use {
-    checks::*, cli::*, fixtures::*, pki::*, proxy::*, referrers_front::*, registry::*,
+    checks::*, cli::*, fixtures::*, pki::*, proxy::*, referrers_front::*, registry::*, sbom::*,
     token_server::*, tools::*,
 };
