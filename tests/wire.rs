@@ -45,8 +45,11 @@ fn normalize(requests: &[(String, String)]) -> String {
             let read = method == "GET" || method == "HEAD";
             (
                 read,
+                // A referrers tag `sha256-<hex>` names the manifest it is about: shown
+                // as `sha256-D<n>` with that manifest's name.
                 line.replace("sha256%3A", "sha256:")
-                    .replace("sha256%3a", "sha256:"),
+                    .replace("sha256%3a", "sha256:")
+                    .replace("/manifests/sha256-", "/manifests/sha256-sha256:"),
             )
         })
         .collect();

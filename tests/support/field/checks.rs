@@ -121,7 +121,14 @@ pub fn fake_go(dir: &Path, seconds: u64) -> PathBuf {
     let script = format!(
         r#"#!/bin/sh
 case "$1" in
-  version) echo "go version go1.19.8 linux/amd64"; exit 0 ;;
+  version)
+    # `go version -m BINARY`: the build info imgpush's SBOM reads from a Go binary.
+    if [ "$2" = "-m" ]; then
+      printf '%s: go1.19.8\n\tpath\texample.com/slow\n\tmod\texample.com/slow\t(devel)\t\n' "$3"
+    else
+      echo "go version go1.19.8 linux/amd64"
+    fi
+    exit 0 ;;
   env) echo "$GOARCH"; exit 0 ;;
   build) ;;
   *) echo "fake go: unsupported $*" >&2; exit 2 ;;
