@@ -63,12 +63,7 @@ pub(super) fn attach_sbom(
         shared.extend(crate::compile::sbom::bundle(&b.source, &b.dest)?);
     }
     shared.extend(crate::compile::sbom::extra_files(&plan.files)?);
-    let subjects: Vec<_> = set
-        .images
-        .iter()
-        .filter(|i| !i.platform.is_unknown())
-        .map(|i| (i.platform.clone(), i.manifest.digest.clone()))
-        .collect();
+    let subjects = subjects(set);
     for (platform, subject) in subjects {
         let mut components: Vec<Component> = artifacts
             .iter()
@@ -101,6 +96,16 @@ pub(super) fn attach_sbom(
     Ok(())
 }
 
+/// The platform images' platforms and manifest digests (attestation manifests carried from
+/// a base, `unknown/unknown`, get no documents).
+fn subjects(set: &ImageSet) -> Vec<(crate::oci::Platform, Digest)> {
+    set.images
+        .iter()
+        .filter(|i| !i.platform.is_unknown())
+        .map(|i| (i.platform.clone(), i.manifest.digest.clone()))
+        .collect()
+}
+
 /// Attaches the provenance to every platform image (attestation manifests carried from a
 /// base, `unknown/unknown`, get none).
 pub(super) fn attach_provenance(
@@ -114,12 +119,7 @@ pub(super) fn attach_provenance(
     let parameters = parameters(plan, set);
     let mut common = dependencies(plan, facts);
     common.extend(source_revision(&project_dir(plan)));
-    let subjects: Vec<_> = set
-        .images
-        .iter()
-        .filter(|i| !i.platform.is_unknown())
-        .map(|i| (i.platform.clone(), i.manifest.digest.clone()))
-        .collect();
+    let subjects = subjects(set);
     for (platform, subject) in subjects {
         let mut deps = common.clone();
         if let Some(bp) = base.platforms.iter().find(|b| b.platform == platform) {

@@ -12,27 +12,17 @@ use super::CompileError;
 use crate::image::sbom::{Checksum, Component, ComponentKind, HashAlgorithm};
 use crate::layer::{EntrySource, LayerEntryKind};
 use crate::plan::ExtraFile;
-use sha2::{Digest as _, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The SHA-256 of a file's content, lowercase hex, read in blocks.
 pub fn file_sha256(path: &Path) -> Result<String, CompileError> {
-    let read = |source| CompileError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(read)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf).map_err(read)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    crate::oci::Digest::of_file(path)
+        .map(|d| d.hex().to_string())
+        .map_err(|source| CompileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// A shipped file as a component: an `Application` (`app:DEST`) when it is a program,
