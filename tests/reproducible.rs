@@ -108,6 +108,11 @@ fn layer_files(layout: &Path) -> Vec<(String, String, Vec<u8>)> {
             let manifest = json(blob(m["digest"].as_str().unwrap()));
             for layer in manifest["layers"].as_array().unwrap() {
                 let digest = layer["digest"].as_str().unwrap().to_string();
+                // The referrers' documents (SBOM, provenance): checked whole, like files.
+                if !layer["mediaType"].as_str().unwrap().contains(".tar") {
+                    out.push((digest.clone(), "(attached document)".into(), blob(&digest)));
+                    continue;
+                }
                 let gz = flate2::read::GzDecoder::new(std::io::Cursor::new(blob(&digest)));
                 let mut tar = tar::Archive::new(gz);
                 for entry in tar.entries().unwrap() {

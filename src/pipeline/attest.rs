@@ -357,7 +357,10 @@ fn source_revision(dir: &Path) -> Option<Resource> {
     let mut r = Resource::named("source")
         .digest("gitCommit", commit)
         .annotate("dirty", dirty);
-    if let Some(url) = git(&["remote", "get-url", "origin"]).filter(|u| !u.is_empty()) {
+    // A remote that is a directory on this machine names the machine, not the source.
+    let local = |u: &str| u.starts_with('/') || u.starts_with('.') || u.starts_with("file:");
+    if let Some(url) = git(&["remote", "get-url", "origin"]).filter(|u| !u.is_empty() && !local(u))
+    {
         r = r.uri(format!("git+{}", without_credentials(&url)));
     }
     Some(r)
@@ -445,6 +448,12 @@ mod tests {
         assert_eq!(r.digest["gitCommit"].len(), 40);
         assert_eq!(r.annotations["dirty"], json!(false));
         assert_eq!(r.uri.as_deref(), Some("git+https://example.com/app.git"));
+        git(&["remote", "set-url", "origin", "/home/ci/mirror/app.git"]);
+        assert_eq!(
+            source_revision(dir.path()).unwrap().uri,
+            None,
+            "a local remote is a machine path"
+        );
         std::fs::write(dir.path().join("a"), "2").unwrap();
         assert_eq!(
             source_revision(dir.path()).unwrap().annotations["dirty"],
