@@ -19,6 +19,7 @@ mod low;
 mod make;
 mod model;
 mod ops;
+mod ops_args;
 mod origin;
 mod outputs;
 mod registry;
@@ -28,11 +29,9 @@ mod values;
 
 pub use crate::base::BaseSpec;
 pub use crate::registry::{RegistrySettings, TlsConfig};
-pub use args::SbomArgs;
 pub use args::{
-    BaseBuildArgs, BaseLockArgs, BuildArgs, CargoArgs, CopyArgs, DEFAULT_LAYOUT_DIR, DoctorArgs,
-    IndexCreateArgs, InspectArgs, LoginArgs, LogoutArgs, OutdatedArgs, RebaseArgs, RegistryArgs,
-    ResolveArgs, ToolchainArgs,
+    BuildArgs, CargoArgs, DEFAULT_LAYOUT_DIR, DoctorArgs, LoginArgs, LogoutArgs, RegistryArgs,
+    ToolchainArgs,
 };
 pub use doctor::{DoctorPlan, ProjectNeeds, for_doctor};
 pub use environment::{CacheDirInputs, Environment, cache_dir};
@@ -47,6 +46,10 @@ pub use model::{
 pub use ops::{
     OutdatedPlan, RebasePlan, for_copy, for_index_create, for_inspect, for_outdated, for_rebase,
     for_reference,
+};
+pub use ops_args::{
+    BaseBuildArgs, BaseLockArgs, CopyArgs, IndexCreateArgs, InspectArgs, OutdatedArgs, RebaseArgs,
+    ResolveArgs, SbomArgs,
 };
 pub use origin::{Origin, Setting};
 pub use secret::Secret;
