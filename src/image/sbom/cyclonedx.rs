@@ -18,9 +18,7 @@ use serde_json::{Value, json};
 pub fn render(input: &SbomInput) -> Vec<u8> {
     let graph = Graph::of(input);
 
-    let mut image = container(&graph.image);
-    image["properties"] =
-        json!([{"name": "imgpush:platform", "value": input.platform.to_string()}]);
+    let image = image_component(&graph);
     let mut image_depends: Vec<&str> = graph
         .nodes
         .iter()
@@ -40,12 +38,6 @@ pub fn render(input: &SbomInput) -> Vec<u8> {
         })
         .collect();
     if let Some(base) = &graph.base {
-        let mut ancestor = container(base);
-        ancestor
-            .as_object_mut()
-            .expect("a component is an object")
-            .remove("bom-ref");
-        image["pedigree"] = json!({"ancestors": [ancestor]});
         components.push(container(base));
         image_depends.push(&base.key);
         dependencies.push(dependency(
@@ -61,31 +53,59 @@ pub fn render(input: &SbomInput) -> Vec<u8> {
     components.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
     dependencies.sort_by(|a, b| a["ref"].as_str().cmp(&b["ref"].as_str()));
 
-    let (tool_name, tool_version) = match input.tool.rsplit_once('-') {
-        Some((name, version)) if version.starts_with(|c: char| c.is_ascii_digit()) => {
-            (name, Some(version))
-        }
-        _ => (input.tool.as_str(), None),
-    };
-    let mut tool = json!({"type": "application", "name": tool_name});
-    if let Some(version) = tool_version {
-        tool["version"] = version.into();
-    }
-
-    let mut bom = json!({
+    let bom = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
         "version": 1,
         "metadata": {
             "timestamp": rfc3339(input.created),
-            "tools": {"components": [tool]},
+            "tools": tools(&input.tool),
             "component": image,
         },
         "components": components,
         "dependencies": dependencies,
     });
+    finish(bom)
+}
+
+/// `metadata.tools`: the tool line (`imgpush-0.1.0`) as a component with its version.
+pub(super) fn tools(tool: &str) -> Value {
+    let (tool_name, tool_version) = match tool.rsplit_once('-') {
+        Some((name, version)) if version.starts_with(|c: char| c.is_ascii_digit()) => {
+            (name, Some(version))
+        }
+        _ => (tool, None),
+    };
+    let mut component = json!({"type": "application", "name": tool_name});
+    if let Some(version) = tool_version {
+        component["version"] = version.into();
+    }
+    json!({"components": [component]})
+}
+
+/// The BOM's bytes, with the serial number of its content.
+pub(super) fn finish(mut bom: Value) -> Vec<u8> {
+    if let Some(o) = bom.as_object_mut() {
+        o.remove("serialNumber");
+    }
     bom["serialNumber"] = serial_number(&canonical_json(&bom)).into();
     canonical_json(&bom)
+}
+
+/// The image as `metadata.component`: a container with its platform, derived from its base.
+pub(super) fn image_component(graph: &Graph) -> Value {
+    let mut image = container(&graph.image);
+    image["properties"] =
+        json!([{"name": "imgpush:platform", "value": graph.input.platform.to_string()}]);
+    if let Some(base) = &graph.base {
+        let mut ancestor = container(base);
+        ancestor
+            .as_object_mut()
+            .expect("a component is an object")
+            .remove("bom-ref");
+        image["pedigree"] = json!({"ancestors": [ancestor]});
+    }
+    image
 }
 
 /// `urn:uuid:` from the document's own hash, laid out as a name-based UUID (RFC 4122
@@ -107,7 +127,7 @@ fn serial_number(content: &[u8]) -> String {
     )
 }
 
-fn dependency<'k>(key: &str, depends_on: impl Iterator<Item = &'k str>) -> Value {
+pub(super) fn dependency<'k>(key: &str, depends_on: impl Iterator<Item = &'k str>) -> Value {
     let mut depends_on: Vec<&str> = depends_on.collect();
     depends_on.sort_unstable();
     depends_on.dedup();
@@ -120,7 +140,7 @@ fn dependency<'k>(key: &str, depends_on: impl Iterator<Item = &'k str>) -> Value
     entry
 }
 
-fn container(node: &ImageNode) -> Value {
+pub(super) fn container(node: &ImageNode) -> Value {
     let mut c = json!({
         "type": "container",
         "bom-ref": node.key,

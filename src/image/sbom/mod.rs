@@ -12,7 +12,10 @@ use crate::oci::{Digest, Platform, media};
 mod cyclonedx;
 mod graph;
 mod license;
+mod rebase;
 mod spdx;
+
+pub use rebase::{Move, NotMovable};
 
 /// The SBOM formats imgpush writes (`--sbom`) and `imgpush sbom --format` picks from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +45,15 @@ impl SbomFormat {
         match self {
             SbomFormat::Spdx => spdx::render(input),
             SbomFormat::CycloneDx => cyclonedx::render(input),
+        }
+    }
+
+    /// An imgpush document of this format moved onto a new base (see [`Move`]): the
+    /// image's own components as they were, the subject and the base replaced.
+    pub fn rebase(self, document: &[u8], to: &Move) -> Result<Vec<u8>, NotMovable> {
+        match self {
+            SbomFormat::Spdx => rebase::spdx(document, to),
+            SbomFormat::CycloneDx => rebase::cyclonedx(document, to),
         }
     }
 

@@ -19,9 +19,11 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 const NOASSERTION: &str = "NOASSERTION";
-const DOCUMENT: &str = "SPDXRef-DOCUMENT";
-const IMAGE: &str = "SPDXRef-Image";
-const BASE: &str = "SPDXRef-Base";
+pub(super) const DOCUMENT: &str = "SPDXRef-DOCUMENT";
+pub(super) const IMAGE: &str = "SPDXRef-Image";
+pub(super) const BASE: &str = "SPDXRef-Base";
+/// The creator every imgpush document names first.
+pub(super) const CREATOR: &str = "Organization: imgpush";
 
 pub fn render(input: &SbomInput) -> Vec<u8> {
     let graph = Graph::of(input);
@@ -57,11 +59,7 @@ pub fn render(input: &SbomInput) -> Vec<u8> {
     let mut packages = vec![image_package(&graph)];
     let mut relationships = vec![(DOCUMENT.to_string(), "DESCRIBES", IMAGE.to_string())];
     if let Some(base) = &graph.base {
-        let mut package = container_package(BASE, base);
-        if base.purl.is_none() {
-            package["comment"] = "an embedded base: built into imgpush, held by no registry".into();
-        }
-        packages.push(package);
+        packages.push(base_package(base));
         relationships.push((IMAGE.into(), "DESCENDANT_OF", BASE.into()));
         relationships.push((IMAGE.into(), "CONTAINS", BASE.into()));
     }
@@ -88,7 +86,7 @@ pub fn render(input: &SbomInput) -> Vec<u8> {
         "name": format!("{} {}", input.name, input.platform),
         "creationInfo": {
             "created": rfc3339(input.created),
-            "creators": ["Organization: imgpush", format!("Tool: {}", input.tool)],
+            "creators": [CREATOR, format!("Tool: {}", input.tool)],
         },
         "packages": packages,
         "relationships": relationships.iter().map(|(a, kind, b)| json!({
@@ -98,29 +96,50 @@ pub fn render(input: &SbomInput) -> Vec<u8> {
         })).collect::<Vec<_>>(),
     });
     if !refs.is_empty() {
-        doc["hasExtractedLicensingInfos"] = refs
-            .iter()
-            .map(|(text, id)| {
-                json!({
-                    "licenseId": id,
-                    "name": text,
-                    "extractedText": text,
-                    "comment": "a declared license that is not an SPDX license expression, as written",
-                })
-            })
-            .collect();
+        doc["hasExtractedLicensingInfos"] = extracted_licenses(&refs);
     }
-    // Unique per document version (SPDX 2.3 §6.5): the subject, and a hash of everything
-    // else, so a changed SBOM of the same image gets a namespace of its own.
+    finish(doc, &input.name, &input.subject)
+}
+
+/// The document's bytes, with its `documentNamespace`: unique per document version (SPDX
+/// 2.3 §6.5): the subject, and a hash of everything else, so a changed SBOM of the same
+/// image gets a namespace of its own.
+pub(super) fn finish(mut doc: Value, name: &str, subject: &Digest) -> Vec<u8> {
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("documentNamespace");
+    }
     let content = Digest::of(&canonical_json(&doc));
     doc["documentNamespace"] = format!(
         "https://spdx.org/spdxdocs/imgpush/{}/{}-{}",
-        purl_encode(&input.name, true),
-        input.subject.hex(),
+        purl_encode(name, true),
+        subject.hex(),
         &content.hex()[..16]
     )
     .into();
     canonical_json(&doc)
+}
+
+/// The base as a package of its own.
+pub(super) fn base_package(base: &ImageNode) -> Value {
+    let mut package = container_package(BASE, base);
+    if base.purl.is_none() {
+        package["comment"] = "an embedded base: built into imgpush, held by no registry".into();
+    }
+    package
+}
+
+/// The free-text licenses as SPDX wants them: one `LicenseRef-` each, with the text.
+pub(super) fn extracted_licenses(refs: &BTreeMap<&str, String>) -> Value {
+    refs.iter()
+        .map(|(text, id)| {
+            json!({
+                "licenseId": id,
+                "name": text,
+                "extractedText": text,
+                "comment": "a declared license that is not an SPDX license expression, as written",
+            })
+        })
+        .collect()
 }
 
 fn declared(node: &Node) -> Option<Declared> {
@@ -128,7 +147,7 @@ fn declared(node: &Node) -> Option<Declared> {
     (!license.is_empty()).then(|| classify(license))
 }
 
-fn image_package(graph: &Graph) -> Value {
+pub(super) fn image_package(graph: &Graph) -> Value {
     let mut package = container_package(IMAGE, &graph.image);
     package["description"] = format!("{} image", graph.input.platform).into();
     package
@@ -227,7 +246,7 @@ fn component_package(graph: &Graph, node: &Node, id: &str, refs: &BTreeMap<&str,
 /// `prefix` + `key` cut to SPDX's idstring (`[A-Za-z0-9.-]`, everything else `-`, at most
 /// 64 characters). Keys that come out the same (`a_b` and `a-b`) each get 12 hex digits of
 /// their own SHA-256 appended, so the ids are unique whatever the order of the keys.
-fn unique_ids(prefix: &str, keys: &[&str]) -> Vec<String> {
+pub(super) fn unique_ids(prefix: &str, keys: &[&str]) -> Vec<String> {
     const MAX: usize = 64;
     let hash = |key: &str| Digest::of(key.as_bytes()).hex()[..12].to_string();
     let plain: Vec<String> = keys
