@@ -21,122 +21,9 @@ fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap()
 }
 
-/// The registry with busybox, base v1 as `base:v1` and `base:latest`, and the hello app
-/// built on `base:latest` as `app:v1`.
-struct Scene {
-    registry: Registry,
-    imgpush: Imgpush,
-}
-
-impl Scene {
-    fn new() -> Scene {
-        let registry = Registry::start();
-        let imgpush = Imgpush::new();
-        registry.seed_busybox("busybox", &[]);
-        let scene = Scene { registry, imgpush };
-        scene.push_base("v1", &["-t", "v1", "-t", "latest"]);
-        let app = scene.run(&hello_build(
-            &format!("{}/app", scene.registry.host),
-            &[
-                "--base",
-                &format!("{}/base:latest", scene.registry.host),
-                "-t",
-                "v1",
-                "--env",
-                "APP=1",
-                "--label",
-                "app=hello",
-            ],
-        ));
-        success_line(&app);
-        scene
-    }
-
-    fn host(&self) -> &str {
-        &self.registry.host
-    }
-
-    fn run(&self, args: &[String]) -> std::process::Output {
-        self.imgpush.run_owned(args)
-    }
-
-    fn run_str(&self, args: &[&str]) -> std::process::Output {
-        self.imgpush.run(args)
-    }
-
-    /// A base on busybox with `/etc/base/version` saying `version` and `BASE=version`;
-    /// returns `REPO@sha256:…` of its index.
-    fn push_base(&self, version: &str, tags: &[&str]) -> String {
-        let dir = self.imgpush.cwd.path().join(format!("base-{version}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("version"), format!("{version}\n")).unwrap();
-        let mut args = vec![
-            "build".to_string(),
-            "--static".into(),
-            dir.display().to_string(),
-            "--dest".into(),
-            "/etc/base".into(),
-            "--base".into(),
-            format!("{}/busybox:latest", self.host()),
-            "--platform".into(),
-            "all".into(),
-            "--repo".into(),
-            format!("{}/base", self.host()),
-            "--env".into(),
-            format!("BASE={version}"),
-            "--label".into(),
-            format!("base.version={version}"),
-        ];
-        args.extend(tags.iter().map(|t| t.to_string()));
-        success_line(&self.run(&args))
-    }
-
-    /// The digest a tag names now.
-    fn digest_of(&self, reference: &str) -> String {
-        format!(
-            "sha256:{}",
-            sha256_hex(&skopeo_raw(&format!("docker://{reference}"), None))
-        )
-    }
-
-    fn index(&self, reference: &str) -> Value {
-        json(&skopeo_raw(&format!("docker://{reference}"), None))
-    }
-
-    /// `(architecture, manifest digest, manifest)` of each platform of an index.
-    fn platforms(&self, repo: &str, reference: &str) -> Vec<(String, String, Value)> {
-        platform_manifests(&format!("{}/{repo}", self.host()), &self.index(reference))
-    }
-
-    fn config(&self, repo: &str, manifest_digest: &str) -> Value {
-        json(&skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--config",
-            "--raw",
-            &format!("docker://{}/{repo}@{manifest_digest}", self.host()),
-        ]))
-    }
-}
-
-fn layer_digests(manifest: &Value) -> Vec<String> {
-    manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
 #[test]
 fn outdated_says_the_base_moved_and_rebase_moves_the_app_without_uploading_it() {
-    let s = Scene::new();
+    let s = RebaseScene::new();
     let host = s.host().to_string();
     let app = format!("{host}/app:v1");
     let base_latest = format!("{host}/base:latest");
@@ -321,35 +208,55 @@ fn outdated_says_the_base_moved_and_rebase_moves_the_app_without_uploading_it() 
     }
 
     // Nothing of the app was uploaded and no layer was downloaded: the only blobs read are
-    // configs, the only uploads the two new configs, every other blob placed by a mount
-    // from base/.
-    let is_config = |t: &str, list: &[String]| {
+    // configs and the old image's attached documents (its SBOMs, to move them), the only
+    // uploads the two new configs and the documents attached to the new manifests, every
+    // other blob placed by a mount from base/.
+    let is_one_of = |t: &str, list: &[String]| {
         list.iter()
             .any(|c| t.contains(c.trim_start_matches("sha256:")))
     };
-    let mut all_configs = configs.clone();
+    let mut readable = configs.clone();
     for list in [&before, &v1, &v2] {
         for (_, _, m) in list.iter() {
-            all_configs.push(m["config"]["digest"].as_str().unwrap().to_string());
+            readable.push(m["config"]["digest"].as_str().unwrap().to_string());
         }
     }
+    let documents = |list: &[(String, String, Value)]| -> Vec<String> {
+        list.iter()
+            .flat_map(|(_, digest, _)| referrer_blobs(&format!("{host}/app"), digest))
+            .map(|(d, _)| d)
+            .collect()
+    };
+    readable.extend(documents(&before));
+    let mut uploadable = configs.clone();
+    uploadable.extend(documents(&after));
+    let mut uploads = 0;
     for (method, target) in &requests {
         let blob_get = method == "GET" && target.contains("/blobs/sha256:");
         assert!(
-            !blob_get || is_config(target, &all_configs),
+            !blob_get || is_one_of(target, &readable),
             "a layer was downloaded: {method} {target}"
         );
         assert!(method != "PATCH", "a chunked upload: {target}");
         if method == "PUT" && target.contains("/blobs/uploads/") {
             assert!(
-                is_config(target, &configs),
-                "a blob other than a new config was uploaded: {target}"
+                is_one_of(target, &uploadable),
+                "a blob other than a new config or document was uploaded: {target}"
             );
+            uploads += 1;
         }
         if method == "POST" && target.contains("/blobs/uploads/") && !target.contains("mount=") {
-            // An upload session: only the configs need one.
+            // An upload session: only the configs and the documents need one.
             assert!(target.starts_with("/v2/app/"), "{target}");
         }
+    }
+    for c in &configs {
+        assert!(
+            requests
+                .iter()
+                .any(|(m, t)| m == "PUT" && t.contains(c.trim_start_matches("sha256:"))),
+            "the new config {c} was uploaded"
+        );
     }
     let posts = |mount: bool| {
         requests
@@ -359,7 +266,7 @@ fn outdated_says_the_base_moved_and_rebase_moves_the_app_without_uploading_it() 
             })
             .count()
     };
-    assert_eq!(posts(false), configs.len(), "{requests:?}");
+    assert_eq!(posts(false), uploads, "{requests:?}");
     assert!(
         posts(true) >= 1,
         "the new base's layers are mounted: {requests:?}"
@@ -411,7 +318,7 @@ fn outdated_says_the_base_moved_and_rebase_moves_the_app_without_uploading_it() 
 
 #[test]
 fn refused_rebases_push_nothing() {
-    let s = Scene::new();
+    let s = RebaseScene::new();
     let host = s.host().to_string();
     let app = format!("{host}/app:v1");
     let app_digest = s.digest_of(&app);
@@ -529,7 +436,7 @@ fn refused_rebases_push_nothing() {
 
 #[test]
 fn a_new_base_in_another_registry_is_streamed_and_recorded_as_given() {
-    let s = Scene::new();
+    let s = RebaseScene::new();
     let other = Registry::start();
     let host = s.host().to_string();
     let app = format!("{host}/app:v1");

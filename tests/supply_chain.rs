@@ -23,46 +23,6 @@ fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap()
 }
 
-fn blob(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
-    require("curl", "curl");
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sfL",
-            &format!("http://{}/v2/{repo}/blobs/{digest}", registry.host),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "GET blob {digest}");
-    assert_eq!(format!("sha256:{}", sha256_hex(&out.stdout)), digest);
-    out.stdout
-}
-
-/// `(artifactType, artifact manifest digest, the document)` of each referrer of a
-/// platform manifest, checked against the manifest's `subject`.
-fn referrers(registry: &Registry, repo: &str, manifest: &str) -> Vec<(String, String, Vec<u8>)> {
-    let full = format!("{}/{repo}", registry.host);
-    let tag = manifest.replacen("sha256:", "sha256-", 1);
-    let index = json(&skopeo_raw(&format!("docker://{full}:{tag}"), None));
-    let mut out = Vec::new();
-    for entry in index["manifests"].as_array().unwrap() {
-        let digest = entry["digest"].as_str().unwrap();
-        let m = json(&skopeo_raw(&format!("docker://{full}@{digest}"), None));
-        assert_eq!(
-            m["subject"]["digest"], manifest,
-            "the subject is the platform manifest"
-        );
-        assert_eq!(m["artifactType"], entry["artifactType"]);
-        let layer = m["layers"][0]["digest"].as_str().unwrap();
-        out.push((
-            m["artifactType"].as_str().unwrap().to_string(),
-            digest.to_string(),
-            blob(registry, repo, layer),
-        ));
-    }
-    out.sort();
-    out
-}
-
 /// Every purl an SPDX document lists.
 fn purls(spdx: &Value) -> Vec<String> {
     spdx["packages"]
@@ -132,7 +92,7 @@ fn every_platform_gets_its_own_sbom_and_provenance() {
     let locked = lock(&fixture.join("Cargo.lock"));
 
     for (arch, digest, _) in platform_manifests(&repo, &index) {
-        let found = referrers(&registry, "app/sbom", &digest);
+        let found = attached(&registry, "app/sbom", &digest);
         let types: Vec<&str> = found.iter().map(|r| r.0.as_str()).collect();
         assert_eq!(
             types,

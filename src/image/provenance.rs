@@ -17,6 +17,9 @@ pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 /// What an imgpush build is: the shape of `externalParameters`, documented in
 /// docs/supply-chain.md ("Provenance").
 pub const BUILD_TYPE: &str = "https://imgpush.dev/buildtypes/build/v1";
+/// What an `imgpush rebase` is: the image's own layers put on a new base, nothing built;
+/// its `externalParameters` are documented in docs/supply-chain.md ("Rebasing").
+pub const REBASE_BUILD_TYPE: &str = "https://imgpush.dev/buildtypes/rebase/v1";
 /// The builder: imgpush run by whoever runs it (no hosted, trusted build platform vouches
 /// for it, which is what SLSA build level 1 describes).
 pub const BUILDER_ID: &str = "https://imgpush.dev/builder/local/v1";
@@ -80,6 +83,8 @@ pub struct ProvenanceInput {
     pub platform: Platform,
     /// The platform manifest the statement is about.
     pub subject: Digest,
+    /// What was done: [`BUILD_TYPE`] or [`REBASE_BUILD_TYPE`].
+    pub build_type: &'static str,
     /// imgpush's version.
     pub builder_version: String,
     /// The settings that change the image, by name (`platforms`, `base`, `features`…).
@@ -105,7 +110,7 @@ pub fn render(input: &ProvenanceInput) -> Vec<u8> {
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {
-                "buildType": BUILD_TYPE,
+                "buildType": input.build_type,
                 "externalParameters": parameters,
                 "resolvedDependencies": deps.iter().map(Resource::to_json).collect::<Vec<_>>(),
             },
@@ -132,6 +137,7 @@ mod tests {
             name: "127.0.0.1:5000/app".into(),
             platform: "linux/arm64".parse().unwrap(),
             subject: Digest::of(b"manifest"),
+            build_type: BUILD_TYPE,
             builder_version: "0.1.0".into(),
             parameters: BTreeMap::from([
                 ("features".into(), json!(["tls"])),

@@ -8,17 +8,17 @@
 //! checked before anything is pushed.
 //!
 //! The old image's referrers (SBOM, provenance, signatures) describe the old manifests and
-//! are not carried over; [`rebase_with`] takes the hook that attaches fresh ones.
+//! are not carried over as they are: `attest` moves its SBOMs onto the new manifests and
+//! attaches a provenance statement of the rebase.
 
+mod attest;
 mod compose;
 mod config;
 mod place;
 
 use super::{OpsError, clients, open, summary, work_dir};
 use crate::base::OpenedBase;
-use crate::image::{
-    BaseImage, BasePlatform, ConfigBlob, ImageError, ImageSet, LayerRef, PlatformImage,
-};
+use crate::image::{BaseImage, BasePlatform, ConfigBlob, ImageSet, LayerRef, PlatformImage};
 use crate::oci::{Digest, Platform, Reference, annotation, media};
 use crate::plan::{BaseSpec, Destination};
 use crate::publish::{PublishContext, RegistrySink, Sink};
@@ -135,23 +135,9 @@ impl From<Box<RebaseError>> for OpsError {
     }
 }
 
-/// Attaches documents to the rebased set before it is published (fresh SBOM and
-/// provenance: the old image's referrers describe the old manifests). Gets the set and the
-/// new base as loaded (its name, digest and platforms).
-pub type Attach<'a> = &'a (dyn Fn(&mut ImageSet, &BaseImage) -> Result<(), ImageError> + Sync);
-
-/// [`rebase_with`] attaching nothing.
 pub async fn rebase(
     plan: &RebasePlan,
     reporter: Arc<dyn Reporter>,
-) -> Result<RebaseOutput, OpsError> {
-    rebase_with(plan, reporter, &|_, _| Ok(())).await
-}
-
-pub async fn rebase_with(
-    plan: &RebasePlan,
-    reporter: Arc<dyn Reporter>,
-    attach: Attach<'_>,
 ) -> Result<RebaseOutput, OpsError> {
     let started = std::time::Instant::now();
     let tally = Arc::new(Tally::new(reporter));
@@ -274,7 +260,30 @@ pub async fn rebase_with(
         images[0].manifest.clone()
     };
     let mut set = ImageSet { index, images };
-    attach(&mut set, &new_base)?;
+    let rebased: Vec<attest::Rebased> = image
+        .platforms
+        .iter()
+        .zip(&old)
+        .zip(&new_base.platforms)
+        .map(|((image, (old_name, old)), new)| attest::Rebased {
+            image,
+            old_name,
+            old,
+            new,
+        })
+        .collect();
+    attest::attach(
+        &attest::Context {
+            plan,
+            opened: &opened,
+            new_name: &new_name,
+            new_base: &new_base,
+            reporter: reporter.as_ref(),
+        },
+        &mut set,
+        &rebased,
+    )
+    .await?;
 
     let client = clients.get(&plan.image.repository.registry)?;
     // Rebased before (or onto the base it is on): the registry accepted this index, so it

@@ -359,7 +359,7 @@ pub async fn sbom(plan: &SbomPlan, reporter: Arc<dyn Reporter>) -> Result<Sbom, 
 
 /// The newest referrer of `artifact_type` (by its created annotation; the last listed
 /// among equals).
-fn newest(listed: &[ReferrerEntry], artifact_type: &str) -> Option<ReferrerEntry> {
+pub(crate) fn newest(listed: &[ReferrerEntry], artifact_type: &str) -> Option<ReferrerEntry> {
     listed
         .iter()
         .filter(|r| r.artifact_type.as_deref() == Some(artifact_type))

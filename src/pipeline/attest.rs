@@ -132,6 +132,7 @@ pub(super) fn attach_provenance(
             name: name.clone(),
             platform: platform.clone(),
             subject,
+            build_type: provenance::BUILD_TYPE,
             builder_version: env!("CARGO_PKG_VERSION").to_string(),
             parameters: parameters.clone(),
             dependencies: deps,

@@ -255,6 +255,12 @@ pub struct RebasePlan {
     pub tags: Vec<String>,
     /// Only these platforms; empty: every platform of the image.
     pub platforms: Vec<Platform>,
+    /// `--sbom keep|none`: move the image's SBOMs onto the rebased manifests; `None`: the
+    /// default (keep, except for Docker-format images, which cannot carry referrers).
+    pub sbom: Option<bool>,
+    /// `--provenance slsa|none`: attach a provenance statement of the rebase; `None` as
+    /// for `sbom`.
+    pub provenance: Option<bool>,
     pub registry: RegistrySettings,
     pub jobs: usize,
 }
@@ -363,6 +369,8 @@ pub fn for_rebase(args: &RebaseArgs, env: &Environment) -> Result<RebasePlan, Pl
         old_base,
         tags,
         platforms,
+        sbom: args.sbom.as_deref().map(|s| s == "keep"),
+        provenance: args.provenance.as_deref().map(|s| s == "slsa"),
         registry,
         jobs: jobs(args.jobs)?,
     })

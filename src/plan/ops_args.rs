@@ -282,6 +282,18 @@ pub struct RebaseArgs {
     #[arg(long, value_name = "LIST")]
     pub platform: Option<String>,
 
+    /// The image's SBOMs: keep (moved onto the rebased manifests: the image's own
+    /// components as built, the new base as the ancestor) or none [default: keep; none for
+    /// Docker-format images, which cannot carry referrers].
+    #[arg(long, value_name = "keep|none", value_parser = ["keep", "none"])]
+    pub sbom: Option<String>,
+
+    /// A SLSA v1 provenance statement of the rebase (the old image, the old and the new
+    /// base) attached to each rebased platform image: slsa or none [default: slsa; none for
+    /// Docker-format images].
+    #[arg(long, value_name = "slsa|none", value_parser = ["slsa", "none"])]
+    pub provenance: Option<String>,
+
     /// Concurrent blob transfers [default: 4].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,

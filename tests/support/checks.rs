@@ -2,7 +2,7 @@
 //! platform manifests), umoci unpacking, running the result with runc or qemu-user, and
 //! sha256 of bytes.
 
-use super::{free_port, require};
+use super::{Registry, free_port, require};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -162,4 +162,48 @@ pub fn qemu_arm64(binary: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A blob of `repo` fetched with curl, checked against its digest.
+pub fn registry_blob(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
+    require("curl", "curl");
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sfL",
+            &format!("http://{}/v2/{repo}/blobs/{digest}", registry.host),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET blob {digest}");
+    assert_eq!(format!("sha256:{}", sha256_hex(&out.stdout)), digest);
+    out.stdout
+}
+
+/// `(artifactType, artifact manifest digest, the document)` of each referrer of a
+/// platform manifest, checked against the manifest's `subject`.
+pub fn attached(registry: &Registry, repo: &str, manifest: &str) -> Vec<(String, String, Vec<u8>)> {
+    let full = format!("{}/{repo}", registry.host);
+    let tag = manifest.replacen("sha256:", "sha256-", 1);
+    let index: Value =
+        serde_json::from_slice(&skopeo_raw(&format!("docker://{full}:{tag}"), None)).unwrap();
+    let mut out = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let digest = entry["digest"].as_str().unwrap();
+        let m: Value =
+            serde_json::from_slice(&skopeo_raw(&format!("docker://{full}@{digest}"), None))
+                .unwrap();
+        assert_eq!(
+            m["subject"]["digest"], manifest,
+            "the subject is the platform manifest"
+        );
+        assert_eq!(m["artifactType"], entry["artifactType"]);
+        let layer = m["layers"][0]["digest"].as_str().unwrap();
+        out.push((
+            m["artifactType"].as_str().unwrap().to_string(),
+            digest.to_string(),
+            registry_blob(registry, repo, layer),
+        ));
+    }
+    out.sort();
+    out
 }

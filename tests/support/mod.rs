@@ -20,6 +20,8 @@ mod pki;
 #[allow(dead_code)]
 mod proxy;
 #[allow(dead_code)]
+mod rebase_scene;
+#[allow(dead_code)]
 mod referrers_front;
 #[allow(dead_code)]
 mod registry;
@@ -33,6 +35,6 @@ mod tools;
 // Likewise a binary may use nothing from one of these modules.
 #[allow(unused_imports)]
 pub use {
-    checks::*, cli::*, fixtures::*, pki::*, proxy::*, referrers_front::*, registry::*, sbom::*,
-    token_server::*, tools::*,
+    checks::*, cli::*, fixtures::*, pki::*, proxy::*, rebase_scene::*, referrers_front::*,
+    registry::*, sbom::*, token_server::*, tools::*,
 };
