@@ -161,7 +161,7 @@ fn the_rebased_manifests_get_moved_sboms_and_a_rebase_provenance() {
 
     // Again (by digest, to a new tag): the same documents, so nothing is uploaded and the
     // referrers tags stay as they are.
-    let referrers_tags = |s: &RebaseScene| -> Vec<Vec<u8>> {
+    let referrers_tags = || -> Vec<Vec<u8>> {
         after
             .iter()
             .map(|(_, m, _)| {
@@ -170,7 +170,7 @@ fn the_rebased_manifests_get_moved_sboms_and_a_rebase_provenance() {
             })
             .collect()
     };
-    let tags_before = referrers_tags(&s);
+    let tags_before = referrers_tags();
     let mark = s.registry.raw_requests().len();
     let again = success_line(&s.run_str(&[
         "rebase",
@@ -191,7 +191,7 @@ fn the_rebased_manifests_get_moved_sboms_and_a_rebase_provenance() {
         [("PUT".to_string(), "/v2/app/manifests/again".to_string())],
         "only the new tag is written"
     );
-    assert_eq!(referrers_tags(&s), tags_before);
+    assert_eq!(referrers_tags(), tags_before);
 
     // A fresh build of the same inputs on v2 is the rebased image, and its SBOM is the
     // moved one byte for byte: the referrers tag still lists one SPDX document, next to
