@@ -39,6 +39,13 @@ pub enum Error {
     Ops(#[from] crate::ops::OpsError),
     #[error(transparent)]
     Resolve(#[from] crate::ops::resolve::ResolveError),
+    /// One image of several (`cargo imgpush --workspace`) failed.
+    #[error("image {image}")]
+    OfImage {
+        image: String,
+        #[source]
+        source: Box<Error>,
+    },
     #[error(
         "creating a work directory in {path} (and in the working directory): set TMPDIR to a writable directory, e.g. a tmpfs or an emptyDir volume"
     )]
@@ -60,6 +67,7 @@ impl Error {
             Error::Resolve(e) => e.hint(),
             Error::Publish(e) => e.hint(),
             Error::Registry { source, .. } => source.hint(),
+            Error::OfImage { source, .. } => source.hint(),
             Error::Credentials(e) | Error::Pool(crate::registry::PoolError::Credentials(e)) => {
                 credential_hint(e)
             }

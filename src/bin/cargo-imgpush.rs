@@ -51,9 +51,8 @@ fn main() -> ExitCode {
 fn build(args: BuildArgs) -> anyhow::Result<()> {
     let (env, console) = output::environment(!args.no_cache)?;
     let plan = commands::build::plan(&args, &env)?;
-    let reporter = Arc::new(render::StderrReporter::new(plan.verbosity, console));
+    let reporter = Arc::new(render::StderrReporter::new(plan.verbosity(), console));
     let out = commands::build::execute(&plan, reporter.clone());
     reporter.finish();
-    let out = out?;
-    output::print_result(plan.json, &out, |o| &o.reference).context("writing the result to stdout")
+    out?.print(&plan).context("writing the result to stdout")
 }

@@ -1,6 +1,9 @@
-//! Cross-compiles a Rust binary for every platform in one cargo invocation, with
+//! Cross-compiles Rust binaries for every platform in one cargo invocation, with
 //! cargo-zigbuild (zig links every target) or plain cargo, building std from source when
-//! only its source is installed. `command()` returns the command without running it.
+//! only its source is installed: one image's binaries ([`prepare`]), or the binaries of
+//! several images of one workspace at once ([`prepare_many`], `cargo imgpush
+//! --workspace`), shared dependencies compiled once per target. `command()` returns the
+//! command without running it.
 
 use super::rustflags::{self, BuildPaths, EnvFlags, UserFlags};
 use super::sbom::cargo::{self as cargo_sbom, CargoLock};
@@ -29,11 +32,21 @@ pub struct CargoBuild {
     zigbuild: Option<PathBuf>,
     /// `(platform, triple)` in build order.
     targets: Vec<(Platform, &'static str)>,
-    dest: String,
+    /// The images whose binaries this build makes (one for `prepare`).
+    units: Vec<Unit>,
     /// The user's own rustflags, as cargo would choose them.
     user_flags: UserFlags,
     /// `rustc -vV`'s commit (for `/rustc/<commit>`, the name std's sources get).
     rustc_commit: Option<String>,
+}
+
+/// One image's binaries: the package they are targets of, and where they go in the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    pub package: String,
+    pub bins: Vec<String>,
+    /// `--dest` (a binary's place is [`binary_dest`] of it).
+    pub dest: String,
 }
 
 /// Runs the same checks as `imgpush doctor` and fails with every missing piece and its fix.
@@ -42,6 +55,24 @@ pub fn prepare(
     tools: &Tools,
     platforms: &[Platform],
     dest: &str,
+) -> Result<CargoBuild, CompileError> {
+    let unit = Unit {
+        package: plan.package.clone(),
+        bins: plan.bins.clone(),
+        dest: dest.to_string(),
+    };
+    prepare_many(plan, vec![unit], tools, platforms)
+}
+
+/// [`prepare`] for the binaries of several images, built together: `plan` gives what
+/// they share (the workspace, profile, features, libc, builder, target directory), each
+/// unit its package, binaries and destination. [`CargoBuild::run_units`] returns each
+/// unit's artifacts.
+pub fn prepare_many(
+    plan: &CargoPlan,
+    units: Vec<Unit>,
+    tools: &Tools,
+    platforms: &[Platform],
 ) -> Result<CargoBuild, CompileError> {
     let mut targets = Vec::new();
     for p in platforms {
@@ -92,7 +123,7 @@ pub fn prepare(
         zig: inspection.zig,
         zigbuild: inspection.zigbuild,
         targets,
-        dest: dest.to_string(),
+        units,
         user_flags,
         rustc_commit,
     })
@@ -111,10 +142,14 @@ impl CargoBuild {
             Builder::Cargo => "cargo",
         };
         let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
+        let what: Vec<String> = self
+            .units
+            .iter()
+            .map(|u| format!("{} (bin {})", u.package, u.bins.join(", ")))
+            .collect();
         let mut s = format!(
-            "building {} (bin {}, profile {}) for {} with {tool}, {} ({})",
-            self.plan.package,
-            self.plan.bins.join(", "),
+            "building {} (profile {}) for {} with {tool}, {} ({})",
+            what.join(", "),
             self.plan.profile,
             triples.join(", "),
             self.toolchain.version,
@@ -285,8 +320,16 @@ impl CargoBuild {
         let mut cmd = self.tool_command();
         let p = &self.plan;
         cmd.arg("--manifest-path").arg(&p.manifest_path);
-        cmd.args(["-p", &p.package]);
-        for bin in &p.bins {
+        let mut packages: Vec<&str> = Vec::new();
+        for u in &self.units {
+            if !packages.contains(&u.package.as_str()) {
+                packages.push(&u.package);
+            }
+        }
+        for package in packages {
+            cmd.args(["-p", package]);
+        }
+        for bin in self.units.iter().flat_map(|u| &u.bins) {
             cmd.args(["--bin", bin]);
         }
         cmd.args(["--profile", &p.profile]);
@@ -365,11 +408,17 @@ impl CargoBuild {
         cmd
     }
 
+    /// [`Self::run_units`] for a build of one image.
+    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, CompileError> {
+        Ok(self.run_units(reporter)?.remove(0))
+    }
+
     /// Makes sure the std cache has every target (building the missing ones from source),
     /// runs the build with cargo's output streamed to our stderr (stdout is for results
     /// only), checks every binary with the architecture check and lists, per platform,
-    /// what its binaries were compiled from (`Artifact::sbom`).
-    pub fn run(&self, reporter: &dyn Reporter) -> Result<Vec<Artifact>, CompileError> {
+    /// what its binaries were compiled from (`Artifact::sbom`). One list of artifacts (one
+    /// per platform) per unit, in the units' order.
+    pub fn run_units(&self, reporter: &dyn Reporter) -> Result<Vec<Vec<Artifact>>, CompileError> {
         let rust = cargo_sbom::rust_version(&self.toolchain.version);
         let commit = self.rustc_commit.as_deref();
         let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
@@ -405,73 +454,93 @@ impl CargoBuild {
         let messages = run_cargo(self.command(), reporter)?;
         let metadata = self.metadata()?;
         let lock = self.lock()?;
-        let root = metadata
-            .packages
-            .iter()
-            .find(|p| {
-                p.name.as_str() == self.plan.package && metadata.workspace_members.contains(&p.id)
-            })
-            .ok_or_else(|| CompileError::Metadata {
-                manifest: self.plan.manifest_path.clone(),
-                message: format!(
-                    "package {} is not among the workspace's members",
-                    self.plan.package
-                ),
-            })?;
-        let mut built = Vec::new();
-        for (platform, triple) in &self.targets {
-            let triple_dir = self.plan.target_dir.join(triple);
-            let compiled = cargo_sbom::compiled_for(&messages, triple, self.plan.profile_dir());
-            let mut artifacts = Vec::new();
-            for bin in &self.plan.bins {
-                // Where cargo says it wrote the binary; where it always goes otherwise.
-                let path = compiled
-                    .iter()
-                    .filter(|a| a.package_id == root.id && a.target.name == *bin)
-                    .find_map(|a| a.executable.clone())
-                    .map(|p| p.into_std_path_buf())
-                    .unwrap_or_else(|| triple_dir.join(self.plan.profile_dir()).join(bin));
-                if !path.is_file() {
-                    return Err(CompileError::OutputMissing { path });
+        let several = self.units.len() > 1;
+        let mut out = Vec::new();
+        for unit in &self.units {
+            let root = metadata
+                .packages
+                .iter()
+                .find(|p| {
+                    p.name.as_str() == unit.package && metadata.workspace_members.contains(&p.id)
+                })
+                .ok_or_else(|| CompileError::Metadata {
+                    manifest: self.plan.manifest_path.clone(),
+                    message: format!(
+                        "package {} is not among the workspace's members",
+                        unit.package
+                    ),
+                })?;
+            let mut built = Vec::new();
+            for (platform, triple) in &self.targets {
+                let compiled = cargo_sbom::compiled_for(&messages, triple, self.plan.profile_dir());
+                let std = std_sbom.get(triple).cloned().unwrap_or_default();
+                let cfgs = rustflags::target_cfgs(&self.toolchain.rustc, triple);
+                let crates = cargo_sbom::target_crates(&cargo_sbom::TargetCrates {
+                    metadata: &metadata,
+                    lock: &lock,
+                    compiled: &compiled,
+                    triple,
+                    cfgs: &cfgs,
+                    std: (!std.is_empty()).then(|| cargo_sbom::std_id(&rust)),
+                    // Built with other images' packages: only what this one's uses.
+                    root: several.then_some(&root.id),
+                });
+                let artifacts = self.unit_binaries(unit, root, platform, triple, &compiled)?;
+                // One artifact per platform, holding every binary of the unit.
+                let mut files = Vec::new();
+                let mut sbom = Vec::new();
+                for a in prebuilt(&artifacts)? {
+                    files.extend(a.files);
+                    for mut app in a.sbom {
+                        app.kind = ComponentKind::Application;
+                        app.id = format!("app:{}", app.path.as_deref().unwrap_or_default());
+                        app.version = Some(root.version.to_string());
+                        app.depends_on = vec![cargo_sbom::crate_id(root)];
+                        sbom.push(app);
+                    }
                 }
-                artifacts.push(PrebuiltArtifact {
+                sbom.extend(crates);
+                sbom.extend(std);
+                built.push(Artifact {
                     platform: platform.clone(),
-                    path,
-                    dest: binary_dest(&self.dest, bin),
+                    files,
+                    sbom,
                 });
             }
-            let std = std_sbom.remove(triple).unwrap_or_default();
-            let cfgs = rustflags::target_cfgs(&self.toolchain.rustc, triple);
-            let crates = cargo_sbom::target_crates(&cargo_sbom::TargetCrates {
-                metadata: &metadata,
-                lock: &lock,
-                compiled: &compiled,
-                triple,
-                cfgs: &cfgs,
-                std: (!std.is_empty()).then(|| cargo_sbom::std_id(&rust)),
-            });
-            // One artifact per platform, holding every binary.
-            let mut files = Vec::new();
-            let mut sbom = Vec::new();
-            for a in prebuilt(&artifacts)? {
-                files.extend(a.files);
-                for mut app in a.sbom {
-                    app.kind = ComponentKind::Application;
-                    app.id = format!("app:{}", app.path.as_deref().unwrap_or_default());
-                    app.version = Some(root.version.to_string());
-                    app.depends_on = vec![cargo_sbom::crate_id(root)];
-                    sbom.push(app);
-                }
+            out.push(built);
+        }
+        Ok(out)
+    }
+
+    /// Where cargo wrote each binary of `unit` for `triple` (where it always goes
+    /// otherwise), as artifacts to check.
+    fn unit_binaries(
+        &self,
+        unit: &Unit,
+        root: &cargo_metadata::Package,
+        platform: &Platform,
+        triple: &str,
+        compiled: &[&cargo_metadata::Artifact],
+    ) -> Result<Vec<PrebuiltArtifact>, CompileError> {
+        let triple_dir = self.plan.target_dir.join(triple);
+        let mut artifacts = Vec::new();
+        for bin in &unit.bins {
+            let path = compiled
+                .iter()
+                .filter(|a| a.package_id == root.id && a.target.name == *bin)
+                .find_map(|a| a.executable.clone())
+                .map(|p| p.into_std_path_buf())
+                .unwrap_or_else(|| triple_dir.join(self.plan.profile_dir()).join(bin));
+            if !path.is_file() {
+                return Err(CompileError::OutputMissing { path });
             }
-            sbom.extend(crates);
-            sbom.extend(std);
-            built.push(Artifact {
+            artifacts.push(PrebuiltArtifact {
                 platform: platform.clone(),
-                files,
-                sbom,
+                path,
+                dest: binary_dest(&unit.dest, bin),
             });
         }
-        Ok(built)
+        Ok(artifacts)
     }
 
     /// The std source's `Cargo.lock` (under `library/` since Rust 1.77, at the top before).

@@ -21,6 +21,11 @@ fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
         build_std: BuildStd::Auto,
     };
     CargoBuild {
+        units: vec![Unit {
+            package: plan.package.clone(),
+            bins: plan.bins.clone(),
+            dest: "/app/api".into(),
+        }],
         plan,
         tools: Tools {
             rustflags: Some("-C opt-level=3".into()),
@@ -47,7 +52,6 @@ fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
                 rust_target(&"linux/arm64".parse().unwrap(), libc).unwrap(),
             ),
         ],
-        dest: "/app/api".into(),
         user_flags: UserFlags {
             env: Some(EnvFlags::Plain("-C opt-level=3".into())),
             ..UserFlags::default()
@@ -177,5 +181,34 @@ fn plain_cargo_with_installed_std_and_glibc() {
         args(&z)
             .join(" ")
             .contains("--target aarch64-unknown-linux-gnu.2.17")
+    );
+}
+
+#[test]
+fn several_images_are_one_invocation_with_each_package_once() {
+    let mut b = build(Builder::Zigbuild, Libc::Musl, StdSource::Installed);
+    let unit = |package: &str, bins: &[&str]| Unit {
+        package: package.into(),
+        bins: bins.iter().map(|s| s.to_string()).collect(),
+        dest: "/app/".into(),
+    };
+    b.units = vec![
+        unit("api", &["api"]),
+        unit("tools", &["migrate"]),
+        unit("tools", &["seed"]),
+    ];
+    let a = args(&b.command()).join(" ");
+    assert!(
+        a.contains("-p api -p tools --bin api --bin migrate --bin seed"),
+        "{a}"
+    );
+    assert_eq!(a.matches("-p tools").count(), 1, "{a}");
+    assert!(
+        a.contains("--target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl"),
+        "{a}"
+    );
+    assert!(
+        b.describe()
+            .contains("api (bin api), tools (bin migrate), tools (bin seed)")
     );
 }

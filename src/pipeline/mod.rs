@@ -3,6 +3,9 @@
 
 mod attest;
 mod layers;
+mod workspace;
+
+pub use workspace::{WorkspaceImageOutput, WorkspaceOutput, build_workspace};
 
 use crate::base::{self, OpenedBase};
 use crate::cache::Cache;
@@ -74,6 +77,33 @@ pub async fn build_each(
 
 /// Runs `imgpush build` for a plan; its last event is the run's [`Event::Summary`].
 pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutput, Error> {
+    let ready = prepare(plan, reporter).await?;
+    let (artifacts, facts) = compile(
+        plan,
+        &ready.platforms,
+        ready.work.path(),
+        ready.reporter.clone(),
+    )
+    .await?;
+    finish(plan, ready, artifacts, facts).await
+}
+
+/// A run up to the compile stage: registries reached, the base opened and its platforms
+/// chosen.
+struct Prepared {
+    started: std::time::Instant,
+    tally: Arc<Tally>,
+    /// The run's reporter (counting through `tally`).
+    pub reporter: Arc<dyn Reporter>,
+    clients: Pool,
+    pub work: tempfile::TempDir,
+    cache: Option<Cache>,
+    opened: OpenedBase,
+    pub platforms: Vec<Platform>,
+    base_image: crate::image::BaseImage,
+}
+
+async fn prepare(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<Prepared, Error> {
     let started = std::time::Instant::now();
     let tally = Arc::new(Tally::new(reporter));
     let reporter: Arc<dyn Reporter> = tally.clone();
@@ -92,7 +122,38 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
     .await?;
     let platforms = choose_platforms(plan, &opened)?;
     let base_image = opened.select(&platforms).await?;
-    let (artifacts, facts) = compile(plan, &platforms, work.path(), reporter.clone()).await?;
+    Ok(Prepared {
+        started,
+        tally,
+        reporter,
+        clients,
+        work,
+        cache,
+        opened,
+        platforms,
+        base_image,
+    })
+}
+
+/// From the compiled artifacts to the published image: layers, image set, attachments,
+/// sinks, the cache trimmed, the summary.
+async fn finish(
+    plan: &Plan,
+    ready: Prepared,
+    artifacts: Vec<Artifact>,
+    facts: attest::BuildFacts,
+) -> Result<BuildOutput, Error> {
+    let Prepared {
+        started,
+        tally,
+        reporter,
+        clients,
+        work,
+        cache,
+        opened,
+        platforms,
+        base_image,
+    } = ready;
     let dist = write_dist(plan, &artifacts, reporter.as_ref())?;
     let layers = layers::build(
         plan,

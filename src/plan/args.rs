@@ -181,9 +181,21 @@ pub struct BuildArgs {
 #[derive(Args, Debug, Default, Clone)]
 #[command(next_help_heading = "Rust build (cargo)")]
 pub struct CargoArgs {
-    /// Package to build (a workspace member).
+    /// Package to build (a workspace member); repeatable: each binary of each package
+    /// becomes its own image, all compiled by one cargo invocation (as --workspace).
     #[arg(short = 'p', long = "package", value_name = "SPEC")]
-    pub package: Option<String>,
+    pub package: Vec<String>,
+
+    /// Build every binary of every workspace member (its `bin` in
+    /// [package.metadata.imgpush], if set), each as its own image named from its
+    /// [package.metadata.imgpush] `repo` or --repo REGISTRY/PREFIX/<bin>, in one cargo
+    /// invocation.
+    #[arg(long)]
+    pub workspace: bool,
+
+    /// With --workspace: leave out this member; repeatable.
+    #[arg(long, value_name = "SPEC", requires = "workspace")]
+    pub exclude: Vec<String>,
 
     /// Binary target to build (required when the package has several); repeatable: the
     /// binaries go into one image, each at DIR/<bin> for `--dest DIR/` [default: /app/<bin>].

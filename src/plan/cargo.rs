@@ -59,6 +59,70 @@ pub fn manifest_for(args: &CargoSelection, context: &Path) -> Option<PathBuf> {
     }
 }
 
+/// `cargo metadata --no-deps` of the project `manifest` is in.
+fn read_metadata(cargo: &Path, manifest: &Path, tools: &Tools) -> Result<Metadata, PlanError> {
+    let mut cmd = MetadataCommand::new();
+    cmd.cargo_path(cargo).manifest_path(manifest).no_deps();
+    if tools.rustup_toolchain.is_none() {
+        cmd.env_remove("RUSTUP_TOOLCHAIN");
+    }
+    cmd.exec()
+        .map_err(|e| cargo_error(manifest, format!("`cargo metadata` failed: {e}")))
+}
+
+/// A workspace member, as `--workspace` sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct Member {
+    pub name: String,
+    /// Its binary targets, in the manifest's order.
+    pub bins: Vec<String>,
+    /// `bin` in its `[package.metadata.imgpush]`.
+    pub bin_setting: Option<String>,
+    /// `repo` in its `[package.metadata.imgpush]`.
+    pub repo: Option<String>,
+}
+
+/// The members of the workspace `manifest` is in, and its `[workspace.metadata.imgpush]`
+/// `repo`.
+pub(crate) fn members(
+    manifest: &Path,
+    tools: &Tools,
+) -> Result<(Vec<Member>, Option<String>), PlanError> {
+    if !manifest.is_file() {
+        return Err(cargo_error(
+            manifest,
+            "no such file; --workspace and -p build a Cargo workspace: point --manifest-path (or PATH) at it",
+        ));
+    }
+    let cargo = metadata_cargo(tools).ok_or(PlanError::Tool {
+        what: "cargo",
+        fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
+    })?;
+    let metadata = read_metadata(&cargo, manifest, tools)?;
+    let setting = |v: &serde_json::Value, key: &str| {
+        v.get("imgpush")
+            .and_then(|m| m.get(key))
+            .and_then(|b| b.as_str())
+            .map(str::to_string)
+    };
+    let members = metadata
+        .workspace_packages()
+        .into_iter()
+        .map(|p| Member {
+            name: p.name.to_string(),
+            bins: p
+                .targets
+                .iter()
+                .filter(|t| t.kind.contains(&TargetKind::Bin))
+                .map(|t| t.name.clone())
+                .collect(),
+            bin_setting: setting(&p.metadata, "bin"),
+            repo: setting(&p.metadata, "repo"),
+        })
+        .collect();
+    Ok((members, setting(&metadata.workspace_metadata, "repo")))
+}
+
 pub fn load(
     args: &CargoSelection,
     manifest: &Path,
@@ -74,14 +138,7 @@ pub fn load(
         what: "cargo",
         fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
     })?;
-    let mut cmd = MetadataCommand::new();
-    cmd.cargo_path(&cargo).manifest_path(manifest).no_deps();
-    if tools.rustup_toolchain.is_none() {
-        cmd.env_remove("RUSTUP_TOOLCHAIN");
-    }
-    let metadata = cmd
-        .exec()
-        .map_err(|e| cargo_error(manifest, format!("`cargo metadata` failed: {e}")))?;
+    let metadata = read_metadata(&cargo, manifest, tools)?;
     let package = select_package(&metadata, manifest, args)?;
     let bins: Vec<&str> = package
         .targets

@@ -268,7 +268,7 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
             |b| parse_build_std(Some(b)),
         )?,
         cargo: super::low::CargoSelection {
-            package: c.package.clone(),
+            package: c.package.first().cloned(),
             bin: c.bin.clone(),
             manifest_path: c.manifest_path.as_ref().map(|m| cwd.join(m)),
             target_dir: c.target_dir.as_ref().map(|t| cwd.join(t)),

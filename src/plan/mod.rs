@@ -26,6 +26,7 @@ mod registry;
 mod secret;
 mod source;
 mod values;
+mod workspace;
 
 pub use crate::base::BaseSpec;
 pub use crate::registry::{RegistrySettings, TlsConfig};
@@ -55,6 +56,7 @@ pub use origin::{Origin, Setting};
 pub use secret::Secret;
 pub use source::binary_dest;
 pub use values::parse_platform_list;
+pub use workspace::{WorkspaceImage, WorkspacePlan, for_workspace, is_workspace};
 
 use std::path::PathBuf;
 

@@ -147,7 +147,7 @@ pub enum BuildStd {
 }
 
 /// A Rust binary to build, resolved from cargo metadata and flags.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CargoPlan {
     pub manifest_path: PathBuf,
     /// The workspace's root directory (the package's own for a lone package).
@@ -183,6 +183,19 @@ pub struct Dist {
 }
 
 impl CargoPlan {
+    /// The settings one cargo invocation shares among the packages it builds: this plan
+    /// with the package, its version, binaries and manifest left out. Two plans with equal
+    /// shared settings can be built together (`cargo imgpush --workspace`).
+    pub fn shared_settings(&self) -> CargoPlan {
+        CargoPlan {
+            manifest_path: PathBuf::new(),
+            package: String::new(),
+            version: String::new(),
+            bins: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// What the image is called when nothing else names it: its one binary, or the package
     /// when it ships several.
     pub fn name(&self) -> &str {

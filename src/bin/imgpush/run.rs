@@ -14,11 +14,10 @@ const STDOUT: &str = "writing the result to stdout";
 pub fn build(args: BuildArgs) -> anyhow::Result<()> {
     let (env, console) = output::environment(!args.no_cache)?;
     let plan = commands::build::plan(&args, &env)?;
-    let reporter = Arc::new(StderrReporter::new(plan.verbosity, console));
+    let reporter = Arc::new(StderrReporter::new(plan.verbosity(), console));
     let out = commands::build::execute(&plan, reporter.clone());
     reporter.finish();
-    let out = out?;
-    output::print_result(plan.json, &out, |o| &o.reference).context(STDOUT)
+    out?.print(&plan).context(STDOUT)
 }
 
 /// Prints the report on stdout; fails (exit 1) if anything needed is missing.

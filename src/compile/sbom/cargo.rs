@@ -353,6 +353,10 @@ pub struct TargetCrates<'a> {
     pub cfgs: &'a [cargo_platform::Cfg],
     /// The std component every crate depends on.
     pub std: Option<String>,
+    /// The package whose binaries the SBOM is for, when the build compiled other
+    /// packages' too (a workspace's images in one cargo call): only the crates it reaches
+    /// through the edges below are its.
+    pub root: Option<&'a PackageId>,
 }
 
 /// One component per package compiled for the target, depending on the packages it uses
@@ -412,6 +416,19 @@ pub fn target_crates(t: &TargetCrates) -> Vec<Component> {
         deps.dedup();
         c.depends_on = deps;
         out.entry(c.id.clone()).or_insert(c);
+    }
+    if let Some(root) = t.root.and_then(|r| packages.get(r)) {
+        // What the root reaches, through the dependency edges just drawn.
+        let mut reached: BTreeSet<String> = BTreeSet::new();
+        let mut todo = vec![crate_id(root)];
+        while let Some(id) = todo.pop() {
+            if let Some(c) = out.get(&id)
+                && reached.insert(id)
+            {
+                todo.extend(c.depends_on.iter().cloned());
+            }
+        }
+        out.retain(|id, _| reached.contains(id));
     }
     out.into_values().collect()
 }

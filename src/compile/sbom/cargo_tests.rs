@@ -160,6 +160,7 @@ fn crates_for(triple: &str, all: &[Artifact]) -> Vec<Component> {
         triple,
         cfgs: &cfgs,
         std: Some(std_id("1.95.0")),
+        root: None,
     })
 }
 
@@ -206,6 +207,45 @@ fn only_the_units_compiled_for_each_target_count() {
         arm64[0].depends_on,
         ["cargo:fnv@1.0.7", "cargo:itoa@1.0.19", "cargo:std@1.95.0"],
         "the cfg(target_arch) edge holds on aarch64"
+    );
+}
+
+#[test]
+fn with_other_packages_compiled_too_only_what_the_root_reaches_is_listed() {
+    let all = messages();
+    let metadata = metadata();
+    let lock = CargoLock::parse(LOCK).unwrap();
+    let triple = "aarch64-unknown-linux-musl";
+    let compiled = compiled_for(&all, triple, "release");
+    let cfgs: Vec<cargo_platform::Cfg> = ["target_arch=\"aarch64\"", "target_os=\"linux\""]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let ids = |root: &str| -> Vec<String> {
+        let root = PackageId {
+            repr: root.to_string(),
+        };
+        target_crates(&TargetCrates {
+            metadata: &metadata,
+            lock: &lock,
+            compiled: &compiled,
+            triple,
+            cfgs: &cfgs,
+            std: Some(std_id("1.95.0")),
+            root: Some(&root),
+        })
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+    };
+    assert_eq!(
+        ids("path+file:///w#app@0.1.0"),
+        ["cargo:app@0.1.0", "cargo:fnv@1.0.7", "cargo:itoa@1.0.19"]
+    );
+    assert_eq!(
+        ids(&format!("{REG}#fnv@1.0.7")),
+        ["cargo:fnv@1.0.7"],
+        "a package built beside app does not get app's crates"
     );
 }
 
