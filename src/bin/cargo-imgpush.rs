@@ -1,5 +1,6 @@
 //! `cargo imgpush`: cross-compile the crate's binary for every platform and publish one
-//! multi-arch image. Same flags and code path as `imgpush build` on a Cargo project.
+//! multi-arch image (or, with `--workspace`, one per binary of the workspace). Same flags
+//! and code path as `imgpush build` on a Cargo project.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -12,6 +13,7 @@ const EXAMPLES: &str = "\
 Examples:
   cargo imgpush --repo ghcr.io/acme/api --platform linux/amd64,linux/arm64
   cargo imgpush -p api --bin server --repo 127.0.0.1:5000/acme/api -t '{version}' -t latest
+  cargo imgpush --workspace --repo ghcr.io/acme   # every binary: ghcr.io/acme/<bin>, one cargo build
   cargo imgpush                      # no registry: OCI layout in <target-dir>/imgpush/<bin>
 
 Settings may also come from [package.metadata.imgpush] / [workspace.metadata.imgpush] in

@@ -143,45 +143,44 @@ async fn finish(
     artifacts: Vec<Artifact>,
     facts: attest::BuildFacts,
 ) -> Result<BuildOutput, Error> {
-    let Prepared {
-        started,
-        tally,
-        reporter,
-        clients,
-        work,
-        cache,
-        opened,
-        platforms,
-        base_image,
-    } = ready;
+    let Prepared { reporter, work, .. } = &ready;
+    let (cache, base_image) = (ready.cache.as_ref(), &ready.base_image);
     let dist = write_dist(plan, &artifacts, reporter.as_ref())?;
     let layers = layers::build(
         plan,
-        &platforms,
+        &ready.platforms,
         &artifacts,
         work.path(),
-        cache.as_ref(),
-        &reporter,
+        cache,
+        reporter,
     )
     .await?;
     let mut set = compose(&ComposeInput {
-        base: &base_image,
+        base: base_image,
         layers: &layers,
         settings: &plan.image,
         format: plan.format,
     })?;
     if let Some(format) = plan.sbom {
-        attest::attach_sbom(plan, &mut set, &base_image, &opened, &artifacts, format)?;
+        attest::attach_sbom(
+            plan,
+            &mut set,
+            base_image,
+            &ready.opened,
+            &artifacts,
+            format,
+        )?;
     }
     if plan.provenance {
-        attest::attach_provenance(plan, &mut set, &base_image, &artifacts, &facts)?;
+        attest::attach_provenance(plan, &mut set, base_image, &artifacts, &facts)?;
     }
-    let published = publish(plan, &set, &clients, reporter.as_ref()).await?;
-    if let Some(cache) = &cache {
+    let published = publish(plan, &set, &ready.clients, reporter.as_ref()).await?;
+    if let Some(cache) = cache {
         trim_cache(plan, cache, reporter.as_ref());
     }
     let mut out = result(plan, &set, published);
     out.dist = dist;
+    let tally = &ready.tally;
     let (layers_built, layers_cached) = tally.layers();
     reporter.event(Event::Summary(Summary {
         target: out.repository.clone(),
@@ -189,8 +188,8 @@ async fn finish(
         layers_built,
         layers_cached,
         transfers: tally.transfers(),
-        registry_requests: clients.requests(),
-        elapsed: started.elapsed(),
+        registry_requests: ready.clients.requests(),
+        elapsed: ready.started.elapsed(),
     }));
     Ok(out)
 }

@@ -59,10 +59,18 @@ pub fn manifest_for(args: &CargoSelection, context: &Path) -> Option<PathBuf> {
     }
 }
 
-/// `cargo metadata --no-deps` of the project `manifest` is in.
-fn read_metadata(cargo: &Path, manifest: &Path, tools: &Tools) -> Result<Metadata, PlanError> {
+/// `cargo metadata --no-deps` of the project `manifest` is in (`missing`: what to say when
+/// there is no such file).
+fn read_metadata(manifest: &Path, tools: &Tools, missing: &str) -> Result<Metadata, PlanError> {
+    if !manifest.is_file() {
+        return Err(cargo_error(manifest, missing));
+    }
+    let cargo = metadata_cargo(tools).ok_or(PlanError::Tool {
+        what: "cargo",
+        fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
+    })?;
     let mut cmd = MetadataCommand::new();
-    cmd.cargo_path(cargo).manifest_path(manifest).no_deps();
+    cmd.cargo_path(&cargo).manifest_path(manifest).no_deps();
     if tools.rustup_toolchain.is_none() {
         cmd.env_remove("RUSTUP_TOOLCHAIN");
     }
@@ -88,17 +96,11 @@ pub(crate) fn members(
     manifest: &Path,
     tools: &Tools,
 ) -> Result<(Vec<Member>, Option<String>), PlanError> {
-    if !manifest.is_file() {
-        return Err(cargo_error(
-            manifest,
-            "no such file; --workspace and -p build a Cargo workspace: point --manifest-path (or PATH) at it",
-        ));
-    }
-    let cargo = metadata_cargo(tools).ok_or(PlanError::Tool {
-        what: "cargo",
-        fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
-    })?;
-    let metadata = read_metadata(&cargo, manifest, tools)?;
+    let metadata = read_metadata(
+        manifest,
+        tools,
+        "no such file; --workspace and -p build a Cargo workspace: point --manifest-path (or PATH) at it",
+    )?;
     let setting = |v: &serde_json::Value, key: &str| {
         v.get("imgpush")
             .and_then(|m| m.get(key))
@@ -128,17 +130,11 @@ pub fn load(
     manifest: &Path,
     tools: &Tools,
 ) -> Result<CargoProject, PlanError> {
-    if !manifest.is_file() {
-        return Err(cargo_error(
-            manifest,
-            "no such file; point --manifest-path (or PATH) at a Cargo project",
-        ));
-    }
-    let cargo = metadata_cargo(tools).ok_or(PlanError::Tool {
-        what: "cargo",
-        fix: "install Rust: https://rustup.rs (or `apt-get install cargo`)".into(),
-    })?;
-    let metadata = read_metadata(&cargo, manifest, tools)?;
+    let metadata = read_metadata(
+        manifest,
+        tools,
+        "no such file; point --manifest-path (or PATH) at a Cargo project",
+    )?;
     let package = select_package(&metadata, manifest, args)?;
     let bins: Vec<&str> = package
         .targets

@@ -3,7 +3,7 @@
 //! BIN` would make, with its repository decided here:
 //!
 //! 1. the member's own `repo` in `[package.metadata.imgpush]` (`REPO/<bin>` when the
-//!    member ships several binaries);
+//!    member has several binaries and no `bin` setting choosing one);
 //! 2. else a prefix (`--repo`/`IMGPUSH_REPO`, then `imgpush.toml`'s `repo`, then
 //!    `[workspace.metadata.imgpush]`'s) plus `/<bin>`, as ko names images;
 //! 3. else none: each image goes to its default OCI layout, `<target-dir>/imgpush/<bin>`.
@@ -73,8 +73,11 @@ pub fn for_workspace(args: &BuildArgs, env: &Environment) -> Result<WorkspacePla
     let mut images: Vec<WorkspaceImage> = Vec::new();
     for (member, bins) in selected {
         for bin in &bins {
+            // Named by what the member ships, not by this run's selection: the same
+            // binary always goes to the same repository.
+            let ships_one = member.bin_setting.is_some() || member.bins.len() == 1;
             let repo = match (&member.repo, &prefix) {
-                (Some(own), _) if bins.len() == 1 => Some(own.clone()),
+                (Some(own), _) if ships_one => Some(own.clone()),
                 (Some(own), _) => Some(format!(
                     "{}/{}",
                     own.trim_end_matches('/'),
@@ -204,4 +207,100 @@ fn select<'a>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> BuildArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            build: BuildArgs,
+        }
+        Cli::try_parse_from(std::iter::once("cargo-imgpush").chain(list.iter().copied()))
+            .unwrap()
+            .build
+    }
+
+    /// A workspace: `api` (one binary), `tools` (two, with its own `repo`), `lib` (none).
+    fn workspace() -> (tempfile::TempDir, Environment) {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"api\", \"tools\", \"lib\"]\nresolver = \"2\"\n",
+        );
+        let package = |name: &str, extra: &str| {
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}"
+            )
+        };
+        write("api/Cargo.toml", &package("api", ""));
+        write("api/src/main.rs", "fn main() {}\n");
+        write(
+            "tools/Cargo.toml",
+            &package(
+                "tools",
+                "[package.metadata.imgpush]\nrepo = \"reg.example/ops/tools\"\n",
+            ),
+        );
+        write("tools/src/bin/migrate.rs", "fn main() {}\n");
+        write("tools/src/bin/seed.rs", "fn main() {}\n");
+        write("lib/Cargo.toml", &package("lib", ""));
+        write("lib/src/lib.rs", "\n");
+        let env = Environment {
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        (dir, env)
+    }
+
+    fn names(plan: &WorkspacePlan) -> Vec<(String, Option<String>)> {
+        plan.images
+            .iter()
+            .map(|i| (i.bin.clone(), i.plan.repo.as_ref().map(|r| r.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn images_are_named_by_their_package_or_the_prefix_and_the_binary() {
+        let (_dir, env) = workspace();
+        let plan = for_workspace(
+            &args(&["--workspace", "--repo", "reg.example/fleet/"]),
+            &env,
+        )
+        .unwrap();
+        let s = |a: &str, b: &str| (a.to_string(), Some(b.to_string()));
+        assert_eq!(
+            names(&plan),
+            [
+                s("api", "reg.example/fleet/api"),
+                s("migrate", "reg.example/ops/tools/migrate"),
+                s("seed", "reg.example/ops/tools/seed"),
+            ],
+            "a member's own repo, else PREFIX/<bin>; the library is skipped"
+        );
+        let only = for_workspace(
+            &args(&["-p", "api", "-p", "tools", "--bin", "seed", "--bin", "api"]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&only),
+            [
+                ("api".to_string(), None),
+                s("seed", "reg.example/ops/tools/seed"),
+            ],
+            "--bin narrows, the names stay; no prefix: a layout"
+        );
+        let excluded = for_workspace(&args(&["--workspace", "--exclude", "tools"]), &env).unwrap();
+        assert_eq!(names(&excluded), [("api".to_string(), None)]);
+    }
 }

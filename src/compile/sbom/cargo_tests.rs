@@ -143,6 +143,11 @@ checksum = "2222222222222222222222222222222222222222222222222222222222222222"
 "#;
 
 fn crates_for(triple: &str, all: &[Artifact]) -> Vec<Component> {
+    crates_for_root(triple, all, None)
+}
+
+/// The crates of `triple`, only those `root` reaches when it is given.
+fn crates_for_root(triple: &str, all: &[Artifact], root: Option<&str>) -> Vec<Component> {
     let metadata = metadata();
     let lock = CargoLock::parse(LOCK).unwrap();
     let compiled = compiled_for(all, triple, "release");
@@ -153,6 +158,9 @@ fn crates_for(triple: &str, all: &[Artifact]) -> Vec<Component> {
     .iter()
     .map(|c| c.parse().unwrap())
     .collect();
+    let root = root.map(|r| PackageId {
+        repr: r.to_string(),
+    });
     target_crates(&TargetCrates {
         metadata: &metadata,
         lock: &lock,
@@ -160,7 +168,7 @@ fn crates_for(triple: &str, all: &[Artifact]) -> Vec<Component> {
         triple,
         cfgs: &cfgs,
         std: Some(std_id("1.95.0")),
-        root: None,
+        root: root.as_ref(),
     })
 }
 
@@ -213,30 +221,11 @@ fn only_the_units_compiled_for_each_target_count() {
 #[test]
 fn with_other_packages_compiled_too_only_what_the_root_reaches_is_listed() {
     let all = messages();
-    let metadata = metadata();
-    let lock = CargoLock::parse(LOCK).unwrap();
-    let triple = "aarch64-unknown-linux-musl";
-    let compiled = compiled_for(&all, triple, "release");
-    let cfgs: Vec<cargo_platform::Cfg> = ["target_arch=\"aarch64\"", "target_os=\"linux\""]
-        .iter()
-        .map(|c| c.parse().unwrap())
-        .collect();
     let ids = |root: &str| -> Vec<String> {
-        let root = PackageId {
-            repr: root.to_string(),
-        };
-        target_crates(&TargetCrates {
-            metadata: &metadata,
-            lock: &lock,
-            compiled: &compiled,
-            triple,
-            cfgs: &cfgs,
-            std: Some(std_id("1.95.0")),
-            root: Some(&root),
-        })
-        .into_iter()
-        .map(|c| c.id)
-        .collect()
+        crates_for_root("aarch64-unknown-linux-musl", &all, Some(root))
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
     };
     assert_eq!(
         ids("path+file:///w#app@0.1.0"),
