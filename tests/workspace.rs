@@ -9,7 +9,8 @@
 //! - `--json` lists every image; stdout otherwise has one reference per image;
 //! - `-p` twice is the same path for two images;
 //! - a binary that fails to compile fails the run, the error says which, and no image is
-//!   tagged.
+//!   tagged;
+//! - `imgpush resolve` with references to two members compiles both in one cargo build.
 
 mod support;
 
@@ -269,4 +270,50 @@ fn workspace_selections_that_cannot_work_are_refused_before_building() {
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
     }
     assert!(program_builds(&log).is_empty(), "nothing was built");
+}
+
+#[test]
+fn resolve_compiles_the_members_it_references_in_one_cargo_build() {
+    require_rust_cross();
+    let registry = Registry::start();
+    let imgpush = Imgpush::new();
+    let (shim, log) = cargo_shim(imgpush.cwd.path());
+    // A copy: the members' own target directory is the workspace's.
+    let copy = imgpush.cwd.path().join("fleet");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(repo_root().join("fixtures/cargo/fleet"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        imgpush.cwd.path().join("deploy.yaml"),
+        "containers:\n  - image: imgpush://fleet/api\n  - image: imgpush://fleet/gateway\n",
+    )
+    .unwrap();
+    let prefix = format!("{}/r", registry.host);
+    let out = imgpush
+        .command()
+        .env("IMGPUSH_CARGO", &shim)
+        .env("IMGPUSH_RUSTC", "/usr/bin/rustc")
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .args(["resolve", "-f", "deploy.yaml", "--repo", &prefix])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resolved = stdout(&out);
+    for bin in ["api", "gateway"] {
+        assert!(
+            resolved.contains(&format!("image: {prefix}/{bin}@sha256:")),
+            "{resolved}"
+        );
+    }
+    let builds = program_builds(&log);
+    assert_eq!(builds.len(), 1, "{builds:#?}");
+    assert!(
+        builds[0].contains("--package api --package gateway --bin api --bin gateway"),
+        "{}",
+        builds[0]
+    );
 }

@@ -54,24 +54,26 @@ pub struct PlatformOutput {
     pub size: u64,
 }
 
-/// Builds and pushes every plan at once (`imgpush resolve`: one per distinct `imgpush://`
-/// reference); returns each key's `REPO@sha256:…`.
+/// Builds and pushes every plan (`imgpush resolve`: one per distinct `imgpush://`
+/// reference), the Cargo ones that can be in one cargo invocation together; returns each
+/// key's `REPO@sha256:…`.
 pub async fn build_each(
     plans: &std::collections::BTreeMap<String, Plan>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<std::collections::BTreeMap<String, String>, Error> {
-    let builds = plans.iter().map(|(key, plan)| {
-        let reporter = reporter.clone();
-        async move {
+    let labelled: Vec<(String, &Plan)> = plans
+        .iter()
+        .map(|(key, plan)| {
             reporter.event(Event::StageStarted(Stage::Resolve { key: key.clone() }));
-            build(plan, reporter)
-                .await
-                .map(|out| (key.clone(), out.reference))
-        }
-    });
-    Ok(futures_util::future::try_join_all(builds)
-        .await?
-        .into_iter()
+            (key.clone(), plan)
+        })
+        .collect();
+    let jobs = plans.values().map(|p| p.jobs).max().unwrap_or(4);
+    let built = workspace::build_many(&labelled, jobs, reporter).await?;
+    Ok(plans
+        .keys()
+        .cloned()
+        .zip(built.into_iter().map(|out| out.reference))
         .collect())
 }
 

@@ -4,7 +4,8 @@
 //! then layered and published concurrently, `--jobs` images at a time.
 //!
 //! Each image goes through the same stages as `imgpush build` ([`super::prepare`] →
-//! compile → [`super::finish`]); only the compile stage is shared. A compile failure fails
+//! compile → [`super::finish`]); only the compile stage is shared. `imgpush resolve` builds
+//! its references the same way ([`build_many`]). A compile failure fails
 //! the run before anything is published, so no image is tagged for a build that did not
 //! finish; a failure publishing one image names it.
 
@@ -12,7 +13,7 @@ use super::{BuildOutput, Prepared, attest, finish, prepare};
 use crate::compile::{self, Artifact};
 use crate::error::Error;
 use crate::oci::Platform;
-use crate::plan::{CargoPlan, Source, WorkspaceImage, WorkspacePlan};
+use crate::plan::{CargoPlan, Plan, Source, WorkspacePlan};
 use crate::report::{Event, Reporter, Stage, Tool};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -36,72 +37,107 @@ pub async fn build_workspace(
     plan: &WorkspacePlan,
     reporter: Arc<dyn Reporter>,
 ) -> Result<WorkspaceOutput, Error> {
+    let labelled: Vec<(String, &Plan)> = plan
+        .images
+        .iter()
+        .map(|i| (format!("{} (package {})", i.bin, i.package), &i.plan))
+        .collect();
+    let built = build_many(&labelled, plan.jobs, reporter).await?;
+    Ok(WorkspaceOutput {
+        images: plan
+            .images
+            .iter()
+            .zip(built)
+            .map(|(image, build)| WorkspaceImageOutput {
+                package: image.package.clone(),
+                bin: image.bin.clone(),
+                build,
+            })
+            .collect(),
+    })
+}
+
+/// Builds several plans (a workspace's images, `resolve`'s references): each prepared on
+/// its own, the Cargo ones compiled together wherever one cargo invocation can build them
+/// (the others each by itself), then each finished, `jobs` at a time. Errors name the
+/// plan by its label. The outputs are in the order of `plans`.
+pub(crate) async fn build_many(
+    plans: &[(String, &Plan)],
+    jobs: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Vec<BuildOutput>, Error> {
+    let of = |i: usize, e: Error| Error::OfImage {
+        image: plans[i].0.clone(),
+        source: Box::new(e),
+    };
     let mut ready: Vec<Prepared> = Vec::new();
-    for image in &plan.images {
+    for (i, (_, plan)) in plans.iter().enumerate() {
         ready.push(
-            prepare(&image.plan, reporter.clone())
+            prepare(plan, reporter.clone())
                 .await
-                .map_err(|e| of_image(image, e))?,
+                .map_err(|e| of(i, e))?,
         );
     }
-    let mut artifacts: Vec<Option<Vec<Artifact>>> = vec![None; plan.images.len()];
-    let mut facts: Vec<attest::BuildFacts> = vec![Default::default(); plan.images.len()];
-    for group in groups(plan) {
-        let (built, used) = compile_group(plan, &group, &ready, reporter.clone()).await?;
+    let mut artifacts: Vec<Option<Vec<Artifact>>> = vec![None; plans.len()];
+    let mut facts: Vec<attest::BuildFacts> = vec![Default::default(); plans.len()];
+    for group in groups(plans) {
+        let (built, used) = match group.as_slice() {
+            [one] if cargo_plan(plans[*one].1).is_none() => {
+                let r = &ready[*one];
+                let (a, f) = super::compile(
+                    plans[*one].1,
+                    &r.platforms,
+                    r.work.path(),
+                    r.reporter.clone(),
+                )
+                .await
+                .map_err(|e| of(*one, e))?;
+                (vec![a], f)
+            }
+            _ => compile_group(plans, &group, &ready, reporter.clone()).await?,
+        };
         for (i, mut list) in group.into_iter().zip(built) {
-            // The group built the union of its images' platforms: each takes its own.
+            // A group builds the union of its plans' platforms: each takes its own.
             list.retain(|a| ready[i].platforms.contains(&a.platform));
             artifacts[i] = Some(list);
             facts[i] = used.clone();
         }
     }
-    let jobs = plan.jobs.max(1);
     let finished = futures_util::stream::iter(
-        plan.images
+        plans
             .iter()
             .zip(ready)
             .zip(artifacts.into_iter().zip(facts))
-            .map(|((image, ready), (artifacts, facts))| async move {
-                let artifacts = artifacts.expect("every image is in a group");
-                finish(&image.plan, ready, artifacts, facts)
+            .enumerate()
+            .map(|(i, (((_, plan), ready), (artifacts, facts)))| async move {
+                let artifacts = artifacts.expect("every plan is in a group");
+                finish(plan, ready, artifacts, facts)
                     .await
-                    .map(|build| WorkspaceImageOutput {
-                        package: image.package.clone(),
-                        bin: image.bin.clone(),
-                        build,
-                    })
-                    .map_err(|e| of_image(image, e))
+                    .map_err(|e| of(i, e))
             }),
     )
-    .buffered(jobs)
+    .buffered(jobs.max(1))
     .collect::<Vec<_>>()
     .await;
-    let images = finished.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(WorkspaceOutput { images })
+    finished.into_iter().collect()
 }
 
-fn of_image(image: &WorkspaceImage, e: Error) -> Error {
-    Error::OfImage {
-        image: format!("{} (package {})", image.bin, image.package),
-        source: Box::new(e),
+fn cargo_plan(plan: &Plan) -> Option<&CargoPlan> {
+    match &plan.source {
+        Source::Cargo(c) => Some(c),
+        _ => None,
     }
 }
 
-fn cargo_plan(image: &WorkspaceImage) -> &CargoPlan {
-    match &image.plan.source {
-        Source::Cargo(c) => c,
-        _ => unreachable!("workspace images are Cargo builds"),
-    }
-}
-
-/// The images that one cargo invocation can build together: the same build settings
-/// (profile, features, libc, builder, std, target directory…), whatever the package and
-/// binary. Indices into `plan.images`, in order.
-fn groups(plan: &WorkspacePlan) -> Vec<Vec<usize>> {
-    let mut out: Vec<(CargoPlan, Vec<usize>)> = Vec::new();
-    for (i, image) in plan.images.iter().enumerate() {
-        let key = cargo_plan(image).shared_settings();
-        match out.iter_mut().find(|(k, _)| *k == key) {
+/// The plans that one cargo invocation can build together: Cargo builds with the same
+/// shared settings (workspace, profile, features, libc, builder, std, target directory…),
+/// whatever the package and binary; every other plan alone. Indices into `plans`, in
+/// order.
+fn groups(plans: &[(String, &Plan)]) -> Vec<Vec<usize>> {
+    let mut out: Vec<(Option<CargoPlan>, Vec<usize>)> = Vec::new();
+    for (i, (_, plan)) in plans.iter().enumerate() {
+        let key = cargo_plan(plan).map(CargoPlan::shared_settings);
+        match out.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
             Some((_, list)) => list.push(i),
             None => out.push((key, vec![i])),
         }
@@ -109,14 +145,15 @@ fn groups(plan: &WorkspacePlan) -> Vec<Vec<usize>> {
     out.into_iter().map(|(_, list)| list).collect()
 }
 
-/// One cargo invocation for the images `group`, for every platform any of them needs.
+/// One cargo invocation for the Cargo plans `group`, for every platform any of them needs.
 async fn compile_group(
-    plan: &WorkspacePlan,
+    plans: &[(String, &Plan)],
     group: &[usize],
     ready: &[Prepared],
     reporter: Arc<dyn Reporter>,
 ) -> Result<(Vec<Vec<Artifact>>, attest::BuildFacts), Error> {
-    let first = &plan.images[group[0]];
+    let first = plans[group[0]].1;
+    let cargo_of = |i: usize| cargo_plan(plans[i].1).expect("a group of Cargo plans");
     let mut platforms: Vec<Platform> = Vec::new();
     for &i in group {
         for p in &ready[i].platforms {
@@ -129,19 +166,17 @@ async fn compile_group(
     let units = group
         .iter()
         .map(|&i| {
-            let image = &plan.images[i];
-            let c = cargo_plan(image);
+            let c = cargo_of(i);
             compile::cargo::Unit {
                 package: c.package.clone(),
                 bins: c.bins.clone(),
-                dest: image.plan.dest.clone(),
+                dest: plans[i].1.dest.clone(),
             }
         })
         .collect();
-    let cargo =
-        compile::cargo::prepare_many(cargo_plan(first), units, &first.plan.tools, &platforms)?;
+    let cargo = compile::cargo::prepare_many(cargo_of(group[0]), units, &first.tools, &platforms)?;
     let facts = attest::BuildFacts {
-        tools: if group.iter().any(|&i| plan.images[i].plan.provenance) {
+        tools: if group.iter().any(|&i| plans[i].1.provenance) {
             cargo.tools_used()
         } else {
             Vec::new()
