@@ -15,7 +15,7 @@ source bench/lib.sh
 ROUNDS=${ROUNDS:-2}
 
 cargo build --release --locked -q
-CI=$PWD/target/release/cargo-imgpush
+CI=${CARGO_TARGET_DIR:-$PWD/target}/release/cargo-imgpush
 start_registry reg
 cp -r fixtures/cargo/fleet "$WORK/fleet"
 export IMGPUSH_CACHE_DIR=$WORK/cache
