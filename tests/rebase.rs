@@ -397,6 +397,20 @@ fn refused_rebases_push_nothing() {
         ],
         &["has no linux/riscv64"],
     );
+    // A Docker-format image cannot carry referrers: asking for them is refused.
+    refused(
+        &[
+            "rebase",
+            &format!("{host}/legacy:v1"),
+            "--old-base",
+            &base_v1,
+            "--base",
+            &base_v2,
+            "--provenance",
+            "slsa",
+        ],
+        &["is a Docker-format image", "--sbom none --provenance none"],
+    );
     assert_eq!(s.digest_of(&app), app_digest, "the tag did not move");
     assert!(!s.registry.tags("app").contains(&"latest".to_string()));
 
@@ -412,6 +426,10 @@ fn refused_rebases_push_nothing() {
         "v2",
     ]);
     let line = success_line(&out);
+    assert!(
+        s.registry.referrers_tags("legacy").is_empty(),
+        "nothing attached to a Docker-format image"
+    );
     let index = s.index(&format!("{host}/legacy:v2"));
     assert!(line.ends_with(&s.digest_of(&format!("{host}/legacy:v2"))));
     assert_eq!(

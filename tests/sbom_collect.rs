@@ -59,6 +59,7 @@ fn each_platform_lists_exactly_the_crates_compiled_for_it() {
         package: "sbom-crate".into(),
         version: "0.2.0".into(),
         bins: vec!["sbom-crate".into()],
+        package_bins: vec!["sbom-crate".into()],
         features: vec![],
         all_features: false,
         no_default_features: false,

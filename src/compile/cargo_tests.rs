@@ -8,6 +8,7 @@ fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
         package: "api".into(),
         version: "1.0.0".into(),
         bins: vec!["api".into()],
+        package_bins: vec!["api".into()],
         features: vec!["tls".into(), "json".into()],
         all_features: false,
         no_default_features: true,

@@ -99,6 +99,10 @@ pub enum RebaseError {
     },
     #[error("{image}: the index is not valid JSON: {message}")]
     Index { image: String, message: String },
+    #[error(
+        "{image} ({platform}) is a Docker-format image, whose schema2 manifests cannot have referrers: no SBOM or provenance can be attached to it"
+    )]
+    AttachToDocker { image: String, platform: String },
 }
 
 impl RebaseError {
@@ -119,6 +123,9 @@ impl RebaseError {
                 "rebase only the platforms the new base has (--platform), or choose a base that has them all".into(),
             ),
             RebaseError::Index { .. } => None,
+            RebaseError::AttachToDocker { .. } => Some(
+                "leave --sbom and --provenance out (a Docker-format image gets none), or give --sbom none --provenance none".into(),
+            ),
         }
     }
 }

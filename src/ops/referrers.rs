@@ -359,7 +359,7 @@ pub async fn sbom(plan: &SbomPlan, reporter: Arc<dyn Reporter>) -> Result<Sbom, 
 
 /// The newest referrer of `artifact_type` (by its created annotation; the last listed
 /// among equals).
-pub(crate) fn newest(listed: &[ReferrerEntry], artifact_type: &str) -> Option<ReferrerEntry> {
+fn newest(listed: &[ReferrerEntry], artifact_type: &str) -> Option<ReferrerEntry> {
     listed
         .iter()
         .filter(|r| r.artifact_type.as_deref() == Some(artifact_type))
@@ -395,10 +395,11 @@ impl From<ReferrersError> for OpsError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(n: u8, t: &str, created: Option<&str>) -> ReferrerEntry {
+    /// A listed referrer `n` of type `t`, created at `created`.
+    pub(crate) fn entry(n: u8, t: &str, created: Option<&str>) -> ReferrerEntry {
         ReferrerEntry {
             media_type: media::OCI_MANIFEST.into(),
             digest: Digest::of(&[n]),

@@ -80,7 +80,7 @@ pub(crate) async fn build_many(
     }
     let mut artifacts: Vec<Option<Vec<Artifact>>> = vec![None; plans.len()];
     let mut facts: Vec<attest::BuildFacts> = vec![Default::default(); plans.len()];
-    for group in groups(plans) {
+    for group in groups(plans, &ready) {
         let (built, used) = match group.as_slice() {
             [one] if cargo_plan(plans[*one].1).is_none() => {
                 let r = &ready[*one];
@@ -97,7 +97,7 @@ pub(crate) async fn build_many(
             _ => compile_group(plans, &group, &ready, reporter.clone()).await?,
         };
         for (i, mut list) in group.into_iter().zip(built) {
-            // A group builds the union of its plans' platforms: each takes its own.
+            // Cargo builds group only plans of the same platforms; a lone one built its own.
             list.retain(|a| ready[i].platforms.contains(&a.platform));
             artifacts[i] = Some(list);
             facts[i] = used.clone();
@@ -130,14 +130,29 @@ fn cargo_plan(plan: &Plan) -> Option<&CargoPlan> {
 }
 
 /// The plans that one cargo invocation can build together: Cargo builds with the same
-/// shared settings (workspace, profile, features, libc, builder, std, target directory…),
-/// whatever the package and binary; every other plan alone. Indices into `plans`, in
-/// order.
-fn groups(plans: &[(String, &Plan)]) -> Vec<Vec<usize>> {
-    let mut out: Vec<(Option<CargoPlan>, Vec<usize>)> = Vec::new();
+/// shared settings (workspace, profile, features, libc, builder, std, target directory…)
+/// and the same platforms, whose packages share no binary name (cargo's `--bin NAME`
+/// builds `NAME` in every selected package that has one, and both would be written to one
+/// path); every other plan alone. Indices into `plans`, in order.
+fn groups(plans: &[(String, &Plan)], ready: &[Prepared]) -> Vec<Vec<usize>> {
+    type GroupKey<'a> = (CargoPlan, &'a [Platform]);
+    let clash = |a: &CargoPlan, b: &CargoPlan| {
+        a.package != b.package
+            && (a.bins.iter().any(|x| b.package_bins.contains(x))
+                || b.bins.iter().any(|x| a.package_bins.contains(x)))
+    };
+    let mut out: Vec<(Option<GroupKey>, Vec<usize>)> = Vec::new();
     for (i, (_, plan)) in plans.iter().enumerate() {
-        let key = cargo_plan(plan).map(CargoPlan::shared_settings);
-        match out.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+        let key = cargo_plan(plan).map(|c| (c.shared_settings(), ready[i].platforms.as_slice()));
+        let fits = |(k, list): &&mut (Option<GroupKey>, Vec<usize>)| {
+            key.is_some()
+                && *k == key
+                && list.iter().all(|&j| {
+                    let (a, b) = (cargo_plan(plans[j].1), cargo_plan(plan));
+                    !a.zip(b).is_some_and(|(a, b)| clash(a, b))
+                })
+        };
+        match out.iter_mut().find(|g| fits(g)) {
             Some((_, list)) => list.push(i),
             None => out.push((key, vec![i])),
         }

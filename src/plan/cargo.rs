@@ -19,6 +19,8 @@ pub struct CargoProject {
     pub version: String,
     /// The binaries chosen, in the order given (`--bin` repeated, else one).
     pub bins: Vec<String>,
+    /// Every binary target of the package.
+    pub package_bins: Vec<String>,
     pub target_dir: PathBuf,
     /// `[package.metadata.imgpush]`.
     pub package_settings: LowSettings,
@@ -88,6 +90,8 @@ pub(crate) struct Member {
     pub bin_setting: Option<String>,
     /// `repo` in its `[package.metadata.imgpush]`.
     pub repo: Option<String>,
+    /// The `required-features` of its binaries that have some.
+    pub required_features: BTreeMap<String, Vec<String>>,
 }
 
 /// The members of the workspace `manifest` is in, and its `[workspace.metadata.imgpush]`
@@ -120,6 +124,12 @@ pub(crate) fn members(
                 .collect(),
             bin_setting: setting(&p.metadata, "bin"),
             repo: setting(&p.metadata, "repo"),
+            required_features: p
+                .targets
+                .iter()
+                .filter(|t| t.kind.contains(&TargetKind::Bin) && !t.required_features.is_empty())
+                .map(|t| (t.name.clone(), t.required_features.clone()))
+                .collect(),
         })
         .collect();
     Ok((members, setting(&metadata.workspace_metadata, "repo")))
@@ -245,6 +255,7 @@ pub fn load(
         package: package.name.to_string(),
         version: package.version.to_string(),
         bins: bins_chosen,
+        package_bins: bins.iter().map(|b| b.to_string()).collect(),
         target_dir: match &args.target_dir {
             Some(t) => t.clone(),
             None => metadata.target_directory.as_std_path().to_path_buf(),
@@ -363,6 +374,7 @@ pub(crate) fn cargo_plan(settings: &LowSettings, project: &CargoProject) -> Carg
         package: project.package.clone(),
         version: project.version.clone(),
         bins: project.bins.clone(),
+        package_bins: project.package_bins.clone(),
         features: settings
             .features
             .as_ref()

@@ -156,6 +156,10 @@ pub struct CargoPlan {
     pub version: String,
     /// The binaries to build, in the order given; all go into the one image.
     pub bins: Vec<String>,
+    /// Every binary target the package has (built or not): cargo's `--bin NAME` builds
+    /// `NAME` in every selected package that has one, so packages sharing a binary name
+    /// cannot be built in one invocation.
+    pub package_bins: Vec<String>,
     pub features: Vec<String>,
     pub all_features: bool,
     pub no_default_features: bool,
@@ -192,6 +196,7 @@ impl CargoPlan {
             package: String::new(),
             version: String::new(),
             bins: Vec::new(),
+            package_bins: Vec::new(),
             ..self.clone()
         }
     }

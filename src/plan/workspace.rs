@@ -75,7 +75,8 @@ pub fn for_workspace(args: &BuildArgs, env: &Environment) -> Result<WorkspacePla
         for bin in &bins {
             // Named by what the member ships, not by this run's selection: the same
             // binary always goes to the same repository.
-            let ships_one = member.bin_setting.is_some() || member.bins.len() == 1;
+            let ships_one =
+                member.bins.len() == 1 || member.bin_setting.as_deref() == Some(bin.as_str());
             let repo = match (&member.repo, &prefix) {
                 (Some(own), _) if ships_one => Some(own.clone()),
                 (Some(own), _) => Some(format!(
@@ -94,7 +95,7 @@ pub fn for_workspace(args: &BuildArgs, env: &Environment) -> Result<WorkspacePla
                 return Err(cargo_conflict(
                     &manifest,
                     format!(
-                        "packages `{}` and `{}` both have a binary `{bin}`: their images would have one name; leave one out (--exclude, or -p for the others)",
+                        "packages `{}` and `{}` both have a binary `{bin}`: cargo writes both to one file of the target directory; leave one out (--exclude, or -p for the others)",
                         other.package, member.name
                     ),
                 ));
@@ -114,6 +115,24 @@ pub fn for_workspace(args: &BuildArgs, env: &Environment) -> Result<WorkspacePla
             });
         }
     }
+    // Every image its own outputs: two writing one place would overwrite each other
+    // (settings from imgpush.toml or the workspace's metadata apply to every image).
+    for (i, a) in images.iter().enumerate() {
+        for b in &images[..i] {
+            if let Some(place) = destinations(&a.plan)
+                .into_iter()
+                .find(|d| destinations(&b.plan).contains(d))
+            {
+                return Err(cargo_conflict(
+                    &manifest,
+                    format!(
+                        "the images of `{}` and `{}` would both go to {place}; give each member its own `repo` in [package.metadata.imgpush], or a --repo PREFIX (each image then goes to PREFIX/<bin>), and no shared oci-layout, tarball or dist setting",
+                        b.bin, a.bin
+                    ),
+                ));
+            }
+        }
+    }
     let Some(first) = images.first() else {
         return Err(cargo_conflict(
             &manifest,
@@ -125,6 +144,50 @@ pub fn for_workspace(args: &BuildArgs, env: &Environment) -> Result<WorkspacePla
         jobs: first.plan.jobs,
         images,
     })
+}
+
+/// Whether `--features`/`--all-features` enable every `required-features` of `bin`.
+fn features_enabled(args: &BuildArgs, member: &Member, bin: &str) -> bool {
+    let Some(needed) = member.required_features.get(bin) else {
+        return true;
+    };
+    if args.cargo.all_features {
+        return true;
+    }
+    let given: Vec<&str> = args
+        .cargo
+        .features
+        .iter()
+        .flat_map(|f| f.split([',', ' ']))
+        .filter(|f| !f.is_empty())
+        .collect();
+    needed.iter().all(|f| {
+        given
+            .iter()
+            .any(|g| *g == f || *g == format!("{}/{f}", member.name))
+    })
+}
+
+/// Where an image is written.
+fn destinations(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    out.extend(plan.repo.as_ref().map(|r| format!("the repository {r}")));
+    out.extend(
+        plan.oci_layout
+            .as_ref()
+            .map(|d| format!("the OCI layout {}", d.display())),
+    );
+    out.extend(
+        plan.tarball
+            .as_ref()
+            .map(|t| format!("the tarball {}", t.path.display())),
+    );
+    out.extend(
+        plan.dist
+            .as_ref()
+            .map(|d| format!("the dist directory {}", d.dir.display())),
+    );
+    out
 }
 
 fn cargo_conflict(manifest: &std::path::Path, why: String) -> PlanError {
@@ -184,7 +247,13 @@ fn select<'a>(
         } else if let Some(b) = &m.bin_setting {
             vec![b.clone()]
         } else {
-            m.bins.clone()
+            // As `cargo build --workspace`: a binary whose required features are not
+            // enabled is not built.
+            m.bins
+                .iter()
+                .filter(|b| features_enabled(args, m, b))
+                .cloned()
+                .collect()
         };
         if bins.is_empty() {
             if !args.cargo.workspace && args.cargo.bin.is_empty() {
@@ -255,6 +324,15 @@ mod tests {
         write("tools/src/bin/seed.rs", "fn main() {}\n");
         write("lib/Cargo.toml", &package("lib", ""));
         write("lib/src/lib.rs", "\n");
+        // A binary built only with a feature.
+        write(
+            "api/Cargo.toml",
+            &package(
+                "api",
+                "[features]\nadmin = []\n\n[[bin]]\nname = \"api\"\npath = \"src/main.rs\"\n\n[[bin]]\nname = \"admin\"\npath = \"src/admin.rs\"\nrequired-features = [\"admin\"]\n",
+            ),
+        );
+        write("api/src/admin.rs", "fn main() {}\n");
         let env = Environment {
             cwd: dir.path().to_path_buf(),
             ..Default::default()
@@ -301,6 +379,71 @@ mod tests {
             "--bin narrows, the names stay; no prefix: a layout"
         );
         let excluded = for_workspace(&args(&["--workspace", "--exclude", "tools"]), &env).unwrap();
-        assert_eq!(names(&excluded), [("api".to_string(), None)]);
+        assert_eq!(
+            names(&excluded),
+            [("api".to_string(), None)],
+            "admin needs a feature that is not enabled"
+        );
+        let admin = for_workspace(
+            &args(&[
+                "--workspace",
+                "--exclude",
+                "tools",
+                "--features",
+                "api/admin",
+            ]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&admin),
+            [("admin".to_string(), None), ("api".to_string(), None)]
+        );
+    }
+
+    #[test]
+    fn images_that_would_land_in_one_place_are_refused() {
+        let (dir, env) = workspace();
+        // A layout in imgpush.toml applies to every image.
+        std::fs::write(dir.path().join("imgpush.toml"), "oci-layout = \"out\"\n").unwrap();
+        let err = for_workspace(&args(&["--workspace"]), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("would both go to the OCI layout"), "{err}");
+        // api's second binary is not the one its `bin` names: it gets REPO/<bin>.
+        std::fs::remove_file(dir.path().join("imgpush.toml")).unwrap();
+        let manifest = dir.path().join("api/Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(
+            &manifest,
+            text.replace(
+                "[features]",
+                "[package.metadata.imgpush]\nrepo = \"reg.example/api\"\nbin = \"api\"\n\n[features]",
+            ),
+        )
+        .unwrap();
+        let plan = for_workspace(
+            &args(&[
+                "-p",
+                "api",
+                "-p",
+                "tools",
+                "--bin",
+                "api",
+                "--bin",
+                "admin",
+                "--all-features",
+            ]),
+            &env,
+        )
+        .unwrap();
+        let s = |a: &str, b: &str| (a.to_string(), Some(b.to_string()));
+        assert_eq!(
+            names(&plan),
+            [
+                s("api", "reg.example/api"),
+                s("admin", "reg.example/api/admin")
+            ]
+        );
     }
 }

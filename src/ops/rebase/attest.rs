@@ -18,14 +18,14 @@
 //! and are annotated with the image's own `created`, so a repeated rebase finds them in
 //! place.
 
-use super::{OpsError, RebasePlan, compose};
+use super::{OpsError, RebaseError, RebasePlan, compose};
 use crate::base::OpenedBase;
 use crate::image::provenance::{self, PREDICATE_ANNOTATION, ProvenanceInput, Resource};
 use crate::image::sbom::{BaseRef, Move, SbomFormat};
 use crate::image::{Attachment, BaseImage, BasePlatform, ImageSet};
 use crate::oci::referrers::ReferrerEntry;
 use crate::oci::{Digest, Platform, annotation, media};
-use crate::ops::referrers::{chain, document, list, newest};
+use crate::ops::referrers::{chain, document, list};
 use crate::plan::BaseSpec;
 use crate::report::{Event, Reporter};
 use serde_json::json;
@@ -58,8 +58,7 @@ pub(super) async fn attach(
     set: &mut ImageSet,
     platforms: &[Rebased<'_>],
 ) -> Result<(), OpsError> {
-    let (sbom, provenance) = (cx.plan.sbom, cx.plan.provenance);
-    if sbom == Some(false) && provenance == Some(false) {
+    if cx.plan.sbom == Some(false) && cx.plan.provenance == Some(false) {
         return Ok(());
     }
     for r in platforms {
@@ -78,7 +77,20 @@ pub(super) async fn attach(
             )));
             continue;
         }
-        if compose::is_docker(r.image) && sbom.is_none() && provenance.is_none() {
+        // Docker schema2 cannot carry referrers: none by default, asking for one refused.
+        let docker = compose::is_docker(r.image);
+        if docker && (cx.plan.sbom == Some(true) || cx.plan.provenance == Some(true)) {
+            return Err(RebaseError::AttachToDocker {
+                image: cx.plan.image.to_string(),
+                platform: platform.to_string(),
+            }
+            .into());
+        }
+        let (sbom, provenance) = (
+            cx.plan.sbom.unwrap_or(!docker),
+            cx.plan.provenance.unwrap_or(!docker),
+        );
+        if !sbom && !provenance {
             cx.reporter.event(Event::Detail(format!(
                 "{platform}: a Docker-format image, which cannot carry referrers: no SBOM or provenance attached"
             )));
@@ -102,19 +114,21 @@ pub(super) async fn attach(
             .get("created")
             .and_then(|c| c.as_str())
             .map(str::to_string);
-        if sbom != Some(false) {
+        if sbom {
             let mut moved = 0;
             for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
-                let Some(entry) = newest(&listed, format.artifact_type()) else {
-                    continue;
-                };
-                if let Some(doc) = move_sbom(cx, r, &to, format, &entry).await {
-                    let mut a = Attachment::new(format.artifact_type(), doc);
-                    if let Some(c) = entry.created().or(created.as_deref()) {
-                        a = a.with_annotation(annotation::CREATED, c);
+                // The newest document of the format that can be moved (another tool's
+                // newer SBOM does not hide imgpush's own).
+                for entry in newest_first(&listed, format.artifact_type()) {
+                    if let Some(doc) = move_sbom(cx, r, &to, format, &entry).await {
+                        let mut a = Attachment::new(format.artifact_type(), doc);
+                        if let Some(c) = entry.created().or(created.as_deref()) {
+                            a = a.with_annotation(annotation::CREATED, c);
+                        }
+                        set.attach(platform, &a)?;
+                        moved += 1;
+                        break;
                     }
-                    set.attach(platform, &a)?;
-                    moved += 1;
                 }
             }
             if moved == 0 && !listed.iter().any(is_sbom) {
@@ -123,7 +137,7 @@ pub(super) async fn attach(
                 )));
             }
         }
-        if provenance != Some(false) {
+        if provenance {
             let statement = rebase_provenance(cx, r, &to, &listed).await;
             let mut a = Attachment::new(media::IN_TOTO_JSON, statement)
                 .with_annotation(PREDICATE_ANNOTATION, provenance::PREDICATE_TYPE);
@@ -134,6 +148,18 @@ pub(super) async fn attach(
         }
     }
     Ok(())
+}
+
+/// The referrers of `artifact_type`, newest (`created`) first, ties broken by digest: the
+/// same order whatever order the registry lists them in.
+fn newest_first(listed: &[ReferrerEntry], artifact_type: &str) -> Vec<ReferrerEntry> {
+    let mut of: Vec<ReferrerEntry> = listed
+        .iter()
+        .filter(|r| r.artifact_type.as_deref() == Some(artifact_type))
+        .cloned()
+        .collect();
+    of.sort_by(|a, b| (b.created(), b.digest.as_str()).cmp(&(a.created(), a.digest.as_str())));
+    of
 }
 
 fn is_sbom(r: &ReferrerEntry) -> bool {
@@ -228,7 +254,7 @@ async fn rebase_provenance(
             == Some(provenance::PREDICATE_TYPE)
     });
     let built: Vec<ReferrerEntry> = built.cloned().collect();
-    if let Some(entry) = newest(&built, media::IN_TOTO_JSON) {
+    if let Some(entry) = newest_first(&built, media::IN_TOTO_JSON).into_iter().next() {
         match document(cx.opened, &entry).await {
             Ok(doc) => deps.push(
                 Resource::named("image.provenance")
@@ -277,4 +303,34 @@ async fn rebase_provenance(
         parameters,
         dependencies: deps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::referrers::tests::entry;
+
+    #[test]
+    fn candidates_are_newest_first_and_ties_do_not_depend_on_listing_order() {
+        let old = "2024-01-01T00:00:00Z";
+        let new = "2025-01-01T00:00:00Z";
+        let listed = vec![
+            entry(1, media::SPDX_JSON, Some(old)),
+            entry(2, media::SPDX_JSON, Some(new)),
+            entry(3, media::SPDX_JSON, Some(new)),
+            entry(4, media::CYCLONEDX_JSON, Some(new)),
+        ];
+        let order = |l: &[ReferrerEntry]| -> Vec<Digest> {
+            newest_first(l, media::SPDX_JSON)
+                .into_iter()
+                .map(|e| e.digest)
+                .collect()
+        };
+        let first = order(&listed);
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[2], Digest::of(&[1]), "the older one last");
+        let mut reversed = listed.clone();
+        reversed.reverse();
+        assert_eq!(order(&reversed), first);
+    }
 }
