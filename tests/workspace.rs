@@ -151,6 +151,20 @@ fn a_workspace_is_one_cargo_build_and_one_image_per_binary() {
             );
         }
 
+        // The provenance says which packages the one cargo call built with it (cargo
+        // unifies their features).
+        let docs = attached(&registry, &repo, amd64_manifest);
+        let (_, _, statement) = docs
+            .iter()
+            .find(|(t, _, _)| t == "application/vnd.in-toto+json")
+            .expect("a provenance statement");
+        let statement: Value = serde_json::from_slice(statement).unwrap();
+        assert_eq!(
+            statement["predicate"]["buildDefinition"]["externalParameters"]["builtWith"],
+            serde_json::json!(["api", "cron", "gateway", "tools", "worker"]),
+            "{bin}"
+        );
+
         // It runs, on both CPUs.
         for arch in ["amd64", "arm64"] {
             let bundle = unpack_platform(

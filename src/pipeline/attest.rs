@@ -21,6 +21,10 @@ use std::process::{Command, Stdio};
 pub(super) struct BuildFacts {
     /// The compilers and linkers that ran, with their versions.
     pub tools: Vec<ToolVersion>,
+    /// The packages the one cargo invocation built together, when it built more than this
+    /// image's (`--workspace`): cargo unifies features across them, so they are part of
+    /// how this binary was made. Sorted; empty for a build of one image.
+    pub built_with: Vec<String>,
 }
 
 /// The name documents give the image: the target repository, else the program's name.
@@ -116,7 +120,10 @@ pub(super) fn attach_provenance(
     facts: &BuildFacts,
 ) -> Result<(), Error> {
     let name = image_name(plan);
-    let parameters = parameters(plan, set);
+    let mut parameters = parameters(plan, set);
+    if !facts.built_with.is_empty() {
+        parameters.insert("builtWith".into(), json!(facts.built_with));
+    }
     let mut common = dependencies(plan, facts);
     common.extend(source_revision(&project_dir(plan)));
     let subjects = subjects(set);

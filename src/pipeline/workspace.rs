@@ -190,9 +190,17 @@ async fn compile_group(
         })
         .collect();
     let cargo = compile::cargo::prepare_many(cargo_of(group[0]), units, &first.tools, &platforms)?;
+    let mut packages: Vec<String> = group.iter().map(|&i| cargo_of(i).package.clone()).collect();
+    packages.sort();
+    packages.dedup();
     let facts = attest::BuildFacts {
         tools: if group.iter().any(|&i| plans[i].1.provenance) {
             cargo.tools_used()
+        } else {
+            Vec::new()
+        },
+        built_with: if packages.len() > 1 {
+            packages
         } else {
             Vec::new()
         },
