@@ -398,33 +398,24 @@ fn refused_rebases_push_nothing() {
         &["has no linux/riscv64"],
     );
     // A Docker-format image cannot carry referrers: asking for them is refused.
+    let legacy = format!("{host}/legacy:v1");
+    let legacy_rebase = [
+        "rebase",
+        legacy.as_str(),
+        "--old-base",
+        &base_v1,
+        "--base",
+        &base_v2,
+    ];
     refused(
-        &[
-            "rebase",
-            &format!("{host}/legacy:v1"),
-            "--old-base",
-            &base_v1,
-            "--base",
-            &base_v2,
-            "--provenance",
-            "slsa",
-        ],
+        &[&legacy_rebase[..], &["--provenance", "slsa"]].concat(),
         &["is a Docker-format image", "--sbom none --provenance none"],
     );
     assert_eq!(s.digest_of(&app), app_digest, "the tag did not move");
     assert!(!s.registry.tags("app").contains(&"latest".to_string()));
 
     // Named, the old base of the Docker-format image is found, and the result stays Docker.
-    let out = s.run_str(&[
-        "rebase",
-        &format!("{host}/legacy:v1"),
-        "--old-base",
-        &base_v1,
-        "--base",
-        &base_v2,
-        "-t",
-        "v2",
-    ]);
+    let out = s.run_str(&[&legacy_rebase[..], &["-t", "v2"]].concat());
     let line = success_line(&out);
     assert!(
         s.registry.referrers_tags("legacy").is_empty(),

@@ -266,8 +266,8 @@ fn choose_platforms(plan: &Plan, opened: &OpenedBase) -> Result<Vec<Platform>, E
 }
 
 /// A prepared compiler run, to be run off the async threads.
-type CompileRun =
-    Box<dyn FnOnce(&dyn Reporter) -> Result<Vec<Artifact>, compile::CompileError> + Send>;
+type CompileRun<T = Vec<Artifact>> =
+    Box<dyn FnOnce(&dyn Reporter) -> Result<T, compile::CompileError> + Send>;
 
 /// The files of each platform: given, compiled with cargo or go, or none (the bundle
 /// only); and the tools that made them.
@@ -305,13 +305,22 @@ async fn compile(
         platforms: platforms.to_vec(),
         summary,
     };
+    Ok((run_compiler(stage, reporter, run).await?, facts))
+}
+
+/// Runs a prepared compiler off the async threads, inside its compile stage's events.
+async fn run_compiler<T: Send + 'static>(
+    stage: Stage,
+    reporter: Arc<dyn Reporter>,
+    run: CompileRun<T>,
+) -> Result<T, Error> {
     reporter.event(Event::StageStarted(stage.clone()));
     let r = reporter.clone();
-    let artifacts = tokio::task::spawn_blocking(move || run(r.as_ref()))
+    let out = tokio::task::spawn_blocking(move || run(r.as_ref()))
         .await
         .expect("the build task does not panic")?;
     reporter.event(Event::StageFinished(stage));
-    Ok((artifacts, facts))
+    Ok(out)
 }
 
 /// Writes the image set to every output, registry first.

@@ -9,12 +9,12 @@
 //! the run before anything is published, so no image is tagged for a build that did not
 //! finish; a failure publishing one image names it.
 
-use super::{BuildOutput, Prepared, attest, finish, prepare};
+use super::{BuildOutput, Prepared, attest, finish, prepare, run_compiler};
 use crate::compile::{self, Artifact};
 use crate::error::Error;
 use crate::oci::Platform;
 use crate::plan::{CargoPlan, Plan, Source, WorkspacePlan};
-use crate::report::{Event, Reporter, Stage, Tool};
+use crate::report::{Reporter, Stage, Tool};
 use futures_util::StreamExt;
 use std::sync::Arc;
 
@@ -96,9 +96,7 @@ pub(crate) async fn build_many(
             }
             _ => compile_group(plans, &group, &ready, reporter.clone()).await?,
         };
-        for (i, mut list) in group.into_iter().zip(built) {
-            // Cargo builds group only plans of the same platforms; a lone one built its own.
-            list.retain(|a| ready[i].platforms.contains(&a.platform));
+        for (i, list) in group.into_iter().zip(built) {
             artifacts[i] = Some(list);
             facts[i] = used.clone();
         }
@@ -169,15 +167,8 @@ async fn compile_group(
 ) -> Result<(Vec<Vec<Artifact>>, attest::BuildFacts), Error> {
     let first = plans[group[0]].1;
     let cargo_of = |i: usize| cargo_plan(plans[i].1).expect("a group of Cargo plans");
-    let mut platforms: Vec<Platform> = Vec::new();
-    for &i in group {
-        for p in &ready[i].platforms {
-            if !platforms.contains(p) {
-                platforms.push(p.clone());
-            }
-        }
-    }
-    platforms.sort();
+    // Grouped plans have the same platforms (see `groups`).
+    let platforms = &ready[group[0]].platforms;
     let units = group
         .iter()
         .map(|&i| {
@@ -189,7 +180,7 @@ async fn compile_group(
             }
         })
         .collect();
-    let cargo = compile::cargo::prepare_many(cargo_of(group[0]), units, &first.tools, &platforms)?;
+    let cargo = compile::cargo::prepare_many(cargo_of(group[0]), units, &first.tools, platforms)?;
     let mut packages: Vec<String> = group.iter().map(|&i| cargo_of(i).package.clone()).collect();
     packages.sort();
     packages.dedup();
@@ -210,11 +201,6 @@ async fn compile_group(
         platforms: platforms.clone(),
         summary: cargo.describe(),
     };
-    reporter.event(Event::StageStarted(stage.clone()));
-    let r = reporter.clone();
-    let built = tokio::task::spawn_blocking(move || cargo.run_units(r.as_ref()))
-        .await
-        .expect("the build task does not panic")?;
-    reporter.event(Event::StageFinished(stage));
+    let built = run_compiler(stage, reporter, Box::new(move |r| cargo.run_units(r))).await?;
     Ok((built, facts))
 }

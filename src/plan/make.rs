@@ -134,7 +134,7 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::values::parse_base;
     use crate::plan::{DEFAULT_LAYOUT_DIR, PlatformRequest, Source};
@@ -158,7 +158,8 @@ mod tests {
         (dir, env)
     }
 
-    fn args(list: &[&str]) -> BuildArgs {
+    /// Build flags as clap parses them.
+    pub(crate) fn args(list: &[&str]) -> BuildArgs {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {

@@ -280,19 +280,8 @@ fn select<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::make::tests::args;
     use super::*;
-
-    fn args(list: &[&str]) -> BuildArgs {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            build: BuildArgs,
-        }
-        Cli::try_parse_from(std::iter::once("cargo-imgpush").chain(list.iter().copied()))
-            .unwrap()
-            .build
-    }
 
     /// A workspace: `api` (one binary), `tools` (two, with its own `repo`), `lib` (none).
     fn workspace() -> (tempfile::TempDir, Environment) {
