@@ -140,6 +140,13 @@ pub struct Retry {
     pub registry_asked: bool,
 }
 
+/// Which way a piece of the toolchain cache moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolchainCacheAction {
+    Pulled,
+    Pushed,
+}
+
 /// Something that happened during a run, for the UI. Blob transfers have their own
 /// methods on [`Reporter`], for progress bars.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +164,16 @@ pub enum Event {
     /// Rust's std for every target was already in the std cache.
     StdFromCache {
         cache: PathBuf,
+    },
+    /// A piece of the toolchain cache (`--toolchain-cache`) came from, or went to, its
+    /// registry: `what` is `std for <triple>` or `zig's cache`, `location` `REG/REPO:TAG`,
+    /// `bytes` the archive's size.
+    ToolchainCache {
+        action: ToolchainCacheAction,
+        what: String,
+        location: String,
+        bytes: u64,
+        elapsed: std::time::Duration,
     },
     /// One line a compiler wrote (stdout or stderr); `platform` when the tool runs once per
     /// platform.

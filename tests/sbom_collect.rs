@@ -71,6 +71,7 @@ fn each_platform_lists_exactly_the_crates_compiled_for_it() {
         glibc_version: "2.17".into(),
         builder: Builder::Zigbuild,
         build_std: BuildStd::Auto,
+        toolchain_cache: None,
     };
     let platforms: Vec<Platform> = vec![
         "linux/amd64".parse().unwrap(),

@@ -15,7 +15,7 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use support::*;
 
 const BINS: [&str; 6] = ["api", "worker", "gateway", "cron", "migrate", "seed"];
@@ -25,35 +25,6 @@ fn fleet() -> String {
         .join("fixtures/cargo/fleet/Cargo.toml")
         .display()
         .to_string()
-}
-
-/// A cargo that logs every invocation's arguments to `log`, then runs the real one.
-fn cargo_shim(dir: &Path) -> (PathBuf, PathBuf) {
-    let log = dir.join("cargo-calls.log");
-    let shim = dir.join("cargo");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec /usr/bin/cargo \"$@\"\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (shim, log)
-}
-
-/// The program's builds among the logged invocations (not `metadata`, `config get`, nor
-/// the one-time build of std into imgpush's std cache), as cargo-zigbuild passes them on
-/// (`--package` for `-p`).
-fn program_builds(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("build ") && !l.contains("build-std"))
-        .map(str::to_string)
-        .collect()
 }
 
 fn run(imgpush: &Imgpush, shim: &Path, args: &[&str]) -> std::process::Output {

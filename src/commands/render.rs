@@ -7,7 +7,7 @@ use crate::oci::Digest;
 use crate::plan::Verbosity;
 use crate::report::{
     BlobOutcome, Event, LayerSource, ProgressId, Reporter, Retry, SharedContent, Stage, Summary,
-    Tool, human_size,
+    Tool, ToolchainCacheAction, human_size,
 };
 use indicatif::ProgressBar;
 use std::collections::HashMap;
@@ -214,6 +214,26 @@ fn lines(event: &Event) -> Vec<(Verbosity, String)> {
         }
         Event::StdFromCache { cache } => {
             detail(format!("std from the std cache {}", cache.display()))
+        }
+        Event::ToolchainCache {
+            action,
+            what,
+            location,
+            bytes,
+            elapsed,
+        } => {
+            let way = match action {
+                ToolchainCacheAction::Pulled => "from",
+                ToolchainCacheAction::Pushed => "stored in",
+            };
+            vec![(
+                Verbosity::Normal,
+                format!(
+                    "{what} {way} the toolchain cache {location} ({}, {:.1} s)",
+                    human_size(*bytes),
+                    elapsed.as_secs_f64()
+                ),
+            )]
         }
         Event::ChildOutput {
             tool: Tool::Go,

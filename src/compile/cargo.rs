@@ -38,6 +38,8 @@ pub struct CargoBuild {
     user_flags: UserFlags,
     /// `rustc -vV`'s commit (for `/rustc/<commit>`, the name std's sources get).
     rustc_commit: Option<String>,
+    /// The toolchain cache, when one is configured ([`CargoBuild::with_shared_cache`]).
+    shared: Option<shared::Shared>,
 }
 
 /// One image's binaries: the package they are targets of, and where they go in the image.
@@ -126,6 +128,7 @@ pub fn prepare_many(
         units,
         user_flags,
         rustc_commit,
+        shared: None,
     })
 }
 
@@ -197,6 +200,9 @@ impl CargoBuild {
                 c.env("CARGO", &self.toolchain.cargo);
                 if let Some(zig) = &self.zig {
                     c.env("CARGO_ZIGBUILD_ZIG_PATH", zig);
+                }
+                if let Some(dir) = self.zig_global_cache() {
+                    c.env("ZIG_GLOBAL_CACHE_DIR", dir);
                 }
                 c
             }
@@ -306,13 +312,7 @@ impl CargoBuild {
             flags.join(" "),
             self.plan.builder
         );
-        // Without a cache (no private place for one) std goes in the project's own target
-        // directory: slower for the next project, never in a directory others can write.
-        let dir = match &self.tools.cache_dir {
-            Some(dir) => dir.clone(),
-            None => self.plan.target_dir.join("imgpush-cache"),
-        };
-        StdCache::new(&dir, &identity)
+        StdCache::new(&self.cache_dir(), &identity)
     }
 
     /// The build command, not yet run.
@@ -423,35 +423,24 @@ impl CargoBuild {
         let commit = self.rustc_commit.as_deref();
         let triples: Vec<&str> = self.targets.iter().map(|(_, t)| *t).collect();
         let mut std_sbom: BTreeMap<&str, Vec<Component>> = BTreeMap::new();
-        if self.std == StdSource::Build {
+        let zig = self.prepare_zig(reporter)?;
+        let messages = if self.std == StdSource::Build {
             let cache = self.std_cache();
-            let missing: Vec<&str> = triples.iter().copied().filter(|t| !cache.has(t)).collect();
-            if missing.is_empty() {
-                reporter.event(Event::StdFromCache {
-                    cache: cache.root.clone(),
-                });
-            } else {
-                reporter.event(Event::StageStarted(Stage::BuildStd {
-                    targets: missing.iter().map(|t| t.to_string()).collect(),
-                    cache: cache.root.clone(),
-                }));
-            }
-            cache.fill(
-                &triples,
-                &self.std_lock(),
-                |m, t, x| self.std_command(m, t, x),
-                |cmd| run_cargo(cmd, reporter),
-            )?;
+            let messages = self.with_std(&cache, &triples, reporter, || {
+                run_cargo(self.command(), reporter)
+            })?;
             for triple in &triples {
                 let units = cache.units(triple)?;
                 std_sbom.insert(triple, cargo_sbom::std_components(&units, &rust, commit));
             }
+            messages
         } else {
             for triple in &triples {
                 std_sbom.insert(triple, cargo_sbom::installed_std_components(&rust, commit));
             }
-        }
-        let messages = run_cargo(self.command(), reporter)?;
+            run_cargo(self.command(), reporter)?
+        };
+        self.finish_zig(zig, reporter);
         let metadata = self.metadata()?;
         let lock = self.lock()?;
         let several = self.units.len() > 1;
@@ -546,6 +535,9 @@ impl CargoBuild {
 
 #[path = "cargo_inputs.rs"]
 mod inputs;
+
+#[path = "cargo_shared.rs"]
+mod shared;
 
 #[cfg(test)]
 #[path = "cargo_tests.rs"]

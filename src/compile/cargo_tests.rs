@@ -20,6 +20,7 @@ fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
         glibc_version: "2.17".into(),
         builder,
         build_std: BuildStd::Auto,
+        toolchain_cache: None,
     };
     CargoBuild {
         units: vec![Unit {
@@ -58,6 +59,7 @@ fn build(builder: Builder, libc: Libc, std: StdSource) -> CargoBuild {
             ..UserFlags::default()
         },
         rustc_commit: Some("abc".into()),
+        shared: None,
     }
 }
 
@@ -211,5 +213,89 @@ fn several_images_are_one_invocation_with_each_package_once() {
     assert!(
         b.describe()
             .contains("api (bin api), tools (bin migrate), tools (bin seed)")
+    );
+}
+
+/// A cache that is never reached (the entries' identities are all that is looked at).
+struct Nowhere;
+impl crate::compile::shared_cache::SharedCache for Nowhere {
+    fn location(&self) -> &str {
+        "reg.example/cache"
+    }
+    fn fetch(
+        &self,
+        _: &crate::compile::shared_cache::Entry,
+        _: &std::path::Path,
+    ) -> Result<Option<PathBuf>, crate::compile::shared_cache::FetchError> {
+        Ok(None)
+    }
+    fn contains(
+        &self,
+        _: &crate::compile::shared_cache::Entry,
+    ) -> Result<bool, crate::compile::shared_cache::FetchError> {
+        Ok(true)
+    }
+    fn store(
+        &self,
+        _: &crate::compile::shared_cache::Entry,
+        _: &crate::layer::Layer,
+    ) -> Result<(), crate::compile::shared_cache::FetchError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn toolchain_cache_entries_hold_no_machine_paths_and_follow_the_flags() {
+    let shared = || std::sync::Arc::new(Nowhere) as std::sync::Arc<_>;
+    let here = build(Builder::Zigbuild, Libc::Musl, StdSource::Build).with_shared_cache(shared());
+    let mut b = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
+    b.toolchain.sysroot = "/home/runner/elsewhere".into();
+    b.plan.target_dir = "/tmp/other/target".into();
+    b.plan.workspace_root = "/tmp/other".into();
+    b.tools.cache_dir = Some("/var/cache/imgpush".into());
+    b.tools.cargo_home = Some("/home/runner/.cargo".into());
+    let there = b.with_shared_cache(shared());
+    let triple = "aarch64-unknown-linux-musl";
+    let entry = here.std_entry(triple).unwrap();
+    assert_eq!(entry, there.std_entry(triple).unwrap());
+    assert!(entry.tag.starts_with("std-aarch64-unknown-linux-musl-"));
+    for path in ["/usr", "/w", "/h/.cargo", "/home", "/tmp"] {
+        assert!(
+            !entry.identity.contains(&format!("{path}/")),
+            "{}",
+            entry.identity
+        );
+    }
+    assert!(entry.identity.contains("-Clink-self-contained=no"));
+    assert!(entry.identity.contains("-C opt-level=3"));
+    assert_ne!(
+        entry.tag,
+        here.std_entry("x86_64-unknown-linux-musl").unwrap().tag
+    );
+    // The user's flags are std's flags too: other flags, another std.
+    let mut other = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
+    other.user_flags.env = Some(EnvFlags::Plain("-C opt-level=s".into()));
+    let other = other.with_shared_cache(shared());
+    assert_ne!(entry.tag, other.std_entry(triple).unwrap().tag);
+    // zig's cache is per set of targets, in imgpush's cache, and the build uses it.
+    let zig = here.zig_global_cache().unwrap();
+    assert!(zig.starts_with(here.cache_dir()), "{}", zig.display());
+    let command = here.command();
+    let env: Vec<_> = command.get_envs().collect();
+    assert!(
+        env.iter()
+            .any(|(k, v)| *k == "ZIG_GLOBAL_CACHE_DIR" && *v == Some(zig.as_os_str()))
+    );
+    // Plain cargo: no zig cache.
+    let cargo = build(Builder::Cargo, Libc::Musl, StdSource::Build).with_shared_cache(shared());
+    assert!(cargo.zig_global_cache().is_none());
+    // No toolchain cache: no entries, zig's own cache.
+    let none = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
+    assert!(none.std_entry(triple).is_none());
+    assert!(
+        !none
+            .command()
+            .get_envs()
+            .any(|(k, _)| k == "ZIG_GLOBAL_CACHE_DIR")
     );
 }

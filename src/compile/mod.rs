@@ -8,6 +8,7 @@ pub mod files;
 pub mod go;
 pub mod rustflags;
 pub mod sbom;
+pub mod shared_cache;
 mod stream;
 pub mod sysroot;
 mod targets;

@@ -231,6 +231,14 @@ fn toml_list(items: &[String]) -> String {
 }
 
 /// The rustc commit (`rustc -vV`'s `commit-hash`), else its release number.
+/// `rustc -vV`, whole: release, commit, host, LLVM version (no paths).
+pub fn rustc_verbose_version(rustc: &Path) -> Option<String> {
+    let out = Command::new(rustc).arg("-vV").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
 pub fn rustc_commit(rustc: &Path) -> Option<String> {
     let out = Command::new(rustc).arg("-vV").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();

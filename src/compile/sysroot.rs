@@ -90,18 +90,60 @@ impl StdCache {
         any
     }
 
+    /// The files of the std for `triple` as layer entries at `/lib/rustlib/<triple>/…`
+    /// (for the toolchain cache): the rlibs, the units and the manifest.
+    pub fn entries(&self, triple: &str) -> std::io::Result<Vec<crate::layer::LayerEntry>> {
+        let dir = self.sysroot().join("lib/rustlib").join(triple);
+        let prefix = format!("/lib/rustlib/{triple}");
+        let mut out =
+            super::shared_cache::tree_entries(&dir.join("lib"), &format!("{prefix}/lib"), &[])?;
+        for name in ["imgpush-std-units.json", "imgpush-complete"] {
+            out.push(crate::layer::LayerEntry::file(
+                &format!("{prefix}/{name}"),
+                crate::layer::EntrySource::Path(dir.join(name)),
+                0o644,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Puts the std for `triple` unpacked in `tree` (a tree of [`StdCache::entries`]) in
+    /// place, if it is complete; otherwise leaves nothing of it and says what is wrong.
+    pub fn install(&self, triple: &str, tree: &Path) -> Result<(), String> {
+        let rustlib = tree.join("lib/rustlib");
+        let names: Vec<String> = std::fs::read_dir(&rustlib)
+            .map_err(|_| "it holds no lib/rustlib directory".to_string())?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        if names != [triple] {
+            return Err(format!("it holds std for {names:?}, not for {triple}"));
+        }
+        let to = self.sysroot().join("lib/rustlib").join(triple);
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::create_dir_all(self.sysroot().join("lib/rustlib")).map_err(|e| e.to_string())?;
+        std::fs::rename(rustlib.join(triple), &to).map_err(|e| e.to_string())?;
+        if !self.has(triple) {
+            let _ = std::fs::remove_dir_all(&to);
+            return Err("its files do not match its own manifest (incomplete or damaged)".into());
+        }
+        Ok(())
+    }
+
     /// Builds std for every target in `missing` (holding a lock so concurrent runs don't
     /// race), with `command` = a `cargo build` configured by the caller, given the empty
     /// crate's manifest and a target dir, and `run` running it and returning its
     /// `compiler-artifact` messages. `std_lock` is the std source's `Cargo.lock`, for the
-    /// units' checksums and edges.
+    /// units' checksums and edges. `fetch` is offered each missing target first, under the
+    /// lock (the toolchain cache; `true`: it is in place now). Returns the targets built.
     pub fn fill(
         &self,
         triples: &[&str],
         std_lock: &Path,
+        fetch: &mut dyn FnMut(&str) -> bool,
         command: impl FnOnce(&Path, &Path, &[&str]) -> Command,
         run: impl FnOnce(Command) -> Result<Vec<Artifact>, CompileError>,
-    ) -> Result<(), CompileError> {
+    ) -> Result<Vec<String>, CompileError> {
         let io = |path: &Path| {
             let p = path.to_path_buf();
             move |source| CompileError::Cache { path: p, source }
@@ -110,9 +152,13 @@ impl StdCache {
         let lock_path = self.root.join(".lock");
         let lock = File::create(&lock_path).map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
-        let missing: Vec<&str> = triples.iter().copied().filter(|t| !self.has(t)).collect();
+        let missing: Vec<&str> = triples
+            .iter()
+            .copied()
+            .filter(|t| !self.has(t) && !fetch(t))
+            .collect();
         if missing.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let dummy = self.root.join("empty-crate");
         std::fs::create_dir_all(dummy.join("src")).map_err(io(&dummy))?;
@@ -164,7 +210,7 @@ impl StdCache {
         }
         // The intermediate build (hundreds of MB) is not needed once std is copied out.
         let _ = std::fs::remove_dir_all(&target_dir);
-        Ok(())
+        Ok(missing.iter().map(|t| t.to_string()).collect())
     }
 }
 
@@ -250,6 +296,7 @@ mod tests {
             .fill(
                 &["aarch64-unknown-linux-musl"],
                 &std_lock,
+                &mut |_| false,
                 fake_build,
                 fake_run,
             )
@@ -273,6 +320,7 @@ mod tests {
             .fill(
                 &["aarch64-unknown-linux-musl"],
                 &std_lock,
+                &mut |_| false,
                 fake_build,
                 fake_run,
             )
@@ -286,6 +334,7 @@ mod tests {
             .fill(
                 &["aarch64-unknown-linux-musl"],
                 &std_lock,
+                &mut |_| false,
                 fake_build,
                 fake_run,
             )
@@ -308,5 +357,72 @@ mod tests {
             StdCache::new(dir.path(), "rustc 1.1 | -C x").root,
             cache.root
         );
+    }
+
+    /// A std, as [`StdCache::entries`] lists it, packed the way the toolchain cache packs
+    /// it and unpacked into `dest`.
+    fn packed_and_unpacked(cache: &StdCache, triple: &str, dest: &Path) {
+        let options = crate::layer::LayerOptions {
+            mtime: 0,
+            compression: crate::layer::Compression::Zstd { level: 3 },
+        };
+        let scratch = tempfile::tempdir().unwrap();
+        let entries = cache.entries(triple).unwrap();
+        let layer =
+            crate::layer::write_layer(entries, "std".into(), options, scratch.path()).unwrap();
+        super::super::shared_cache::unpack(&layer.path, dest).unwrap();
+    }
+
+    #[test]
+    fn a_std_travels_whole_and_only_whole() {
+        let triple = "aarch64-unknown-linux-musl";
+        let here = tempfile::tempdir().unwrap();
+        let cache = StdCache::new(here.path(), "rustc 1.0");
+        let lib = cache.lib_dir(triple);
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libstd-abc.rlib"), b"std rlib").unwrap();
+        std::fs::write(lib.join("libcore-abc.rlib"), b"core").unwrap();
+        std::fs::write(cache.units_file(triple), b"[]").unwrap();
+        std::fs::write(
+            cache.manifest(triple),
+            "8 libstd-abc.rlib\n4 libcore-abc.rlib\n",
+        )
+        .unwrap();
+        assert!(cache.has(triple));
+
+        let there = tempfile::tempdir().unwrap();
+        let other = StdCache::new(&there.path().join("a/b"), "rustc 1.0");
+        let tree = there.path().join("tree");
+        packed_and_unpacked(&cache, triple, &tree);
+        other.install(triple, &tree).unwrap();
+        assert!(other.has(triple));
+        assert_eq!(
+            std::fs::read(other.lib_dir(triple).join("libcore-abc.rlib")).unwrap(),
+            b"core"
+        );
+
+        // Another target's std is not this one's.
+        let tree = there.path().join("tree2");
+        packed_and_unpacked(&cache, triple, &tree);
+        let err = other
+            .install("x86_64-unknown-linux-musl", &tree)
+            .unwrap_err();
+        assert!(err.contains("not for x86_64-unknown-linux-musl"), "{err}");
+
+        // A file that does not match the std's own manifest: nothing is left in place.
+        let tree = there.path().join("tree3");
+        packed_and_unpacked(&cache, triple, &tree);
+        std::fs::write(
+            tree.join("lib/rustlib")
+                .join(triple)
+                .join("lib/libcore-abc.rlib"),
+            b"x",
+        )
+        .unwrap();
+        let fresh = StdCache::new(&there.path().join("c"), "rustc 1.0");
+        let err = fresh.install(triple, &tree).unwrap_err();
+        assert!(err.contains("do not match"), "{err}");
+        assert!(!fresh.has(triple));
+        assert!(!fresh.sysroot().join("lib/rustlib").join(triple).exists());
     }
 }

@@ -81,36 +81,20 @@ impl Referrer {
     /// The artifact manifest for `attachment` about the manifest `subject`.
     pub fn compose(subject: &Document, attachment: &Attachment) -> Referrer {
         let document = Document::new(attachment.bytes.to_vec(), &attachment.media_type);
-        let mut manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_MANIFEST,
-            "artifactType": attachment.artifact_type,
-            // The empty descriptor, with its content inline as image-spec 1.1's
-            // `DescriptorEmptyJSON` has it; the blob is pushed all the same (registries
-            // check that a manifest's config exists).
-            "config": {
-                "mediaType": media::OCI_EMPTY,
-                "digest": EMPTY_JSON_DIGEST,
-                "size": EMPTY_JSON.len(),
-                "data": "e30=",
-            },
-            "layers": [{
-                "mediaType": document.media_type,
-                "digest": document.digest.to_string(),
-                "size": document.bytes.len(),
-            }],
-            "subject": {
-                "mediaType": subject.media_type,
-                "digest": subject.digest.to_string(),
-                "size": subject.bytes.len(),
-            },
-        });
-        if !attachment.annotations.is_empty() {
-            manifest["annotations"] = json!(attachment.annotations);
-        }
+        let layer = Blob {
+            media_type: &document.media_type,
+            digest: &document.digest,
+            size: document.bytes.len() as u64,
+        };
+        let manifest = artifact_manifest(
+            &attachment.artifact_type,
+            &layer,
+            &attachment.annotations,
+            Some(subject),
+        );
         Referrer {
             artifact_type: attachment.artifact_type.clone(),
-            manifest: Document::new(canonical_json(&manifest), media::OCI_MANIFEST),
+            manifest,
             document,
             subject: subject.digest.clone(),
             annotations: attachment.annotations.clone(),
@@ -137,6 +121,55 @@ impl Referrer {
     pub fn descriptor(&self) -> Descriptor {
         serde_json::from_value(self.list_entry()).expect("a descriptor we made parses")
     }
+}
+
+/// A blob an artifact manifest points at.
+pub struct Blob<'a> {
+    pub media_type: &'a str,
+    pub digest: &'a Digest,
+    pub size: u64,
+}
+
+/// An OCI 1.1 artifact manifest ("Guidelines for Artifact Usage"): `artifactType`, the
+/// empty descriptor as config, `layer` as its one layer, and `subject` when it is about
+/// another manifest (a referrer); without one it stands alone under a tag (the toolchain
+/// cache's artifacts).
+pub fn artifact_manifest(
+    artifact_type: &str,
+    layer: &Blob<'_>,
+    annotations: &BTreeMap<String, String>,
+    subject: Option<&Document>,
+) -> Document {
+    let mut manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "artifactType": artifact_type,
+        // The empty descriptor, with its content inline as image-spec 1.1's
+        // `DescriptorEmptyJSON` has it; the blob is pushed all the same (registries
+        // check that a manifest's config exists).
+        "config": {
+            "mediaType": media::OCI_EMPTY,
+            "digest": EMPTY_JSON_DIGEST,
+            "size": EMPTY_JSON.len(),
+            "data": "e30=",
+        },
+        "layers": [{
+            "mediaType": layer.media_type,
+            "digest": layer.digest.to_string(),
+            "size": layer.size,
+        }],
+    });
+    if let Some(subject) = subject {
+        manifest["subject"] = json!({
+            "mediaType": subject.media_type,
+            "digest": subject.digest.to_string(),
+            "size": subject.bytes.len(),
+        });
+    }
+    if !annotations.is_empty() {
+        manifest["annotations"] = json!(annotations);
+    }
+    Document::new(canonical_json(&manifest), media::OCI_MANIFEST)
 }
 
 impl PlatformImage {

@@ -9,7 +9,7 @@ pub mod purl;
 pub mod sbom;
 mod source;
 
-pub use attach::{Attachment, Referrer};
+pub use attach::{Attachment, Blob, Referrer, artifact_manifest};
 pub use compose::{ComposeInput, compose};
 pub use config::ImageSettings;
 pub use source::{BlobSource, InMemory, LayerFile, file_stream, write_stream};

@@ -3,6 +3,7 @@
 
 mod attest;
 mod layers;
+mod toolchain_cache;
 mod workspace;
 
 pub use workspace::{WorkspaceImageOutput, WorkspaceOutput, build_workspace};
@@ -84,6 +85,7 @@ pub async fn build(plan: &Plan, reporter: Arc<dyn Reporter>) -> Result<BuildOutp
         plan,
         &ready.platforms,
         ready.work.path(),
+        &ready.clients,
         ready.reporter.clone(),
     )
     .await?;
@@ -211,6 +213,11 @@ async fn check_registries(
     if let BaseSpec::Registry(r) = base_spec {
         clients.want(&r.repository, false);
     }
+    if let Source::Cargo(c) = &plan.source
+        && let Some(cache) = &c.toolchain_cache
+    {
+        clients.want(cache, true);
+    }
     if let Some(repo) = &plan.repo {
         let client = clients.get(&repo.registry)?;
         let stage = Stage::CheckRegistry {
@@ -275,6 +282,7 @@ async fn compile(
     plan: &Plan,
     platforms: &[Platform],
     work: &Path,
+    clients: &Pool,
     reporter: Arc<dyn Reporter>,
 ) -> Result<(Vec<Artifact>, attest::BuildFacts), Error> {
     let mut facts = attest::BuildFacts::default();
@@ -283,6 +291,7 @@ async fn compile(
         Source::Bundle => return Ok((Vec::new(), facts)),
         Source::Cargo(c) => {
             let cargo = compile::cargo::prepare(c, &plan.tools, platforms, &plan.dest)?;
+            let cargo = with_toolchain_cache(cargo, c, clients, reporter.as_ref());
             if plan.provenance {
                 facts.tools = cargo.tools_used();
             }
@@ -306,6 +315,30 @@ async fn compile(
         summary,
     };
     Ok((run_compiler(stage, reporter, run).await?, facts))
+}
+
+/// The build with its toolchain cache (`--toolchain-cache`), when one is configured and
+/// its client can be made (else a warning: the cache is never what fails a build).
+fn with_toolchain_cache(
+    cargo: compile::cargo::CargoBuild,
+    plan: &crate::plan::CargoPlan,
+    clients: &Pool,
+    reporter: &dyn Reporter,
+) -> compile::cargo::CargoBuild {
+    let Some(repo) = &plan.toolchain_cache else {
+        return cargo;
+    };
+    match clients.get(&repo.registry) {
+        Ok(client) => cargo.with_shared_cache(Arc::new(
+            toolchain_cache::RegistryToolchainCache::new(client, repo),
+        )),
+        Err(e) => {
+            reporter.event(Event::Warning(format!(
+                "toolchain cache {repo}: {e}; std and zig's cache are built here"
+            )));
+            cargo
+        }
+    }
 }
 
 /// Runs a prepared compiler off the async threads, inside its compile stage's events.

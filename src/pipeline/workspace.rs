@@ -88,6 +88,7 @@ pub(crate) async fn build_many(
                     plans[*one].1,
                     &r.platforms,
                     r.work.path(),
+                    &r.clients,
                     r.reporter.clone(),
                 )
                 .await
@@ -181,6 +182,8 @@ async fn compile_group(
         })
         .collect();
     let cargo = compile::cargo::prepare_many(cargo_of(group[0]), units, &first.tools, platforms)?;
+    let clients = &ready[group[0]].clients;
+    let cargo = super::with_toolchain_cache(cargo, cargo_of(group[0]), clients, reporter.as_ref());
     let mut packages: Vec<String> = group.iter().map(|&i| cargo_of(i).package.clone()).collect();
     packages.sort();
     packages.dedup();

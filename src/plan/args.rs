@@ -238,6 +238,12 @@ pub struct CargoArgs {
     #[arg(long, value_name = "VERSION")]
     pub glibc_version: Option<String>,
 
+    /// Share std built from source and zig's cache through this repository: pulled when
+    /// this machine lacks them, pushed when the repository does; `none`: off
+    /// [env: IMGPUSH_TOOLCHAIN_CACHE].
+    #[arg(long, value_name = "REG/REPO")]
+    pub toolchain_cache: Option<String>,
+
     #[command(flatten)]
     pub toolchain: ToolchainArgs,
 }

@@ -398,5 +398,9 @@ pub(crate) fn cargo_plan(settings: &LowSettings, project: &CargoProject) -> Carg
             .as_ref()
             .map(|b| b.value)
             .unwrap_or_default(),
+        toolchain_cache: settings
+            .toolchain_cache
+            .as_ref()
+            .and_then(|t| t.value.clone()),
     }
 }

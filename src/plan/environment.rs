@@ -37,6 +37,8 @@ pub struct Environment {
     pub cache_warning: Option<String>,
     /// `IMGPUSH_CACHE_MAX_MB`: bound on the layer and document cache.
     pub cache_max_mb: Option<String>,
+    /// `IMGPUSH_TOOLCHAIN_CACHE`: REGISTRY/REPO sharing std and zig's cache.
+    pub toolchain_cache: Option<String>,
     /// One-off credentials for the target registry.
     pub imgpush_username: Option<String>,
     pub imgpush_password: Option<Secret>,
@@ -91,6 +93,7 @@ impl Environment {
             cache_dir,
             cache_warning,
             cache_max_mb: var("IMGPUSH_CACHE_MAX_MB"),
+            toolchain_cache: var("IMGPUSH_TOOLCHAIN_CACHE"),
             imgpush_username: var("IMGPUSH_USERNAME"),
             imgpush_password: var("IMGPUSH_PASSWORD").map(Secret::new),
             ci_registry: var("CI_REGISTRY"),

@@ -55,6 +55,7 @@ pub struct FileSettings {
     pub glibc_version: Option<String>,
     pub builder: Option<String>,
     pub build_std: Option<BuildStdSetting>,
+    pub toolchain_cache: Option<String>,
 }
 
 /// An extra file: `{ src = "deploy/app.toml", dest = "/etc/app.toml", mode = "0600",

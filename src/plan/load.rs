@@ -65,6 +65,16 @@ fn parse_format(s: &str) -> Result<OutputFormat> {
     }
 }
 
+/// `REGISTRY/REPO`, or `none`.
+fn parse_toolchain_cache(s: &str) -> Result<Option<crate::oci::Repository>> {
+    match s.trim() {
+        "none" => Ok(None),
+        r => parse_repo(r)
+            .map(Some)
+            .map_err(|_| invalid("--toolchain-cache", s, "expected REGISTRY/REPO or none")),
+    }
+}
+
 fn parse_sbom(s: &str) -> Result<Option<SbomFormat>> {
     match s {
         "none" => Ok(None),
@@ -267,6 +277,12 @@ pub fn from_build_flags(args: &BuildArgs, env: &Environment) -> Result<LowSettin
             "build-std",
             |b| parse_build_std(Some(b)),
         )?,
+        toolchain_cache: load(
+            c.toolchain_cache.as_ref(),
+            &flag("--toolchain-cache"),
+            "toolchain-cache",
+            |r| parse_toolchain_cache(r),
+        )?,
         cargo: super::low::CargoSelection {
             package: c.package.first().cloned(),
             bin: c.bin.clone(),
@@ -323,6 +339,14 @@ pub fn from_environment(env: &Environment, with_repo: bool) -> Result<LowSetting
             &var("SOURCE_DATE_EPOCH"),
             "epoch",
             |e| parse_epoch(e),
+        )?,
+        toolchain_cache: load(
+            env.toolchain_cache
+                .as_ref()
+                .filter(|s| !s.trim().is_empty()),
+            &var("IMGPUSH_TOOLCHAIN_CACHE"),
+            "toolchain-cache",
+            |r| parse_toolchain_cache(r),
         )?,
         cache_max: load(
             env.cache_max_mb.as_ref(),
@@ -427,6 +451,9 @@ pub fn from_file(f: FileSettings, dir: &Path, origin: Origin) -> Result<LowSetti
             BuildStdSetting::Flag(true) => Ok(super::BuildStd::Always),
             BuildStdSetting::Flag(false) => Ok(super::BuildStd::Never),
             BuildStdSetting::Word(w) => parse_build_std(Some(&w)),
+        })?,
+        toolchain_cache: load(f.toolchain_cache, o, "toolchain-cache", |r| {
+            parse_toolchain_cache(&r)
         })?,
         ..LowSettings::default()
     })

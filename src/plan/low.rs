@@ -158,6 +158,8 @@ pub struct LowSettings {
     pub glibc_version: Option<Setting<String>>,
     pub builder: Option<Setting<Builder>>,
     pub build_std: Option<Setting<BuildStd>>,
+    /// `--toolchain-cache`: `None` inside is `none`.
+    pub toolchain_cache: Option<Setting<Option<Repository>>>,
     pub cargo: CargoSelection,
     /// `IMGPUSH_CACHE_MAX_MB`, in bytes.
     pub cache_max: Option<Setting<u64>>,
@@ -230,6 +232,7 @@ impl LowSettings {
             glibc_version: self.glibc_version.or(lower.glibc_version),
             builder: self.builder.or(lower.builder),
             build_std: self.build_std.or(lower.build_std),
+            toolchain_cache: self.toolchain_cache.or(lower.toolchain_cache),
             cargo: CargoSelection {
                 package: self.cargo.package.or(lower.cargo.package),
                 bin: if self.cargo.bin.is_empty() {

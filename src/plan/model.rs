@@ -172,6 +172,8 @@ pub struct CargoPlan {
     pub glibc_version: String,
     pub builder: Builder,
     pub build_std: BuildStd,
+    /// `--toolchain-cache`: where std built from source and zig's cache are shared.
+    pub toolchain_cache: Option<Repository>,
 }
 
 /// `--dist DIR`: each platform's programs (and, for a Cargo package, its README, LICENSE,

@@ -84,3 +84,32 @@ pub fn require_python_module(module: &str, package: &str) {
         "python3 cannot import `{module}`; install it with `python3 -m pip install '{package}'` (scripts/install-deps.sh pins the version the tests use)"
     );
 }
+
+/// A cargo that logs every invocation's arguments to `log`, then runs the real one.
+pub fn cargo_shim(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("cargo-calls.log");
+    let shim = dir.join("cargo");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec /usr/bin/cargo \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (shim, log)
+}
+
+/// The program's builds among the logged invocations (not `metadata`, `config get`, nor
+/// the one-time build of std into imgpush's std cache), as cargo-zigbuild passes them on
+/// (`--package` for `-p`).
+pub fn program_builds(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("build ") && !l.contains("build-std"))
+        .map(str::to_string)
+        .collect()
+}
