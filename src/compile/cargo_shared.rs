@@ -31,18 +31,34 @@ impl std::fmt::Debug for Shared {
 
 /// Changes whenever the way imgpush builds std (its flags beyond the user's, the files
 /// it keeps) changes, so older artifacts are never taken for this one's.
-const STD_RECIPE: &str = "imgpush std recipe 1: -Zbuild-std=std,panic_abort, --release, -Cembed-bitcode=yes, paths remapped";
+const STD_RECIPE: &str = "imgpush std recipe 2: -Zbuild-std=std,panic_abort, --release, -Cembed-bitcode=yes, paths remapped";
 
 impl CargoBuild {
     /// Shares this build's std (and, with cargo-zigbuild, zig's cache) through `cache`.
-    /// The identities hold `rustc -vV`, the flags std is built with, the builder and zig's
-    /// and cargo-zigbuild's versions: everything that changes the bytes, no machine path.
+    /// The identities hold `rustc -vV`, `cargo -V`, the flags std is built with, cargo's
+    /// configured release profile and unstable table, the builder and zig's and
+    /// cargo-zigbuild's versions: what changes the bytes, no machine path.
     pub fn with_shared_cache(mut self, cache: Arc<dyn SharedCache>) -> CargoBuild {
         let rustc = super::rustflags::rustc_verbose_version(&self.toolchain.rustc)
             .unwrap_or_else(|| self.toolchain.version.clone());
         let mut flags = self.env_flags();
         flags.extend(self.source_std_flags());
-        let mut tools = String::new();
+        // std's build reads cargo's config too (from here and CARGO_HOME): its release
+        // profile and unstable table change std's bytes.
+        let cargo = &self.toolchain.cargo;
+        let config = |key: &str| {
+            super::rustflags::config_value(cargo, key)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "unset".into())
+        };
+        let cargo_facts = format!(
+            "{}\ncargo config profile.release: {}\ncargo config unstable: {}\n",
+            probe("cargo", cargo, &["-V"]).map_or_else(|| "cargo unknown".into(), |v| v.version),
+            config("profile.release"),
+            config("unstable"),
+        );
+        let mut zig_tools = String::new();
+        let mut zig_known = true;
         if self.plan.builder == Builder::Zigbuild {
             for (name, path, arg) in [
                 ("zig", &self.zig, "version"),
@@ -51,18 +67,20 @@ impl CargoBuild {
                 let version = path
                     .as_ref()
                     .and_then(|p| probe(name, p, &[arg]))
-                    .map(|v| v.version)
-                    .unwrap_or_else(|| "unknown".into());
-                tools.push_str(&format!("{name}: {version}\n"));
+                    .map(|v| v.version);
+                zig_known &= version.is_some();
+                let version = version.unwrap_or_else(|| "unknown".into());
+                zig_tools.push_str(&format!("{name}: {version}\n"));
             }
         }
         let std_identity = format!(
-            "{STD_RECIPE}\n{}\nflags: {}\nbuilder: {:?}\n{tools}",
+            "{STD_RECIPE}\n{}\nflags: {}\nbuilder: {:?}\n{cargo_facts}{zig_tools}",
             rustc.trim(),
             flags.join(" "),
             self.plan.builder
         );
-        let zig = (self.plan.builder == Builder::Zigbuild).then(|| {
+        // A zig whose version cannot be read shares no cache: two such zigs would look alike.
+        let zig = (self.plan.builder == Builder::Zigbuild && zig_known).then(|| {
             let mut targets: Vec<String> = self
                 .targets
                 .iter()
@@ -73,7 +91,7 @@ impl CargoBuild {
                 &self.cache_dir(),
                 // zig's objects are for the targets, but made by a zig for this host.
                 format!(
-                    "imgpush zig cache 1\n{tools}host: {}-{}\ntargets: {}\n",
+                    "imgpush zig cache 1\n{zig_tools}host: {}-{}\ntargets: {}\n",
                     std::env::consts::ARCH,
                     std::env::consts::OS,
                     targets.join(" ")
@@ -191,7 +209,7 @@ impl CargoBuild {
             return during();
         };
         std::thread::scope(|scope| {
-            scope.spawn(|| {
+            let offers = scope.spawn(|| {
                 for triple in triples {
                     if let Some(entry) = self.std_entry(triple) {
                         offer_entry(
@@ -205,7 +223,10 @@ impl CargoBuild {
                     }
                 }
             });
-            during()
+            let result = during();
+            // An offer that panicked is lost, nothing more: the build's result stands.
+            let _ = offers.join();
+            result
         })
     }
 }

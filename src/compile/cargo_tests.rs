@@ -247,8 +247,27 @@ impl crate::compile::shared_cache::SharedCache for Nowhere {
 #[test]
 fn toolchain_cache_entries_hold_no_machine_paths_and_follow_the_flags() {
     let shared = || std::sync::Arc::new(Nowhere) as std::sync::Arc<_>;
-    let here = build(Builder::Zigbuild, Libc::Musl, StdSource::Build).with_shared_cache(shared());
-    let mut b = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
+    // A zig and a cargo-zigbuild that say their versions.
+    let bin = tempfile::tempdir().unwrap();
+    let tool = |name: &str, says: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = bin.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{says}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let (zig, zigbuild) = (
+        tool("zig", "0.17.1"),
+        tool("cargo-zigbuild", "cargo-zigbuild 0.24.0"),
+    );
+    let with_zig = |mut b: CargoBuild| {
+        b.zig = Some(zig.clone());
+        b.zigbuild = Some(zigbuild.clone());
+        b
+    };
+    let here = with_zig(build(Builder::Zigbuild, Libc::Musl, StdSource::Build))
+        .with_shared_cache(shared());
+    let mut b = with_zig(build(Builder::Zigbuild, Libc::Musl, StdSource::Build));
     b.toolchain.sysroot = "/home/runner/elsewhere".into();
     b.plan.target_dir = "/tmp/other/target".into();
     b.plan.workspace_root = "/tmp/other".into();
@@ -273,7 +292,7 @@ fn toolchain_cache_entries_hold_no_machine_paths_and_follow_the_flags() {
         here.std_entry("x86_64-unknown-linux-musl").unwrap().tag
     );
     // The user's flags are std's flags too: other flags, another std.
-    let mut other = build(Builder::Zigbuild, Libc::Musl, StdSource::Build);
+    let mut other = with_zig(build(Builder::Zigbuild, Libc::Musl, StdSource::Build));
     other.user_flags.env = Some(EnvFlags::Plain("-C opt-level=s".into()));
     let other = other.with_shared_cache(shared());
     assert_ne!(entry.tag, other.std_entry(triple).unwrap().tag);
@@ -286,6 +305,16 @@ fn toolchain_cache_entries_hold_no_machine_paths_and_follow_the_flags() {
         env.iter()
             .any(|(k, v)| *k == "ZIG_GLOBAL_CACHE_DIR" && *v == Some(zig.as_os_str()))
     );
+    assert!(
+        entry
+            .identity
+            .contains("zig: 0.17.1\ncargo-zigbuild: cargo-zigbuild 0.24.0\n")
+    );
+    // A zig that cannot say its version shares no zig cache (std still travels).
+    let unknown =
+        build(Builder::Zigbuild, Libc::Musl, StdSource::Build).with_shared_cache(shared());
+    assert!(unknown.zig_global_cache().is_none());
+    assert!(unknown.std_entry(triple).is_some());
     // Plain cargo: no zig cache.
     let cargo = build(Builder::Cargo, Libc::Musl, StdSource::Build).with_shared_cache(shared());
     assert!(cargo.zig_global_cache().is_none());

@@ -107,29 +107,33 @@ pub struct Delivery {
     pub config: Vec<String>,
 }
 
+/// One value of cargo's config (`cargo config get KEY`, as JSON), asked from the working
+/// directory; `None` when it is not set or this cargo cannot say.
+pub fn config_value(cargo: &Path, key: &str) -> Option<serde_json::Value> {
+    let out = Command::new(cargo)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args([
+            "-Zunstable-options",
+            "config",
+            "get",
+            "--format",
+            "json-value",
+        ])
+        .arg(key)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 /// What cargo's config says about rustflags, asked of cargo itself (`cargo config get`,
 /// unstable, so under `RUSTC_BOOTSTRAP=1` for this query only). A cargo without it gives
 /// none: then only the environment's flags are known.
 /// Asked from the working directory, as the build itself reads cargo's config.
 pub fn config_flags(cargo: &Path) -> (Vec<String>, BTreeMap<String, Vec<String>>) {
-    let get = |key: &str| -> Option<serde_json::Value> {
-        let out = Command::new(cargo)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args([
-                "-Zunstable-options",
-                "config",
-                "get",
-                "--format",
-                "json-value",
-            ])
-            .arg(key)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    };
+    let get = |key: &str| config_value(cargo, key);
     let list = |v: &serde_json::Value| -> Vec<String> {
         match v {
             serde_json::Value::Array(a) => a
@@ -230,7 +234,6 @@ fn toml_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// The rustc commit (`rustc -vV`'s `commit-hash`), else its release number.
 /// `rustc -vV`, whole: release, commit, host, LLVM version (no paths).
 pub fn rustc_verbose_version(rustc: &Path) -> Option<String> {
     let out = Command::new(rustc).arg("-vV").output().ok()?;
@@ -239,6 +242,7 @@ pub fn rustc_verbose_version(rustc: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).to_string())
 }
 
+/// The rustc commit (`rustc -vV`'s `commit-hash`), else its release number.
 pub fn rustc_commit(rustc: &Path) -> Option<String> {
     let out = Command::new(rustc).arg("-vV").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();

@@ -93,6 +93,18 @@ pub enum FetchError {
     Damaged(String),
 }
 
+/// Why a fetched piece was not put in place.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// It is not a good copy of the entry: damaged, incomplete, or something else.
+    #[error("{0}")]
+    Invalid(String),
+    /// It could not be put in place here (disk full, permissions): nothing is wrong with
+    /// the cache's copy.
+    #[error("{0}")]
+    Local(String),
+}
+
 /// Where pieces of the toolchain cache are kept between machines.
 pub trait SharedCache: Send + Sync {
     /// `REG/REPO`, for messages and markers.
@@ -125,7 +137,7 @@ pub fn fetch_entry(
     entry: &Entry,
     scratch_parent: &Path,
     reporter: &dyn Reporter,
-    install: impl FnOnce(&Path) -> Result<(), String>,
+    install: impl FnOnce(&Path) -> Result<(), Rejected>,
 ) -> Fetched {
     let what = entry.kind.describe();
     let warn_as = |outcome: Fetched, why: String| {
@@ -153,11 +165,10 @@ pub fn fetch_entry(
     };
     let bytes = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
     let tree = scratch.path().join("tree");
-    if let Err(e) = unpack(&archive, &tree) {
-        return reject(e);
-    }
-    if let Err(e) = install(&tree) {
-        return reject(e);
+    match unpack(&archive, &tree).and_then(|()| install(&tree)) {
+        Ok(()) => {}
+        Err(Rejected::Invalid(e)) => return reject(e),
+        Err(Rejected::Local(e)) => return warn(format!("cannot put {} in place: {e}", entry.tag)),
     }
     reporter.event(Event::ToolchainCache {
         action: ToolchainCacheAction::Pulled,
@@ -232,37 +243,66 @@ pub fn offer_entry(
 }
 
 /// Unpacks a cache archive (a zstd tar) into `dest`, which must not exist: only
-/// directories and regular files, every path relative and inside.
-pub fn unpack(archive: &Path, dest: &Path) -> Result<(), String> {
-    let file = File::open(archive).map_err(|e| format!("cannot open the archive: {e}"))?;
-    let decoder = zstd::stream::read::Decoder::new(file).map_err(|e| e.to_string())?;
+/// directories and regular files, every path relative and inside. Modes are ours, not the
+/// archive's: directories 0755, files 0644 (0755 when the archive made them executable).
+pub fn unpack(archive: &Path, dest: &Path) -> Result<(), Rejected> {
+    let local = |e: std::io::Error| Rejected::Local(format!("{}: {e}", dest.display()));
+    let invalid = Rejected::Invalid;
+    let file = File::open(archive).map_err(local)?;
+    let decoder = zstd::stream::read::Decoder::new(file).map_err(local)?;
     let mut tar = tar::Archive::new(decoder);
-    std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    std::fs::create_dir_all(dest).map_err(local)?;
     let entries = tar
         .entries()
-        .map_err(|e| format!("not a tar archive: {e}"))?;
+        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("a broken archive: {e}"))?;
-        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let mut entry = entry.map_err(|e| invalid(format!("a broken archive: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| invalid(e.to_string()))?
+            .into_owned();
         if !path
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
         {
-            return Err(format!(
+            return Err(invalid(format!(
                 "the archive names a path outside: {}",
                 path.display()
-            ));
+            )));
         }
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind.is_dir()) {
-            return Err(format!(
+            return Err(invalid(format!(
                 "the archive holds {} which is neither a file nor a directory",
                 path.display()
-            ));
+            )));
         }
+        let exec = entry.header().mode().unwrap_or(0) & 0o111 != 0;
         entry
             .unpack_in(dest)
-            .map_err(|e| format!("unpacking {}: {e}", path.display()))?;
+            .map_err(|e| invalid(format!("unpacking {}: {e}", path.display())))?;
+        let mode = if kind.is_dir() || exec { 0o755 } else { 0o644 };
+        std::fs::set_permissions(dest.join(&path), std::fs::Permissions::from_mode(mode))
+            .map_err(local)?;
+    }
+    Ok(())
+}
+
+/// Moves everything of `from` that `to` lacks into it, keeping what `to` has: zig's cache
+/// entries are named by their content, so one already there is the same, and another run
+/// may be using it.
+fn merge_into(from: &Path, to: &Path) -> std::io::Result<()> {
+    if !to.exists() {
+        return std::fs::rename(from, to);
+    }
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if !target.exists() {
+            std::fs::rename(entry.path(), &target)?;
+        } else if entry.file_type()?.is_dir() && target.is_dir() {
+            merge_into(&entry.path(), &target)?;
+        }
     }
     Ok(())
 }
@@ -350,12 +390,15 @@ impl ZigCache {
         let fetched = fetch_entry(shared, &self.entry, &self.root, reporter, |tree| {
             let got = tree.join("zig");
             if !got.join("h").is_dir() || !got.join("o").is_dir() {
-                return Err("it holds no zig cache (no h/ and o/ directories)".into());
+                return Err(Rejected::Invalid(
+                    "it holds no zig cache (no h/ and o/ directories)".into(),
+                ));
             }
+            // Merged, never replaced: a build of another run may be using what is there.
             let global = self.global();
-            let _ = std::fs::remove_dir_all(&global);
-            std::fs::rename(&got, &global).map_err(|e| e.to_string())?;
-            std::fs::write(self.complete(), "fetched\n").map_err(|e| e.to_string())
+            let local = |e: std::io::Error| Rejected::Local(format!("{}: {e}", global.display()));
+            merge_into(&got, &global).map_err(local)?;
+            std::fs::write(self.complete(), "fetched\n").map_err(local)
         });
         Ok(Some(fetched))
     }

@@ -5,6 +5,7 @@
 
 use super::CompileError;
 use super::sbom::cargo::{CargoLock, StdUnit, compiled_for, std_units};
+use super::shared_cache::Rejected;
 use crate::oci::Digest;
 use cargo_metadata::Artifact;
 use std::fs::File;
@@ -67,27 +68,8 @@ impl StdCache {
     /// Is the std for `triple` there and intact (every file of the manifest, right size,
     /// and the list of its units)?
     pub fn has(&self, triple: &str) -> bool {
-        if self.units(triple).is_err() {
-            return false;
-        }
-        let Ok(text) = std::fs::read_to_string(self.manifest(triple)) else {
-            return false;
-        };
-        let dir = self.lib_dir(triple);
-        let mut any = false;
-        for line in text.lines() {
-            let Some((size, name)) = line.split_once(' ') else {
-                return false;
-            };
-            let ok = std::fs::metadata(dir.join(name))
-                .map(|m| m.len().to_string() == size)
-                .unwrap_or(false);
-            if !ok {
-                return false;
-            }
-            any |= name.starts_with("libstd-");
-        }
-        any
+        self.units(triple).is_ok()
+            && complete(&self.sysroot().join("lib/rustlib").join(triple), false).is_ok()
     }
 
     /// The files of the std for `triple` as layer entries at `/lib/rustlib/<triple>/…`
@@ -109,25 +91,28 @@ impl StdCache {
 
     /// Puts the std for `triple` unpacked in `tree` (a tree of [`StdCache::entries`]) in
     /// place, if it is complete; otherwise leaves nothing of it and says what is wrong.
-    pub fn install(&self, triple: &str, tree: &Path) -> Result<(), String> {
+    pub fn install(&self, triple: &str, tree: &Path) -> Result<(), Rejected> {
         let rustlib = tree.join("lib/rustlib");
         let names: Vec<String> = std::fs::read_dir(&rustlib)
-            .map_err(|_| "it holds no lib/rustlib directory".to_string())?
+            .map_err(|_| Rejected::Invalid("it holds no lib/rustlib directory".into()))?
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect();
         if names != [triple] {
-            return Err(format!("it holds std for {names:?}, not for {triple}"));
+            return Err(Rejected::Invalid(format!(
+                "it holds std for {names:?}, not for {triple}"
+            )));
         }
+        let got = rustlib.join(triple);
+        complete(&got, true).map_err(Rejected::Invalid)?;
+        let text = std::fs::read_to_string(got.join("imgpush-std-units.json")).unwrap_or_default();
+        serde_json::from_str::<Vec<StdUnit>>(&text)
+            .map_err(|e| Rejected::Invalid(format!("its list of std's units: {e}")))?;
         let to = self.sysroot().join("lib/rustlib").join(triple);
+        let local = |e: std::io::Error| Rejected::Local(format!("{}: {e}", to.display()));
         let _ = std::fs::remove_dir_all(&to);
-        std::fs::create_dir_all(self.sysroot().join("lib/rustlib")).map_err(|e| e.to_string())?;
-        std::fs::rename(rustlib.join(triple), &to).map_err(|e| e.to_string())?;
-        if !self.has(triple) {
-            let _ = std::fs::remove_dir_all(&to);
-            return Err("its files do not match its own manifest (incomplete or damaged)".into());
-        }
-        Ok(())
+        std::fs::create_dir_all(self.sysroot().join("lib/rustlib")).map_err(local)?;
+        std::fs::rename(&got, &to).map_err(local)
     }
 
     /// Builds std for every target in `missing` (holding a lock so concurrent runs don't
@@ -212,6 +197,42 @@ impl StdCache {
         let _ = std::fs::remove_dir_all(&target_dir);
         Ok(missing.iter().map(|t| t.to_string()).collect())
     }
+}
+
+/// Checks the std in `dir` (`lib/rustlib/<triple>`) against its own manifest: every file
+/// it lists at its size, a `libstd-*` among them; with `exactly`, no other file in `lib/`
+/// (a stray rlib makes rustc see two candidates for a crate).
+fn complete(dir: &Path, exactly: bool) -> Result<(), String> {
+    let damaged = |what: String| format!("{what}: it does not match its own manifest");
+    let text = std::fs::read_to_string(dir.join("imgpush-complete"))
+        .map_err(|_| "it has no imgpush-complete manifest".to_string())?;
+    let lib = dir.join("lib");
+    let mut listed = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let (size, name) = line
+            .split_once(' ')
+            .ok_or_else(|| damaged(format!("line {line:?}")))?;
+        let ok = std::fs::metadata(lib.join(name))
+            .map(|m| m.is_file() && m.len().to_string() == size)
+            .unwrap_or(false);
+        if !ok {
+            return Err(damaged(name.to_string()));
+        }
+        listed.insert(name.to_string());
+    }
+    if !listed.iter().any(|n| n.starts_with("libstd-")) {
+        return Err("its manifest lists no libstd".into());
+    }
+    if exactly {
+        for entry in std::fs::read_dir(&lib).map_err(|e| e.to_string())? {
+            let name = entry.map_err(|e| e.to_string())?.file_name();
+            let name = name.to_string_lossy();
+            if !listed.contains(name.as_ref()) {
+                return Err(format!("{name} is not in its manifest"));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -407,7 +428,11 @@ mod tests {
         let err = other
             .install("x86_64-unknown-linux-musl", &tree)
             .unwrap_err();
-        assert!(err.contains("not for x86_64-unknown-linux-musl"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not for x86_64-unknown-linux-musl"),
+            "{err}"
+        );
 
         // A file that does not match the std's own manifest: nothing is left in place.
         let tree = there.path().join("tree3");
@@ -421,8 +446,30 @@ mod tests {
         .unwrap();
         let fresh = StdCache::new(&there.path().join("c"), "rustc 1.0");
         let err = fresh.install(triple, &tree).unwrap_err();
-        assert!(err.contains("do not match"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("libcore-abc.rlib: it does not match"),
+            "{err}"
+        );
         assert!(!fresh.has(triple));
         assert!(!fresh.sysroot().join("lib/rustlib").join(triple).exists());
+
+        // A stray rlib the manifest does not list: refused, and what was there stays.
+        let tree = there.path().join("tree4");
+        packed_and_unpacked(&cache, triple, &tree);
+        std::fs::write(
+            tree.join("lib/rustlib")
+                .join(triple)
+                .join("lib/libcore-xyz.rlib"),
+            b"x",
+        )
+        .unwrap();
+        let err = other.install(triple, &tree).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("libcore-xyz.rlib is not in its manifest"),
+            "{err}"
+        );
+        assert!(other.has(triple), "the std in place is untouched");
     }
 }

@@ -38,11 +38,15 @@ impl RegistryToolchainCache {
         }
     }
 
-    /// A registry error as a fetch error: answers that say nothing about the entry
-    /// (connection, login, 5xx) make the cache unreachable for the rest of the run.
+    /// A registry error as a fetch error. A registry that cannot be reached (connection,
+    /// timeouts, 5xx after the retries) is not asked again in this run; a refused login
+    /// is only a warning for that request (some registries answer 401 for a repository
+    /// that does not exist yet, and a push may still be allowed).
     fn unreachable(&self, e: RegistryError) -> FetchError {
-        self.down.store(true, Ordering::Relaxed);
-        let mut text = error_text(&e);
+        if e.is_transient() || matches!(e, RegistryError::Unreachable { .. }) {
+            self.down.store(true, Ordering::Relaxed);
+        }
+        let mut text = crate::error::chain(&e);
         if let Some(hint) = e.hint() {
             text.push_str(&format!("; {hint}"));
         }
@@ -78,7 +82,7 @@ impl RegistryToolchainCache {
         {
             Ok(()) => Ok(Some(path)),
             Err(e @ RegistryError::DigestMismatch { .. }) => {
-                Err(FetchError::Damaged(error_text(&e)))
+                Err(FetchError::Damaged(crate::error::chain(&e)))
             }
             Err(e) if e.is_not_found() => Err(FetchError::Damaged(format!(
                 "its manifest names blob {} which the registry does not have",
@@ -145,10 +149,15 @@ impl SharedCache for RegistryToolchainCache {
     fn contains(&self, entry: &Entry) -> Result<bool, FetchError> {
         self.check_up()?;
         let target = Target::Tag(entry.tag.clone());
-        self.runtime
+        match self
+            .runtime
             .block_on(self.client.manifest_digest(&self.repo.path, &target))
-            .map(|d| d.is_some())
-            .map_err(|e| self.unreachable(e))
+        {
+            Ok(d) => Ok(d.is_some()),
+            // Not readable (yet): try to store it, which may be allowed.
+            Err(e) if is_denied(&e) => Ok(false),
+            Err(e) => Err(self.unreachable(e)),
+        }
     }
 
     fn store(&self, entry: &Entry, archive: &Layer) -> Result<(), FetchError> {
@@ -159,15 +168,12 @@ impl SharedCache for RegistryToolchainCache {
     }
 }
 
-/// The error and its causes on one line.
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
+/// A refused login or permission (401, 403).
+fn is_denied(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Unauthorized { .. } | RegistryError::Status { status: 403, .. }
+    )
 }
 
 /// The one layer (digest, size) of a cache artifact, if the manifest is the artifact of

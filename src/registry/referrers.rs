@@ -184,6 +184,18 @@ impl Client {
                         "the referrers tag {repo}:{tag} changed while we updated it; reading it again"
                     )));
                 }
+                // Two writers putting the same list at one moment: distribution may refuse
+                // one of them (400 DIGEST_INVALID, its blob store raced). Read the tag again;
+                // the other writer's list may hold our entries already.
+                Err(RegistryError::Status {
+                    status: 400,
+                    code: Some(code),
+                    ..
+                }) if code == "DIGEST_INVALID" && tries < MAX_CONDITIONAL_TRIES => {
+                    self.reporter.event(crate::report::Event::Detail(format!(
+                        "the referrers tag {repo}:{tag} was written by another writer at the same moment; reading it again"
+                    )));
+                }
                 Err(e) => return Err(e),
             }
         }
