@@ -12,7 +12,8 @@
 //!   compiles nothing) and pushed in its place: the next cold runner pulls it, no warning;
 //! - a damaged blob (tampered with in the registry's storage) is rejected by the digest
 //!   check while it streams in, and the build goes on;
-//! - a cache that cannot be reached is a warning, never a failed build.
+//! - a cache that cannot be reached is a warning, never a failed build: what is here is
+//!   used, and a piece missing here is built here.
 
 mod support;
 
@@ -62,13 +63,7 @@ impl Runner {
         let zig_dir = other.zig_dir();
         let seeded = runner.cache.join(zig_dir.file_name().unwrap());
         std::fs::create_dir_all(&seeded).unwrap();
-        let copied = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(zig_dir.join("global"))
-            .arg(seeded.join("global"))
-            .status()
-            .unwrap();
-        assert!(copied.success());
+        copy_dir(&zig_dir.join("global"), &seeded.join("global"));
         runner
     }
 
@@ -126,6 +121,22 @@ impl Runner {
         names.sort();
         names
     }
+}
+
+/// `cp -a FROM TO`.
+fn copy_dir(from: &Path, to: &Path) {
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
 }
 
 /// The digest of the one layer of the cache artifact tagged `tag`, and its manifest.
@@ -316,6 +327,29 @@ fn a_cold_runner_pulls_std_and_zig_and_builds_the_same_image() {
         "{text}"
     );
     assert!(text.contains("not stored"), "{text}");
+    assert_eq!(success_line(&out), index);
+
+    // The same with a piece missing here (zig's cache not complete, std present): it is
+    // built here, after one warning.
+    let offline = Runner::with_zig_objects_of(&cold);
+    let std_dirs = std::fs::read_dir(&cold.cache)
+        .unwrap()
+        .filter_map(Result::ok);
+    for dir in std_dirs.filter(|d| d.file_name().to_string_lossy().starts_with("std-")) {
+        copy_dir(&dir.path(), &offline.cache.join(dir.file_name()));
+    }
+    let out = offline.build(&nowhere, &format!("{app}:offline-cold"));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!("toolchain cache {nowhere}: unreachable"))
+            && text.contains("building zig's cache here"),
+        "{text}"
+    );
+    assert!(!offline.built_std(), "std was here");
+    assert!(
+        offline.zig_dir().join("imgpush-complete").exists(),
+        "zig's cache complete now"
+    );
     assert_eq!(success_line(&out), index);
 }
 

@@ -8,6 +8,7 @@ use super::super::shared_cache::{
 use super::super::sysroot::StdCache;
 use super::super::versions::probe;
 use super::{Builder, CargoBuild, CompileError, Event, Reporter, Stage, run_cargo};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -175,7 +176,7 @@ impl CargoBuild {
         during: impl FnOnce() -> Result<T, CompileError>,
     ) -> Result<T, CompileError> {
         let shared = self.shared.as_ref();
-        let mut outcomes: Vec<(String, Fetched)> = Vec::new();
+        let mut outcomes: BTreeMap<String, Fetched> = BTreeMap::new();
         let mut fetch = |triple: &str| {
             let (Some(s), Some(entry)) = (shared, self.std_entry(triple)) else {
                 return false;
@@ -183,7 +184,7 @@ impl CargoBuild {
             let got = fetch_entry(s.cache.as_ref(), &entry, &cache.root, reporter, |tree| {
                 cache.install(triple, tree)
             });
-            outcomes.push((triple.to_string(), got));
+            outcomes.insert(triple.to_string(), got);
             got == Fetched::InPlace
         };
         let built = cache.fill(
@@ -199,8 +200,7 @@ impl CargoBuild {
             },
             |cmd| run_cargo(cmd, reporter),
         )?;
-        let outcome = |t: &str| outcomes.iter().find(|(o, _)| o == t).map(|(_, f)| *f);
-        if built.is_empty() && !outcomes.iter().any(|(_, f)| *f == Fetched::InPlace) {
+        if built.is_empty() && !outcomes.values().any(|f| *f == Fetched::InPlace) {
             reporter.event(Event::StdFromCache {
                 cache: cache.root.clone(),
             });
@@ -215,8 +215,8 @@ impl CargoBuild {
                         offer_entry(
                             s.cache.as_ref(),
                             &entry,
-                            outcome(triple) == Some(Fetched::Rejected),
-                            (&cache.root, &cache.root),
+                            outcomes.get(*triple) == Some(&Fetched::Rejected),
+                            &cache.root,
                             reporter,
                             || cache.entries(triple),
                         );

@@ -81,26 +81,17 @@ impl Entry {
     }
 }
 
-/// Why a fetch gave nothing usable.
+/// Why the toolchain cache gave nothing usable.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The cache could not be asked (connection, login, server error).
     #[error("{0}")]
     Unreachable(String),
-    /// The cache answered with something that is not this entry (wrong digest, wrong
-    /// identity, wrong kind).
+    /// The cache answered with something that is not a good copy of this entry (wrong
+    /// digest, identity or kind; incomplete or damaged once unpacked).
     #[error("{0}")]
     Damaged(String),
-}
-
-/// Why a fetched piece was not put in place.
-#[derive(Debug, thiserror::Error)]
-pub enum Rejected {
-    /// It is not a good copy of the entry: damaged, incomplete, or something else.
-    #[error("{0}")]
-    Invalid(String),
-    /// It could not be put in place here (disk full, permissions): nothing is wrong with
-    /// the cache's copy.
+    /// A good copy could not be put in place here (disk full, permissions).
     #[error("{0}")]
     Local(String),
 }
@@ -129,15 +120,27 @@ pub enum Fetched {
     Rejected,
 }
 
+/// The file in `dir` whose presence says that `shared` has `entry`.
+fn marker(shared: &dyn SharedCache, entry: &Entry, dir: &Path) -> PathBuf {
+    let key = Digest::of(format!("{}\n{}", shared.location(), entry.tag).as_bytes());
+    dir.join(format!("shared-{}", &key.hex()[..16]))
+}
+
+/// `REG/REPO:TAG`, for messages.
+fn place(shared: &dyn SharedCache, entry: &Entry) -> String {
+    format!("{}:{}", shared.location(), entry.tag)
+}
+
 /// Tries to bring `entry` from `shared`: downloads and unpacks it into a scratch directory
-/// under `scratch_parent`, then `install` checks the unpacked tree and moves it into place.
-/// Every failure is a warning.
+/// in `dir` (the piece's cache directory), then `install` checks the unpacked tree and
+/// moves it into place; a marker in `dir` then says the cache has it. Every failure is a
+/// warning.
 pub fn fetch_entry(
     shared: &dyn SharedCache,
     entry: &Entry,
-    scratch_parent: &Path,
+    dir: &Path,
     reporter: &dyn Reporter,
-    install: impl FnOnce(&Path) -> Result<(), Rejected>,
+    install: impl FnOnce(&Path) -> Result<(), FetchError>,
 ) -> Fetched {
     let what = entry.kind.describe();
     let warn_as = |outcome: Fetched, why: String| {
@@ -151,52 +154,55 @@ pub fn fetch_entry(
     let reject = |why: String| warn_as(Fetched::Rejected, format!("{} rejected: {why}", entry.tag));
     let scratch = match tempfile::Builder::new()
         .prefix(".incoming-")
-        .tempdir_in(scratch_parent)
+        .tempdir_in(dir)
     {
         Ok(s) => s,
         Err(e) => return warn(format!("cannot make a scratch directory: {e}")),
     };
     let started = std::time::Instant::now();
-    let archive = match shared.fetch(entry, scratch.path()) {
+    let tree = scratch.path().join("tree");
+    let fetched = shared
+        .fetch(entry, scratch.path())
+        .and_then(|archive| match archive {
+            Some(a) => unpack(&a, &tree)
+                .and_then(|()| install(&tree))
+                .map(|()| Some(a)),
+            None => Ok(None),
+        });
+    let archive = match fetched {
         Ok(Some(a)) => a,
         Ok(None) => return warn(format!("{} is not there yet", entry.tag)),
         Err(FetchError::Unreachable(e)) => return warn(format!("unreachable ({e})")),
         Err(FetchError::Damaged(e)) => return reject(e),
+        Err(FetchError::Local(e)) => {
+            return warn(format!("cannot put {} in place: {e}", entry.tag));
+        }
     };
     let bytes = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
-    let tree = scratch.path().join("tree");
-    match unpack(&archive, &tree).and_then(|()| install(&tree)) {
-        Ok(()) => {}
-        Err(Rejected::Invalid(e)) => return reject(e),
-        Err(Rejected::Local(e)) => return warn(format!("cannot put {} in place: {e}", entry.tag)),
-    }
+    let _ = std::fs::write(marker(shared, entry, dir), format!("{}\n", entry.tag));
     reporter.event(Event::ToolchainCache {
         action: ToolchainCacheAction::Pulled,
         what,
-        location: format!("{}:{}", shared.location(), entry.tag),
+        location: place(shared, entry),
         bytes,
         elapsed: started.elapsed(),
     });
     Fetched::InPlace
 }
 
-/// Stores `entry` in `shared` unless a marker in `marker_dir` says it is there already
-/// (or the cache has it: then the marker is written); `replace` (its copy was rejected)
-/// stores it whatever the cache has. `entries` are the files of the piece, packed into
-/// `scratch_parent`. Failures are warnings.
+/// Stores `entry` in `shared` unless a marker in `dir` (the piece's cache directory) says
+/// it is there already (or the cache has it: then the marker is written); `replace` (its
+/// copy was rejected) stores it whatever the cache has. `entries` are the files of the
+/// piece, packed in `dir`. Failures are warnings.
 pub fn offer_entry(
     shared: &dyn SharedCache,
     entry: &Entry,
     replace: bool,
-    places: (&Path, &Path),
+    dir: &Path,
     reporter: &dyn Reporter,
     entries: impl FnOnce() -> std::io::Result<Vec<LayerEntry>>,
 ) {
-    let (marker_dir, scratch_parent) = places;
-    let marker = marker_dir.join(format!(
-        "shared-{}",
-        &Digest::of(format!("{}\n{}", shared.location(), entry.tag).as_bytes()).hex()[..16]
-    ));
+    let marker = marker(shared, entry, dir);
     if marker.exists() && !replace {
         return;
     }
@@ -216,8 +222,7 @@ pub fn offer_entry(
                     mtime: 0,
                     compression: Compression::Zstd { level: 3 },
                 };
-                write_layer(files, entry.tag.clone(), options, scratch_parent)
-                    .map_err(|e| format!("{e}"))
+                write_layer(files, entry.tag.clone(), options, dir).map_err(|e| format!("{e}"))
             });
             let layer = match packed {
                 Ok(l) => l,
@@ -231,23 +236,22 @@ pub fn offer_entry(
             reporter.event(Event::ToolchainCache {
                 action: ToolchainCacheAction::Pushed,
                 what: entry.kind.describe(),
-                location: format!("{}:{}", shared.location(), entry.tag),
+                location: place(shared, entry),
                 bytes: layer.size,
                 elapsed: started.elapsed(),
             });
         }
         Err(e) => return warn(e.to_string()),
     }
-    let _ = std::fs::create_dir_all(marker_dir);
     let _ = std::fs::write(&marker, format!("{}\n", entry.tag));
 }
 
 /// Unpacks a cache archive (a zstd tar) into `dest`, which must not exist: only
 /// directories and regular files, every path relative and inside. Modes are ours, not the
 /// archive's: directories 0755, files 0644 (0755 when the archive made them executable).
-pub fn unpack(archive: &Path, dest: &Path) -> Result<(), Rejected> {
-    let local = |e: std::io::Error| Rejected::Local(format!("{}: {e}", dest.display()));
-    let invalid = Rejected::Invalid;
+pub fn unpack(archive: &Path, dest: &Path) -> Result<(), FetchError> {
+    let local = |e: std::io::Error| FetchError::Local(format!("{}: {e}", dest.display()));
+    let invalid = FetchError::Damaged;
     let file = File::open(archive).map_err(local)?;
     let decoder = zstd::stream::read::Decoder::new(file).map_err(local)?;
     let mut tar = tar::Archive::new(decoder);
@@ -348,9 +352,9 @@ pub struct ZigCache {
 impl ZigCache {
     pub fn new(cache_dir: &Path, identity: String) -> ZigCache {
         let entry = Entry::new(EntryKind::Zig, identity);
-        let key = entry.tag.trim_start_matches("zig-").to_string();
+        // Named as its tag: `zig-<key>`.
         ZigCache {
-            root: cache_dir.join(format!("zig-{key}")),
+            root: cache_dir.join(&entry.tag),
             entry,
         }
     }
@@ -390,13 +394,13 @@ impl ZigCache {
         let fetched = fetch_entry(shared, &self.entry, &self.root, reporter, |tree| {
             let got = tree.join("zig");
             if !got.join("h").is_dir() || !got.join("o").is_dir() {
-                return Err(Rejected::Invalid(
+                return Err(FetchError::Damaged(
                     "it holds no zig cache (no h/ and o/ directories)".into(),
                 ));
             }
             // Merged, never replaced: a build of another run may be using what is there.
             let global = self.global();
-            let local = |e: std::io::Error| Rejected::Local(format!("{}: {e}", global.display()));
+            let local = |e: std::io::Error| FetchError::Local(format!("{}: {e}", global.display()));
             merge_into(&got, &global).map_err(local)?;
             std::fs::write(self.complete(), "fetched\n").map_err(local)
         });
@@ -419,7 +423,7 @@ impl ZigCache {
             shared,
             &self.entry,
             fetched == Some(Fetched::Rejected),
-            (&self.root, &self.root),
+            &self.root,
             reporter,
             || tree_entries(&global, "/zig", &["tmp"]),
         );

@@ -5,7 +5,7 @@
 
 use super::CompileError;
 use super::sbom::cargo::{CargoLock, StdUnit, compiled_for, std_units};
-use super::shared_cache::Rejected;
+use super::shared_cache::FetchError;
 use crate::oci::Digest;
 use cargo_metadata::Artifact;
 use std::fs::File;
@@ -91,25 +91,25 @@ impl StdCache {
 
     /// Puts the std for `triple` unpacked in `tree` (a tree of [`StdCache::entries`]) in
     /// place, if it is complete; otherwise leaves nothing of it and says what is wrong.
-    pub fn install(&self, triple: &str, tree: &Path) -> Result<(), Rejected> {
+    pub fn install(&self, triple: &str, tree: &Path) -> Result<(), FetchError> {
         let rustlib = tree.join("lib/rustlib");
         let names: Vec<String> = std::fs::read_dir(&rustlib)
-            .map_err(|_| Rejected::Invalid("it holds no lib/rustlib directory".into()))?
+            .map_err(|_| FetchError::Damaged("it holds no lib/rustlib directory".into()))?
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect();
         if names != [triple] {
-            return Err(Rejected::Invalid(format!(
+            return Err(FetchError::Damaged(format!(
                 "it holds std for {names:?}, not for {triple}"
             )));
         }
         let got = rustlib.join(triple);
-        complete(&got, true).map_err(Rejected::Invalid)?;
+        complete(&got, true).map_err(FetchError::Damaged)?;
         let text = std::fs::read_to_string(got.join("imgpush-std-units.json")).unwrap_or_default();
         serde_json::from_str::<Vec<StdUnit>>(&text)
-            .map_err(|e| Rejected::Invalid(format!("its list of std's units: {e}")))?;
+            .map_err(|e| FetchError::Damaged(format!("its list of std's units: {e}")))?;
         let to = self.sysroot().join("lib/rustlib").join(triple);
-        let local = |e: std::io::Error| Rejected::Local(format!("{}: {e}", to.display()));
+        let local = |e: std::io::Error| FetchError::Local(format!("{}: {e}", to.display()));
         let _ = std::fs::remove_dir_all(&to);
         std::fs::create_dir_all(self.sysroot().join("lib/rustlib")).map_err(local)?;
         std::fs::rename(&got, &to).map_err(local)
@@ -394,6 +394,12 @@ mod tests {
         super::super::shared_cache::unpack(&layer.path, dest).unwrap();
     }
 
+    /// Writes a one-byte `name` into the unpacked std for `triple` in `tree`.
+    fn write_rlib(tree: &Path, triple: &str, name: &str) {
+        let lib = tree.join("lib/rustlib").join(triple).join("lib");
+        std::fs::write(lib.join(name), b"x").unwrap();
+    }
+
     #[test]
     fn a_std_travels_whole_and_only_whole() {
         let triple = "aarch64-unknown-linux-musl";
@@ -437,13 +443,7 @@ mod tests {
         // A file that does not match the std's own manifest: nothing is left in place.
         let tree = there.path().join("tree3");
         packed_and_unpacked(&cache, triple, &tree);
-        std::fs::write(
-            tree.join("lib/rustlib")
-                .join(triple)
-                .join("lib/libcore-abc.rlib"),
-            b"x",
-        )
-        .unwrap();
+        write_rlib(&tree, triple, "libcore-abc.rlib");
         let fresh = StdCache::new(&there.path().join("c"), "rustc 1.0");
         let err = fresh.install(triple, &tree).unwrap_err();
         assert!(
@@ -457,13 +457,7 @@ mod tests {
         // A stray rlib the manifest does not list: refused, and what was there stays.
         let tree = there.path().join("tree4");
         packed_and_unpacked(&cache, triple, &tree);
-        std::fs::write(
-            tree.join("lib/rustlib")
-                .join(triple)
-                .join("lib/libcore-xyz.rlib"),
-            b"x",
-        )
-        .unwrap();
+        write_rlib(&tree, triple, "libcore-xyz.rlib");
         let err = other.install(triple, &tree).unwrap_err();
         assert!(
             err.to_string()
